@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Dreamlab",
+    products: [
+        .executable(name: "dreamlab", targets: ["Lab"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.4",
+                       providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
+                       providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Engine", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "Objectives", dependencies: ["Engine"]),
+        .executableTarget(name: "Lab", dependencies: ["Engine", "Objectives", "CLua", "CReadline"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Engine"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "Engine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,63 @@
+#ifndef DREAMLAB_LUA_SHIM_H
+#define DREAMLAB_LUA_SHIM_H
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <string.h>
+
+// Lua's macros as functions Swift can call.
+static inline void dl_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
+static inline void dl_newtable(lua_State *L) { lua_createtable(L, 0, 0); }
+static inline int dl_pcall(lua_State *L, int nargs, int nres, int msgh) { return lua_pcallk(L, nargs, nres, msgh, 0, NULL); }
+static inline const char *dl_tostring(lua_State *L, int i) { return lua_tolstring(L, i, NULL); }
+static inline lua_Number dl_tonumber(lua_State *L, int i, int *isnum) { return lua_tonumberx(L, i, isnum); }
+static inline lua_Integer dl_tointeger(lua_State *L, int i, int *isnum) { return lua_tointegerx(L, i, isnum); }
+static inline int dl_isnoneornil(lua_State *L, int i) { return lua_type(L, i) <= 0; }
+static inline int dl_upvalueindex(int i) { return LUA_REGISTRYINDEX - i; }
+static inline int dl_registryindex(void) { return LUA_REGISTRYINDEX; }
+static inline void dl_getglobal_table(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS); }
+static inline void *dl_newuserdata(lua_State *L, size_t n) { return lua_newuserdatauv(L, n, 1); }
+static inline int dl_loadbuffer(lua_State *L, const char *s, size_t n, const char *name, const char *mode) {
+    return luaL_loadbufferx(L, s, n, name, mode);
+}
+static inline int dl_upvalue_index(int i) { return lua_upvalueindex(i); }
+
+// A native function implemented in Swift. It returns the number of results, or -1 after
+// pushing an error message; the trampoline then raises the Lua error, so no longjmp
+// ever crosses a Swift frame.
+typedef int (*dl_swift_fn)(lua_State *L);
+
+static inline int dl_trampoline(lua_State *L) {
+    dl_swift_fn fn = (dl_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
+    int n = fn(L);
+    if (n < 0) return lua_error(L);
+    return n;
+}
+static inline void dl_push_swift_function(lua_State *L, dl_swift_fn fn) {
+    lua_pushlightuserdata(L, (void *)fn);
+    lua_pushcclosure(L, dl_trampoline, 1);
+}
+
+// Message handler for pcall: the error message plus a traceback, as lua.c does.
+static inline int dl_traceback(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+static inline void dl_push_traceback_handler(lua_State *L) { lua_pushcfunction(L, dl_traceback); }
+
+// Ctrl-C, as lua.c: the signal handler only sets this hook; the hook raises inside Lua.
+static inline void dl_interrupt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted!");
+}
+static inline void dl_arm_interrupt(lua_State *L) {
+    lua_sethook(L, dl_interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+static inline void dl_disarm_hook(lua_State *L) { lua_sethook(L, NULL, 0, 0); }
+#endif

@@ -1,0 +1,21 @@
+#ifndef DREAMLAB_READLINE_SHIM_H
+#define DREAMLAB_READLINE_SHIM_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <readline/readline.h>
+#include <readline/history.h>
+
+// Swift 6 rejects direct use of readline's mutable globals; these wrappers read and write them.
+static inline void dl_rl_set_name(const char *name) { rl_readline_name = name; }
+static inline void dl_rl_set_completer(rl_completion_func_t *f) { rl_attempted_completion_function = f; }
+static inline void dl_rl_set_word_break(const char *s) { rl_completer_word_break_characters = (char *)s; }
+static inline void dl_rl_set_append_char(int c) { rl_completion_append_character = c; }
+static inline void dl_rl_suppress_default(int on) { rl_attempted_completion_over = on; }
+static inline const char *dl_rl_line_buffer(void) { return rl_line_buffer; }
+static inline int dl_rl_point(void) { return rl_point; }
+static inline int dl_history_length(void) { return history_length; }
+static inline void dl_rl_catch_signals(int on) { rl_catch_signals = on; }
+static inline void dl_rl_clear_line(void) {
+    rl_replace_line("", 0); rl_crlf(); rl_on_new_line(); rl_redisplay();
+}
+#endif

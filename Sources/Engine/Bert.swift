@@ -1,0 +1,241 @@
+import Foundation
+
+/// A BERT checkpoint loaded from a Hugging Face directory: config, weights, tokenizer.
+public final class BertModel: @unchecked Sendable {
+    public let config: BertConfig
+    public let weights: BertWeights
+    public let tokenizer: WordPieceTokenizer
+    public let directory: String
+    public var hasMLM: Bool { weights.mlm != nil }
+
+    public init(config: BertConfig, weights: BertWeights, tokenizer: WordPieceTokenizer, directory: String) {
+        self.config = config; self.weights = weights; self.tokenizer = tokenizer; self.directory = directory
+    }
+
+    /// Loads `config.json`, `model.safetensors` and the tokenizer from a model directory.
+    public convenience init(directory: String) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw DreamlabError.missingModel("\(directory): no such model directory; give a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors), or run scripts/lab once to fetch the default model")
+        }
+        let config = try BertConfig.load(path: directory + "/config.json")
+        let stPath = directory + "/model.safetensors"
+        guard fm.fileExists(atPath: stPath) else {
+            let hint = fm.fileExists(atPath: directory + "/pytorch_model.bin") ? " (this directory has only pytorch_model.bin; convert it with `save_pretrained(..., safe_serialization=True)`)" : ""
+            throw DreamlabError.missingModel("\(stPath): not found; Dreamlab reads safetensors weights\(hint)")
+        }
+        let file = try SafetensorsFile(path: stPath)
+        let weights = try BertWeights.load(file, config: config)
+        let tokenizer = try WordPieceTokenizer.load(directory: directory)
+        guard tokenizer.vocabSize == config.vocabSize else {
+            throw DreamlabError.badConfig("\(directory): the vocabulary has \(tokenizer.vocabSize) tokens but config.json says vocab_size \(config.vocabSize); the tokenizer files do not belong to this model")
+        }
+        self.init(config: config, weights: weights, tokenizer: tokenizer, directory: directory)
+    }
+}
+
+/// Sequences padded to a common length T. `lengths[b]` is each sequence's real length; keys past it are masked.
+public struct InputBatch: Sendable {
+    public var ids: [[Int]]
+    public var typeIds: [[Int]]
+    public let T: Int
+    public var lengths: [Int]
+    public var B: Int { ids.count }
+
+    public init(ids: [[Int]], typeIds: [[Int]]? = nil, padId: Int = 0) {
+        let T = ids.map(\.count).max() ?? 0
+        self.T = T
+        self.lengths = ids.map(\.count)
+        self.ids = ids.map { $0 + [Int](repeating: padId, count: T - $0.count) }
+        let types = typeIds ?? ids.map { [Int](repeating: 0, count: $0.count) }
+        self.typeIds = types.map { $0 + [Int](repeating: 0, count: T - $0.count) }
+    }
+}
+
+/// Everything one layer's forward saves: every site, plus what the backward needs (LayerNorm mean/rstd, q, k, v).
+public final class LayerActivations: @unchecked Sendable {
+    public let q, k, v: FloatBuffer          // (B,T,H)
+    public let scores, pattern: FloatBuffer  // (B,NH,T,T)
+    public let z: FloatBuffer                // (B,T,H) = (B,T,NH,hs)
+    public let attnOut: FloatBuffer          // (B,T,H)
+    public let residMid: FloatBuffer         // (B,T,H)
+    public let ln1Mean, ln1Rstd: FloatBuffer // (B,T)
+    public let mlpPre, mlpPost: FloatBuffer  // (B,T,I)
+    public let mlpOut: FloatBuffer           // (B,T,H)
+    public let residPost: FloatBuffer        // (B,T,H)
+    public let ln2Mean, ln2Rstd: FloatBuffer // (B,T)
+
+    init(B: Int, T: Int, c: BertConfig) {
+        let BTH = B * T * c.hiddenSize, BTI = B * T * c.intermediateSize, att = B * c.numHeads * T * T
+        q = FloatBuffer(count: BTH); k = FloatBuffer(count: BTH); v = FloatBuffer(count: BTH)
+        scores = FloatBuffer(count: att); pattern = FloatBuffer(count: att)
+        z = FloatBuffer(count: BTH); attnOut = FloatBuffer(count: BTH); residMid = FloatBuffer(count: BTH)
+        ln1Mean = FloatBuffer(count: B * T); ln1Rstd = FloatBuffer(count: B * T)
+        mlpPre = FloatBuffer(count: BTI); mlpPost = FloatBuffer(count: BTI)
+        mlpOut = FloatBuffer(count: BTH); residPost = FloatBuffer(count: BTH)
+        ln2Mean = FloatBuffer(count: B * T); ln2Rstd = FloatBuffer(count: B * T)
+    }
+}
+
+public final class MLMActivations: @unchecked Sendable {
+    public let pre, post, normed: FloatBuffer  // (B,T,H)
+    public let mean, rstd: FloatBuffer         // (B,T)
+    public let logits: FloatBuffer             // (B,T,V)
+    init(B: Int, T: Int, c: BertConfig) {
+        let BTH = B * T * c.hiddenSize
+        pre = FloatBuffer(count: BTH); post = FloatBuffer(count: BTH); normed = FloatBuffer(count: BTH)
+        mean = FloatBuffer(count: B * T); rstd = FloatBuffer(count: B * T)
+        logits = FloatBuffer(count: B * T * c.vocabSize)
+    }
+}
+
+/// The forward pass's record: every site for layers 0...deepestLayer, for every sequence in the batch.
+public final class Activations: @unchecked Sendable {
+    public let B: Int, T: Int
+    public let config: BertConfig
+    public let lengths: [Int]
+    public let deepestLayer: Int
+    public let embedSum: FloatBuffer            // (B,T,H) word + position + type, before the LayerNorm
+    public let embed: FloatBuffer               // (B,T,H)
+    public let embMean, embRstd: FloatBuffer    // (B,T)
+    public let layers: [LayerActivations]
+    public var mlm: MLMActivations?
+
+    init(B: Int, T: Int, config c: BertConfig, lengths: [Int], deepestLayer: Int) {
+        self.B = B; self.T = T; self.config = c; self.lengths = lengths; self.deepestLayer = deepestLayer
+        embedSum = FloatBuffer(count: B * T * c.hiddenSize); embed = FloatBuffer(count: B * T * c.hiddenSize)
+        embMean = FloatBuffer(count: B * T); embRstd = FloatBuffer(count: B * T)
+        layers = (0...max(deepestLayer, -1) + 0).compactMap { $0 >= 0 ? LayerActivations(B: B, T: T, c: c) : nil }
+    }
+
+    /// The buffer behind a site, with the per-sequence element count.
+    public func buffer(_ site: Site) -> (FloatBuffer, Int)? {
+        let c = config
+        let th = T * c.hiddenSize, ti = T * c.intermediateSize, tt = c.numHeads * T * T
+        if site.kind == .embed { return (embed, th) }
+        if site.kind == .mlmLogits { return mlm.map { ($0.logits, T * c.vocabSize) } }
+        guard site.layer >= 0 && site.layer < layers.count else { return nil }
+        let a = layers[site.layer]
+        switch site.kind {
+        case .scores: return (a.scores, tt)
+        case .pattern: return (a.pattern, tt)
+        case .z: return (a.z, th)
+        case .attnOut: return (a.attnOut, th)
+        case .residMid: return (a.residMid, th)
+        case .mlpPre: return (a.mlpPre, ti)
+        case .mlpPost: return (a.mlpPost, ti)
+        case .mlpOut: return (a.mlpOut, th)
+        case .residPost: return (a.residPost, th)
+        case .embed, .mlmLogits: return nil
+        }
+    }
+
+    /// One sequence's site as a tensor, trimmed to that sequence's real length.
+    public func site(_ site: Site, batch b: Int = 0) throws -> Tensor {
+        guard let (buf, per) = buffer(site) else {
+            throw DreamlabError.invalidArgument("site \(site) was not computed in this pass (it ran to layer \(deepestLayer)); run the full model")
+        }
+        let L = lengths[b]
+        let full = Array(UnsafeBufferPointer(start: buf.ptr + b * per, count: per))
+        let shape = site.shape(T: T, config: config)
+        if L == T { return Tensor(shape: shape, data: full) }
+        // Trim padding: copy the leading L entries of each T-sized axis.
+        let trimmed = site.shape(T: L, config: config)
+        var out = [Float](); out.reserveCapacity(trimmed.reduce(1, *))
+        switch site.kind {
+        case .scores, .pattern:
+            for h in 0..<config.numHeads { for i in 0..<L { for j in 0..<L { out.append(full[(h * T + i) * T + j]) } } }
+        default:
+            let row = per / T
+            out.append(contentsOf: full[0..<(L * row)])
+        }
+        return Tensor(shape: trimmed, data: out)
+    }
+}
+
+extension BertModel {
+    /// Forward pass over a padded batch. Runs layers 0...upTo (all by default) and the MLM head when asked.
+    /// `wordRows` (B,T,H), when given, replaces the word-embedding lookup: the dream loop passes p·E there.
+    public func forward(_ batch: InputBatch, upTo: Int? = nil, withMLM: Bool = false, wordRows: FloatBuffer? = nil) throws -> Activations {
+        let c = config
+        let deepest = min(upTo ?? (c.numLayers - 1), c.numLayers - 1)
+        let B = batch.B, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
+        guard T <= c.maxPositions else {
+            throw DreamlabError.outOfRange("sequence of \(T) tokens is longer than the model's \(c.maxPositions) positions; shorten the text")
+        }
+        for (b, row) in batch.ids.enumerated() {
+            for (t, id) in row.enumerated() where id < 0 || id >= c.vocabSize {
+                throw DreamlabError.outOfRange("token id \(id) at sequence \(b), position \(t) is outside 0...\(c.vocabSize - 1)")
+            }
+            for t in 0..<T where batch.typeIds[b][t] < 0 || batch.typeIds[b][t] >= c.typeVocabSize {
+                throw DreamlabError.outOfRange("segment id \(batch.typeIds[b][t]) is outside 0...\(c.typeVocabSize - 1)")
+            }
+        }
+        let acts = Activations(B: B, T: T, config: c, lengths: batch.lengths, deepestLayer: deepest)
+        let w = weights
+        let N = B * T
+
+        // Embeddings: word (or the caller's p·E rows) + position + segment, then LayerNorm.
+        let sum = acts.embedSum.ptr
+        for b in 0..<B {
+            for t in 0..<T {
+                let o = sum + (b * T + t) * H
+                let word = wordRows.map { $0.ptr + (b * T + t) * H } ?? (w.wordEmbeddings.ptr + batch.ids[b][t] * H)
+                let pos = w.positionEmbeddings.ptr + t * H
+                let typ = w.typeEmbeddings.ptr + batch.typeIds[b][t] * H
+                for i in 0..<H { o[i] = word[i] + pos[i] + typ[i] }
+            }
+        }
+        layernormForward(acts.embed.ptr, acts.embMean.ptr, acts.embRstd.ptr, sum, w.embLN.gamma.ptr, w.embLN.beta.ptr,
+                         N: N, C: H, eps: c.layerNormEps)
+
+        var x = acts.embed.ptr
+        let tmp = FloatBuffer(count: N * H)
+        for l in 0...max(deepest, -1) where deepest >= 0 {
+            let a = acts.layers[l], lw = w.layers[l]
+            linearForward(a.q.ptr, x, lw.query.weight.ptr, lw.query.bias.ptr, N: N, C: H, OC: H)
+            linearForward(a.k.ptr, x, lw.key.weight.ptr, lw.key.bias.ptr, N: N, C: H, OC: H)
+            linearForward(a.v.ptr, x, lw.value.weight.ptr, lw.value.bias.ptr, N: N, C: H, OC: H)
+            attentionForward(a.z.ptr, a.scores.ptr, a.pattern.ptr, a.q.ptr, a.k.ptr, a.v.ptr,
+                             lengths: batch.lengths, B: B, T: T, NH: NH, hs: c.headDim)
+            linearForward(a.attnOut.ptr, a.z.ptr, lw.attnOut.weight.ptr, lw.attnOut.bias.ptr, N: N, C: H, OC: H)
+            residualForward(tmp.ptr, x, a.attnOut.ptr, N: N * H)
+            layernormForward(a.residMid.ptr, a.ln1Mean.ptr, a.ln1Rstd.ptr, tmp.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr,
+                             N: N, C: H, eps: c.layerNormEps)
+            linearForward(a.mlpPre.ptr, a.residMid.ptr, lw.ffnIn.weight.ptr, lw.ffnIn.bias.ptr, N: N, C: H, OC: I)
+            geluForward(a.mlpPost.ptr, a.mlpPre.ptr, N: N * I)
+            linearForward(a.mlpOut.ptr, a.mlpPost.ptr, lw.ffnOut.weight.ptr, lw.ffnOut.bias.ptr, N: N, C: I, OC: H)
+            residualForward(tmp.ptr, a.residMid.ptr, a.mlpOut.ptr, N: N * H)
+            layernormForward(a.residPost.ptr, a.ln2Mean.ptr, a.ln2Rstd.ptr, tmp.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr,
+                             N: N, C: H, eps: c.layerNormEps)
+            x = a.residPost.ptr
+        }
+
+        if withMLM {
+            guard let head = w.mlm else {
+                throw DreamlabError.invalidArgument("this checkpoint has no MLM head (cls.predictions.*); load one that has it, such as bert-base-uncased")
+            }
+            guard deepest == c.numLayers - 1 else { throw DreamlabError.invalidArgument("the MLM head needs every layer") }
+            let m = MLMActivations(B: B, T: T, c: c)
+            linearForward(m.pre.ptr, x, head.transform.weight.ptr, head.transform.bias.ptr, N: N, C: H, OC: H)
+            geluForward(m.post.ptr, m.pre.ptr, N: N * H)
+            layernormForward(m.normed.ptr, m.mean.ptr, m.rstd.ptr, m.post.ptr, head.ln.gamma.ptr, head.ln.beta.ptr,
+                             N: N, C: H, eps: c.layerNormEps)
+            linearForward(m.logits.ptr, m.normed.ptr, head.decoder.ptr, head.bias.ptr, N: N, C: H, OC: c.vocabSize)
+            acts.mlm = m
+        }
+        return acts
+    }
+
+    /// Encodes text (and an optional second segment) and runs one full forward pass.
+    public func run(_ text: String, _ second: String? = nil, withMLM: Bool? = nil) throws -> Activations {
+        let e = tokenizer.encode(text, second)
+        return try run(ids: e.ids, typeIds: e.typeIds, withMLM: withMLM)
+    }
+
+    public func run(ids: [Int], typeIds: [Int]? = nil, withMLM: Bool? = nil) throws -> Activations {
+        try forward(InputBatch(ids: [ids], typeIds: typeIds.map { [$0] }, padId: tokenizer.padId),
+                    withMLM: withMLM ?? hasMLM)
+    }
+}

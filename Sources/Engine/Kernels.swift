@@ -1,0 +1,133 @@
+import Foundation
+
+// Layer kernels, llm.c style: outputs first, then inputs; each forward saves what its backward needs.
+// Shapes use B (batch), T (sequence), C (channels in), OC (channels out), NH (heads), hs (head size).
+// A naive reference kernel sits beside each fast one; the tests compare them on odd shapes.
+
+public typealias FPtr = UnsafeMutablePointer<Float>
+public typealias CFPtr = UnsafePointer<Float>
+
+// MARK: - Linear
+
+/// inp (N,C) -> out (N,OC); weight (OC,C), bias (OC). BLAS-backed.
+@inline(__always)
+public func linearForward(_ out: FPtr, _ inp: CFPtr, _ weight: CFPtr, _ bias: CFPtr?, N: Int, C: Int, OC: Int) {
+    if let bias {
+        for n in 0..<N { (out + n * OC).update(from: bias, count: OC) }
+        gemmNT(N, OC, C, inp, C, weight, C, out, OC, beta: 1)
+    } else {
+        gemmNT(N, OC, C, inp, C, weight, C, out, OC)
+    }
+}
+
+/// Reference for `linearForward`: plain loops.
+public func linearForwardNaive(_ out: FPtr, _ inp: CFPtr, _ weight: CFPtr, _ bias: CFPtr?, N: Int, C: Int, OC: Int) {
+    for n in 0..<N {
+        for o in 0..<OC {
+            var acc: Float = bias?[o] ?? 0
+            for c in 0..<C { acc += inp[n * C + c] * weight[o * C + c] }
+            out[n * OC + o] = acc
+        }
+    }
+}
+
+// MARK: - LayerNorm
+
+/// inp (N,C) -> out (N,C), mean (N), rstd (N).
+public func layernormForward(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ inp: CFPtr, _ gamma: CFPtr, _ beta: CFPtr,
+                             N: Int, C: Int, eps: Float) {
+    for n in 0..<N {
+        let x = inp + n * C
+        var m: Float = 0
+        for c in 0..<C { m += x[c] }
+        m /= Float(C)
+        var v: Float = 0
+        for c in 0..<C { let d = x[c] - m; v += d * d }
+        v /= Float(C)
+        let s = 1 / (v + eps).squareRoot()
+        let o = out + n * C
+        for c in 0..<C { o[c] = (x[c] - m) * s * gamma[c] + beta[c] }
+        mean[n] = m
+        rstd[n] = s
+    }
+}
+
+// MARK: - GELU (exact, erf)
+
+/// inp (N) -> out (N): 0.5 x (1 + erf(x / sqrt 2)), as Hugging Face's "gelu".
+public func geluForward(_ out: FPtr, _ inp: CFPtr, N: Int) {
+    let invSqrt2: Float = 0.70710678118654752
+    for i in 0..<N { let x = inp[i]; out[i] = 0.5 * x * (1 + erff(x * invSqrt2)) }
+}
+
+// MARK: - Attention
+
+/// qkv: q,k,v (B,T,C) with C = NH*hs -> scores (B,NH,T,T) scaled and masked, pattern (B,NH,T,T), z (B,T,C).
+/// lengths[b] is the unpadded length; keys at or past it get Float's most negative value, as Hugging Face adds finfo.min.
+public func attentionForward(_ z: FPtr, _ scores: FPtr, _ pattern: FPtr, _ q: CFPtr, _ k: CFPtr, _ v: CFPtr,
+                             lengths: [Int], B: Int, T: Int, NH: Int, hs: Int) {
+    let C = NH * hs
+    let scale = 1 / Float(hs).squareRoot()
+    for b in 0..<B {
+        for h in 0..<NH {
+            let s = scores + (b * NH + h) * T * T
+            let p = pattern + (b * NH + h) * T * T
+            // s (T,T) = scale * q_h (T,hs) · k_h (T,hs)^T
+            gemmNT(T, T, hs, q + b * T * C + h * hs, C, k + b * T * C + h * hs, C, s, T, alpha: scale)
+            maskAndSoftmaxRows(p, s, T: T, length: lengths[b])
+            // z_h (T,hs) = p (T,T) · v_h (T,hs)
+            gemmNN(T, hs, T, p, T, v + b * T * C + h * hs, C, z + b * T * C + h * hs, C)
+        }
+    }
+}
+
+@inline(__always)
+func maskAndSoftmaxRows(_ p: FPtr, _ s: FPtr, T: Int, length: Int) {
+    let masked = -Float.greatestFiniteMagnitude
+    for i in 0..<T {
+        let row = s + i * T, prow = p + i * T
+        for j in length..<max(length, T) { row[j] = row[j] + masked }
+        var mx = -Float.infinity
+        for j in 0..<T where row[j] > mx { mx = row[j] }
+        var sum: Float = 0
+        for j in 0..<T { let e = expf(row[j] - mx); prow[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in 0..<T { prow[j] *= inv }
+    }
+}
+
+/// Reference for `attentionForward`: plain loops.
+public func attentionForwardNaive(_ z: FPtr, _ scores: FPtr, _ pattern: FPtr, _ q: CFPtr, _ k: CFPtr, _ v: CFPtr,
+                                  lengths: [Int], B: Int, T: Int, NH: Int, hs: Int) {
+    let C = NH * hs
+    let scale = 1 / Float(hs).squareRoot()
+    for b in 0..<B {
+        for h in 0..<NH {
+            let s = scores + (b * NH + h) * T * T
+            let p = pattern + (b * NH + h) * T * T
+            for i in 0..<T {
+                for j in 0..<T {
+                    var acc: Float = 0
+                    for d in 0..<hs { acc += q[b * T * C + i * C + h * hs + d] * k[b * T * C + j * C + h * hs + d] }
+                    s[i * T + j] = acc * scale
+                }
+            }
+            maskAndSoftmaxRows(p, s, T: T, length: lengths[b])
+            for i in 0..<T {
+                for d in 0..<hs {
+                    var acc: Float = 0
+                    for j in 0..<T { acc += p[i * T + j] * v[b * T * C + j * C + h * hs + d] }
+                    z[b * T * C + i * C + h * hs + d] = acc
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Residual
+
+/// a (N), b (N) -> out (N) = a + b.
+@inline(__always)
+public func residualForward(_ out: FPtr, _ a: CFPtr, _ b: CFPtr, N: Int) {
+    for i in 0..<N { out[i] = a[i] + b[i] }
+}

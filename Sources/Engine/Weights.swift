@@ -1,0 +1,111 @@
+import Foundation
+
+/// y = x W^T + b, with W stored as Hugging Face does: (out, in).
+public struct Linear: Sendable {
+    public var weight: FloatBuffer   // (out, in)
+    public var bias: FloatBuffer     // (out)
+    public let outFeatures: Int
+    public let inFeatures: Int
+}
+
+public struct LayerNormWeights: Sendable {
+    public var gamma: FloatBuffer
+    public var beta: FloatBuffer
+}
+
+public struct BertLayerWeights: Sendable {
+    public var query, key, value, attnOut: Linear
+    public var ln1: LayerNormWeights
+    public var ffnIn, ffnOut: Linear
+    public var ln2: LayerNormWeights
+}
+
+public struct MLMHeadWeights: Sendable {
+    public var transform: Linear
+    public var ln: LayerNormWeights
+    public var decoder: FloatBuffer   // (V, H); tied to the word embeddings when the checkpoint has none
+    public var bias: FloatBuffer      // (V)
+    public var tiedDecoder: Bool
+}
+
+public struct BertWeights: Sendable {
+    public var wordEmbeddings: FloatBuffer      // (V, H)
+    public var positionEmbeddings: FloatBuffer  // (P, H)
+    public var typeEmbeddings: FloatBuffer      // (types, H)
+    public var embLN: LayerNormWeights
+    public var layers: [BertLayerWeights]
+    public var mlm: MLMHeadWeights?
+}
+
+/// Every Hugging Face key rename lives here: an optional `bert.` prefix, and the old LayerNorm `gamma`/`beta`.
+public enum CheckpointKeys {
+    public static func canonical(_ key: String) -> String {
+        var k = key
+        if k.hasPrefix("bert.") { k.removeFirst(5) }
+        if k.hasSuffix("LayerNorm.gamma") { k = String(k.dropLast(5)) + "weight" }
+        if k.hasSuffix("LayerNorm.beta") { k = String(k.dropLast(4)) + "bias" }
+        return k
+    }
+}
+
+extension BertWeights {
+    /// Strict loading: every tensor the model needs must be present with its config shape. Extra tensors
+    /// (pooler, position_ids) were validated by the reader and are left alone.
+    public static func load(_ file: SafetensorsFile, config c: BertConfig) throws -> BertWeights {
+        var byCanonical: [String: String] = [:]
+        for name in file.entries.keys {
+            let canon = CheckpointKeys.canonical(name)
+            if let other = byCanonical[canon] {
+                throw DreamlabError.badFile("\(file.path): tensors \(other) and \(name) both name \(canon); keep one of them")
+            }
+            byCanonical[canon] = name
+        }
+        func has(_ canon: String) -> Bool { byCanonical[canon] != nil }
+        func tensor(_ canon: String, _ shape: [Int]) throws -> FloatBuffer {
+            guard let actual = byCanonical[canon] else {
+                throw DreamlabError.badFile("\(file.path): missing tensor \(canon) (also looked for bert.\(canon) and gamma/beta names); the checkpoint is incomplete or not a BERT model")
+            }
+            let entry = file.entries[actual]!
+            guard entry.shape == shape else {
+                throw DreamlabError.badFile("\(file.path): tensor \(actual) has shape \(entry.shape) but config.json implies \(shape); the config does not belong to these weights")
+            }
+            return try file.floatBuffer(actual)
+        }
+        func linear(_ prefix: String, out: Int, inp: Int) throws -> Linear {
+            Linear(weight: try tensor(prefix + ".weight", [out, inp]), bias: try tensor(prefix + ".bias", [out]),
+                   outFeatures: out, inFeatures: inp)
+        }
+        func ln(_ prefix: String, _ n: Int) throws -> LayerNormWeights {
+            LayerNormWeights(gamma: try tensor(prefix + ".weight", [n]), beta: try tensor(prefix + ".bias", [n]))
+        }
+        let H = c.hiddenSize, I = c.intermediateSize, V = c.vocabSize
+        let word = try tensor("embeddings.word_embeddings.weight", [V, H])
+        let pos = try tensor("embeddings.position_embeddings.weight", [c.maxPositions, H])
+        let type = try tensor("embeddings.token_type_embeddings.weight", [c.typeVocabSize, H])
+        let embLN = try ln("embeddings.LayerNorm", H)
+        var layers: [BertLayerWeights] = []
+        for l in 0..<c.numLayers {
+            let p = "encoder.layer.\(l)."
+            layers.append(BertLayerWeights(
+                query: try linear(p + "attention.self.query", out: H, inp: H),
+                key: try linear(p + "attention.self.key", out: H, inp: H),
+                value: try linear(p + "attention.self.value", out: H, inp: H),
+                attnOut: try linear(p + "attention.output.dense", out: H, inp: H),
+                ln1: try ln(p + "attention.output.LayerNorm", H),
+                ffnIn: try linear(p + "intermediate.dense", out: I, inp: H),
+                ffnOut: try linear(p + "output.dense", out: H, inp: I),
+                ln2: try ln(p + "output.LayerNorm", H)))
+        }
+        var mlm: MLMHeadWeights? = nil
+        if has("cls.predictions.transform.dense.weight") {
+            let tied = !has("cls.predictions.decoder.weight")
+            let decoder = tied ? word : try tensor("cls.predictions.decoder.weight", [V, H])
+            let bias = has("cls.predictions.bias") ? try tensor("cls.predictions.bias", [V]) : try tensor("cls.predictions.decoder.bias", [V])
+            mlm = MLMHeadWeights(transform: try linear("cls.predictions.transform.dense", out: H, inp: H),
+                                 ln: try ln("cls.predictions.transform.LayerNorm", H),
+                                 decoder: decoder, bias: bias, tiedDecoder: tied)
+        }
+        return BertWeights(wordEmbeddings: word, positionEmbeddings: pos, typeEmbeddings: type, embLN: embLN,
+                           layers: layers, mlm: mlm)
+    }
+}

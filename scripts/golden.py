@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Golden values from Hugging Face transformers for Dreamlab's tests.
+
+Run: scripts/golden.py            (creates a throw-away venv under /tmp with torch + transformers;
+                                  they are never project dependencies)
+Writes Tests/Golden/golden.json: tokenizations of varied strings, sampled values at every site kind
+for a few sentences, and PAIR-objective gradients w.r.t. the relaxed logits z.
+"""
+import json, os, subprocess, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.environ.get("DREAMLAB_TORCH_VENV", "/tmp/dreamlab-torch-venv")
+MODEL = os.environ.get("LAB_MODEL", os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
+
+def ensure_venv():
+    py = os.path.join(VENV, "bin", "python")
+    if sys.executable != py:
+        if not os.path.exists(py):
+            subprocess.check_call([sys.executable, "-m", "venv", VENV])
+            subprocess.check_call([py, "-m", "pip", "install", "-q", "torch", "transformers", "safetensors"])
+        os.execv(py, [py] + sys.argv)
+
+ensure_venv()
+import numpy as np
+import torch
+from transformers import BertModel, BertTokenizer
+
+torch.set_grad_enabled(True)
+tok = BertTokenizer.from_pretrained(MODEL)
+model = BertModel.from_pretrained(MODEL, attn_implementation="eager", add_pooling_layer=False).eval()
+cfg = model.config
+
+TOKENIZE = [
+    "i hate kickshaws", "Hello, World!", "The quick brown fox jumps over the lazy dog.",
+    "UPPER lower MiXeD", "naïve café résumé", "Ångström Øresund Ærø", "Straße groß",
+    "ΣΊΣΥΦΟΣ ΟΔΥΣΣΕΥΣ", "İstanbul ıi", "日本語のテキスト", "中文分词测试", "한국어 문장입니다",
+    "हिन्दी पाठ", "العربية النص", "emoji 😀👍🏽 test", "tab\tseparated\nnew line\r\nend",
+    "zero\u200bwidth\u200djoiner", "non\u00a0breaking\u2003spaces\u3000here", "line\u2028separator",
+    "control\x00chars\x07here\ufffd", "don't won't can't it's", "e-mail: someone@example.com",
+    "https://example.org/path?q=1&r=2", "$100.50 + 20% = ???", "(parentheses) [brackets] {braces}",
+    "hello [MASK] world", "hello[MASK]world", "[CLS] already [SEP] there", "[mask] lowercase mask",
+    "a" * 101, "b" * 100, "supercalifragilisticexpialidocious", "unaffable unbelievable",
+    "   leading and trailing   ", "", "...", "mixed汉字and latin", "ﬁ ligature ﬀ", "Ｆｕｌｌｗｉｄｔｈ",
+    "combining e\u0301 vs é", "numbers 1234567890 3.14159", "«quotes» „German“ ‘single’",
+    "em—dash – en-dash", "C++ and C# and F#", "kickshaws are bric-a-brac",
+]
+
+def site_values(text, second=None):
+    enc = tok(text, second, return_tensors="pt") if second else tok(text, return_tensors="pt")
+    rec = {}
+    hooks = []
+    def hook(name):
+        def f(mod, inp, out):
+            rec[name] = (out[0] if isinstance(out, tuple) else out).detach()
+        return f
+    for l, layer in enumerate(model.encoder.layer):
+        hooks.append(layer.attention.self.query.register_forward_hook(hook(f"q{l}")))
+        hooks.append(layer.attention.self.key.register_forward_hook(hook(f"k{l}")))
+        hooks.append(layer.attention.self.register_forward_hook(hook(f"blocks.{l}.attn.hook_z")))
+        hooks.append(layer.attention.output.dense.register_forward_hook(hook(f"blocks.{l}.hook_attn_out")))
+        hooks.append(layer.attention.output.register_forward_hook(hook(f"blocks.{l}.hook_resid_mid")))
+        hooks.append(layer.intermediate.dense.register_forward_hook(hook(f"blocks.{l}.mlp.hook_pre")))
+        hooks.append(layer.intermediate.register_forward_hook(hook(f"blocks.{l}.mlp.hook_post")))
+        hooks.append(layer.output.dense.register_forward_hook(hook(f"blocks.{l}.hook_mlp_out")))
+    with torch.no_grad():
+        out = model(**enc, output_hidden_states=True, output_attentions=True)
+    for h in hooks: h.remove()
+    T = enc["input_ids"].shape[1]
+    NH, hs = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
+    sites = {"embed": out.hidden_states[0][0]}
+    for l in range(cfg.num_hidden_layers):
+        q = rec[f"q{l}"][0].view(T, NH, hs).transpose(0, 1)
+        k = rec[f"k{l}"][0].view(T, NH, hs).transpose(0, 1)
+        sites[f"blocks.{l}.attn.hook_scores"] = q @ k.transpose(1, 2) / hs ** 0.5
+        sites[f"blocks.{l}.attn.hook_pattern"] = out.attentions[l][0]
+        sites[f"blocks.{l}.attn.hook_z"] = rec[f"blocks.{l}.attn.hook_z"][0].view(T, NH, hs)
+        for name in ["hook_attn_out", "hook_resid_mid", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out"]:
+            sites[f"blocks.{l}.{name}"] = rec[f"blocks.{l}.{name}"][0]
+        sites[f"blocks.{l}.hook_resid_post"] = out.hidden_states[l + 1][0]
+    return enc, sites
+
+def sample(t, rng, n=16):
+    flat = t.reshape(-1).numpy().astype(np.float64)
+    idx = sorted(set(rng.choice(flat.size, size=min(n, flat.size), replace=False).tolist() + [int(np.abs(flat).argmax())]))
+    return {"shape": list(t.shape), "samples": [[i, float(flat[i])] for i in idx]}
+
+def pair_gradient(sentence, first, last, temperature, layer, word, unit):
+    """d/dz of PAIR's normalised neuron, z = one-hot logits of positions first..last, p = softmax(z/T)."""
+    enc = tok(sentence, return_tensors="pt")
+    ids = enc["input_ids"][0]
+    V = cfg.vocab_size
+    E = model.embeddings.word_embeddings.weight.detach()
+    z = torch.nn.functional.one_hot(ids[first:last + 1], V).float().requires_grad_(True)
+    p = torch.softmax(z / temperature, dim=-1)
+    words = E[ids].clone()
+    words = torch.cat([words[:first], p @ E, words[last + 1:]], dim=0)
+    out = model(inputs_embeds=words.unsqueeze(0), token_type_ids=enc["token_type_ids"],
+                attention_mask=enc["attention_mask"], output_hidden_states=True)
+    layers = torch.stack(out.hidden_states[1:])[:, 0]          # (L, T, H): encoder outputs, as PAIR
+    value = layers[layer, word, unit] / torch.norm(layers[:, word, :])
+    value.backward()
+    g = z.grad
+    rows = []
+    for i in range(g.shape[0]):
+        top = torch.topk(g[i], 5).indices.tolist()
+        rows.append({"position": first + i, "norm": float(torch.norm(g[i])), "top5": top,
+                     "top5_values": [float(g[i][j]) for j in top]})
+    return {"sentence": sentence, "first": first, "last": last, "temperature": temperature,
+            "layer": layer, "word": word, "unit": unit, "value": float(value), "rows": rows}
+
+def main():
+    rng = np.random.RandomState(0)
+    golden = {"model": os.path.basename(MODEL), "transformers": __import__("transformers").__version__,
+              "torch": torch.__version__, "tokenize": [], "sites": [], "gradients": []}
+    for s in TOKENIZE:
+        golden["tokenize"].append({"text": s, "ids": tok(s)["input_ids"]})
+    pair = tok("the first segment", "and the second one")
+    golden["tokenize_pair"] = {"a": "the first segment", "b": "and the second one",
+                               "ids": pair["input_ids"], "type_ids": pair["token_type_ids"]}
+    last = cfg.num_hidden_layers - 1
+    for text in ["i hate kickshaws", "The quick brown fox jumps over the lazy dog.", "naïve café, 日本!"]:
+        enc, sites = site_values(text)
+        entry = {"text": text, "ids": enc["input_ids"][0].tolist(), "sites": {}}
+        for name, t in sites.items():
+            if name == "embed" or name.startswith(f"blocks.0.") or name.startswith(f"blocks.{last}."):
+                entry["sites"][name] = sample(t, rng)
+        golden["sites"].append(entry)
+    _, sites = site_values("i hate kickshaws")
+    golden["check"] = {"text": "i hate kickshaws", "site": f"blocks.{last}.hook_resid_post", "pos": 2, "unit": 300,
+                       "value": float(sites[f"blocks.{last}.hook_resid_post"][2][300])}
+    golden["gradients"].append(pair_gradient("i hate kickshaws", 2, 2, 2.0, last, 2, 300))
+    golden["gradients"].append(pair_gradient("the quick brown fox jumps over the lazy dog", 1, 4, 0.7, 3, 2, 100))
+    golden["gradients"].append(pair_gradient("i hate kickshaws", 1, 3, 1.3, last, 1, 17))
+    path = os.path.join(ROOT, "Tests", "Golden", "golden.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(golden, f, ensure_ascii=True, separators=(",", ":"))
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes); check value {golden['check']['value']:.6f}")
+
+main()
