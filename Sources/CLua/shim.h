@@ -21,6 +21,9 @@ static inline int dl_loadbuffer(lua_State *L, const char *s, size_t n, const cha
     return luaL_loadbufferx(L, s, n, name, mode);
 }
 static inline int dl_upvalue_index(int i) { return lua_upvalueindex(i); }
+static inline int dl_getmetatable(lua_State *L, const char *name) { return lua_getfield(L, LUA_REGISTRYINDEX, name); }
+static inline void dl_remove(lua_State *L, int idx) { lua_rotate(L, idx, -1); lua_settop(L, -2); }
+static inline int dl_isinteger(lua_State *L, int idx) { return lua_isinteger(L, idx); }
 
 // A native function implemented in Swift. It returns the number of results, or -1 after
 // pushing an error message; the trampoline then raises the Lua error, so no longjmp

@@ -114,22 +114,12 @@ public struct WordPieceTokenizer: Sendable {
         return out
     }
 
-    /// Python's `str.lower()`: full per-code-point mapping plus the final-sigma rule.
+    /// Lower-casing as the reference does it: transformers lower-cases the text one character at a time
+    /// before the basic tokenizer runs, so each code point takes its full lowercase mapping and Greek
+    /// final sigma stays σ.
     static func pythonLower(_ s: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var out: [Unicode.Scalar] = []
-        for (i, c) in s.enumerated() {
-            if c == "\u{03A3}" {
-                var j = i - 1
-                while j >= 0 && s[j].properties.isCaseIgnorable { j -= 1 }
-                let before = j >= 0 && s[j].properties.isCased
-                var k = i + 1
-                while k < s.count && s[k].properties.isCaseIgnorable { k += 1 }
-                let after = k < s.count && s[k].properties.isCased
-                out.append(before && !after ? "\u{03C2}" : "\u{03C3}")
-                continue
-            }
-            out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
-        }
+        for c in s { out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars) }
         return out
     }
 

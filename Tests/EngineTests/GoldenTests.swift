@@ -1,0 +1,82 @@
+import Foundation
+import XCTest
+@testable import Engine
+
+/// The real default model against Hugging Face transformers (Tests/Golden/golden.json, made by scripts/golden.py).
+final class GoldenTests: XCTestCase {
+    func testTokenizerMatchesBertTokenizer() throws {
+        let m = try defaultModel()
+        let cases = TestPaths.golden["tokenize"] as! [[String: Any]]
+        XCTAssertGreaterThanOrEqual(cases.count, 40)
+        var failures = 0
+        for c in cases {
+            let text = c["text"] as! String, want = c["ids"] as! [Int]
+            let got = m.tokenizer.encode(text).ids
+            if got != want {
+                failures += 1
+                XCTFail("tokenize \(text.debugDescription): got \(got.map { m.tokenizer.idToToken[$0] }) want \(want.map { m.tokenizer.idToToken[$0] })")
+            }
+        }
+        print("tokenizer: \(cases.count - failures)/\(cases.count) strings identical to BertTokenizer")
+        let pair = TestPaths.golden["tokenize_pair"] as! [String: Any]
+        let e = m.tokenizer.encode(pair["a"] as! String, pair["b"] as? String)
+        XCTAssertEqual(e.ids, pair["ids"] as! [Int])
+        XCTAssertEqual(e.typeIds, pair["type_ids"] as! [Int])
+    }
+
+    func testEverySiteKindMatchesTransformers() throws {
+        let m = try defaultModel()
+        for entry in TestPaths.golden["sites"] as! [[String: Any]] {
+            let text = entry["text"] as! String
+            XCTAssertEqual(m.tokenizer.encode(text).ids, entry["ids"] as! [Int])
+            let acts = try m.run(text)
+            var worst: [String: Float] = [:]
+            for (name, spec) in entry["sites"] as! [String: [String: Any]] {
+                let site = try Site.parse(name, config: m.config, hasMLM: false)
+                let t = try acts.site(site)
+                XCTAssertEqual(t.shape, spec["shape"] as! [Int], name)
+                let tol: Float = site.kind == .pattern ? 1e-5 : 1e-4
+                var maxDiff: Float = 0
+                for s in spec["samples"] as! [[Double]] {
+                    let d = abs(t.data[Int(s[0])] - Float(s[1]))
+                    maxDiff = max(maxDiff, d)
+                }
+                XCTAssertLessThanOrEqual(maxDiff, tol, "\(text) \(name)")
+                let kind = site.kind.rawValue
+                worst[kind] = max(worst[kind] ?? 0, maxDiff)
+            }
+            for (k, v) in worst.sorted(by: { $0.key < $1.key }) { print(String(format: "golden %-18@ max |diff| %.2e  (%@)", k, v, text)) }
+        }
+    }
+
+    func testDoneWhenValue() throws {
+        let m = try defaultModel()
+        let check = TestPaths.golden["check"] as! [String: Any]
+        let acts = try m.run(check["text"] as! String)
+        let v = try acts.site(Site.parse(check["site"] as! String, config: m.config, hasMLM: false)).get([2, 300])
+        XCTAssertEqual(Double(v), check["value"] as! Double, accuracy: 1e-5)
+    }
+
+    func testPaddedBatchEqualsSingleRuns() throws {
+        let m = try defaultModel()
+        let texts = ["i hate kickshaws", "a much longer sentence about dogs and cats and birds", "hi"]
+        let enc = texts.map { m.tokenizer.encode($0).ids }
+        let batch = try m.forward(InputBatch(ids: enc))
+        for (b, ids) in enc.enumerated() {
+            let single = try m.run(ids: ids)
+            for site in [Site(.residPost, layer: 5), Site(.pattern, layer: 2), Site(.mlpPost, layer: 4)] {
+                let d = Tensor.maxAbsDiff(try batch.site(site, batch: b).data, try single.site(site).data)
+                XCTAssertLessThan(d, 2e-5, "\(site) sequence \(b)")
+            }
+        }
+    }
+
+    func testTruncatedForwardStopsAtLayer() throws {
+        let m = try defaultModel()
+        let full = try m.run("i hate kickshaws")
+        let part = try m.forward(InputBatch(ids: [m.tokenizer.encode("i hate kickshaws").ids]), upTo: 2)
+        XCTAssertEqual(part.layers.count, 3)
+        XCTAssertEqual(try part.site(Site(.residPost, layer: 2)).data, try full.site(Site(.residPost, layer: 2)).data)
+        assertThrows(try part.site(Site(.residPost, layer: 4)), contains: ["not computed"])
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+@testable import Engine
+
+/// The BLAS-backed kernels against their naive references, on odd shapes.
+final class KernelTests: XCTestCase {
+    func randomBuffer(_ n: Int, _ rng: inout SplitMix64) -> FloatBuffer {
+        FloatBuffer((0..<n).map { _ in Float(rng.nextDouble() * 2 - 1) })
+    }
+
+    func testLinearMatchesNaive() {
+        var rng = SplitMix64(seed: 3)
+        for (N, C, OC) in [(1, 1, 1), (3, 7, 5), (13, 33, 17), (31, 65, 129)] {
+            let x = randomBuffer(N * C, &rng), w = randomBuffer(OC * C, &rng), b = randomBuffer(OC, &rng)
+            let fast = FloatBuffer(count: N * OC), slow = FloatBuffer(count: N * OC)
+            linearForward(fast.ptr, x.ptr, w.ptr, b.ptr, N: N, C: C, OC: OC)
+            linearForwardNaive(slow.ptr, x.ptr, w.ptr, b.ptr, N: N, C: C, OC: OC)
+            let d = Tensor.maxAbsDiff(fast.array, slow.array)
+            print("linear N=\(N) C=\(C) OC=\(OC): max |fast-naive| \(d)")
+            XCTAssertLessThan(d, 1e-4)
+        }
+    }
+
+    func testAttentionMatchesNaiveWithPadding() {
+        var rng = SplitMix64(seed: 4)
+        for (B, T, NH, hs) in [(1, 1, 1, 1), (2, 5, 3, 7), (3, 11, 2, 5)] {
+            let C = NH * hs
+            let q = randomBuffer(B * T * C, &rng), k = randomBuffer(B * T * C, &rng), v = randomBuffer(B * T * C, &rng)
+            let lengths = (0..<B).map { max(1, T - $0 * 2) }
+            let z1 = FloatBuffer(count: B * T * C), s1 = FloatBuffer(count: B * NH * T * T), p1 = FloatBuffer(count: B * NH * T * T)
+            let z2 = FloatBuffer(count: B * T * C), s2 = FloatBuffer(count: B * NH * T * T), p2 = FloatBuffer(count: B * NH * T * T)
+            attentionForward(z1.ptr, s1.ptr, p1.ptr, q.ptr, k.ptr, v.ptr, lengths: lengths, B: B, T: T, NH: NH, hs: hs)
+            attentionForwardNaive(z2.ptr, s2.ptr, p2.ptr, q.ptr, k.ptr, v.ptr, lengths: lengths, B: B, T: T, NH: NH, hs: hs)
+            let dz = Tensor.maxAbsDiff(z1.array, z2.array), dp = Tensor.maxAbsDiff(p1.array, p2.array)
+            print("attention B=\(B) T=\(T) NH=\(NH) hs=\(hs): max |fast-naive| z \(dz), pattern \(dp)")
+            XCTAssertLessThan(dz, 1e-5); XCTAssertLessThan(dp, 1e-6)
+            // Masked keys get no probability.
+            for b in 0..<B { for h in 0..<NH { for i in 0..<T { for j in lengths[b]..<T where lengths[b] < T {
+                XCTAssertEqual(p1[((b * NH + h) * T + i) * T + j], 0)
+            } } } }
+        }
+    }
+
+    func testLayerNormAndGelu() {
+        let x: [Float] = [1, 2, 3, 4]
+        let out = FloatBuffer(count: 4), mean = FloatBuffer(count: 1), rstd = FloatBuffer(count: 1)
+        let g = FloatBuffer([1, 1, 1, 1]), b = FloatBuffer([0, 0, 0, 0])
+        x.withUnsafeBufferPointer { layernormForward(out.ptr, mean.ptr, rstd.ptr, $0.baseAddress!, g.ptr, b.ptr, N: 1, C: 4, eps: 0) }
+        XCTAssertEqual(mean[0], 2.5, accuracy: 1e-6)
+        XCTAssertEqual(out[0], -1.3416408, accuracy: 1e-5)
+        let gx: [Float] = [-3, -1, 0, 0.5, 2]
+        let gy = FloatBuffer(count: 5)
+        gx.withUnsafeBufferPointer { geluForward(gy.ptr, $0.baseAddress!, N: 5) }
+        // torch.nn.functional.gelu([-3,-1,0,0.5,2])
+        let want: [Float] = [-0.0040496, -0.1586553, 0, 0.3457312, 1.9544997]
+        for i in 0..<5 { XCTAssertEqual(gy[i], want[i], accuracy: 1e-6) }
+    }
+}
