@@ -59,10 +59,12 @@ public final class LayerActivations: @unchecked Sendable {
     public let scores, pattern: FloatBuffer  // (B,NH,T,T)
     public let z: FloatBuffer                // (B,T,H) = (B,T,NH,hs)
     public let attnOut: FloatBuffer          // (B,T,H)
+    public let sum1: FloatBuffer             // (B,T,H) x + attn_out, before LayerNorm 1
     public let residMid: FloatBuffer         // (B,T,H)
     public let ln1Mean, ln1Rstd: FloatBuffer // (B,T)
     public let mlpPre, mlpPost: FloatBuffer  // (B,T,I)
     public let mlpOut: FloatBuffer           // (B,T,H)
+    public let sum2: FloatBuffer             // (B,T,H) resid_mid + mlp_out, before LayerNorm 2
     public let residPost: FloatBuffer        // (B,T,H)
     public let ln2Mean, ln2Rstd: FloatBuffer // (B,T)
 
@@ -71,6 +73,7 @@ public final class LayerActivations: @unchecked Sendable {
         q = FloatBuffer(count: BTH); k = FloatBuffer(count: BTH); v = FloatBuffer(count: BTH)
         scores = FloatBuffer(count: att); pattern = FloatBuffer(count: att)
         z = FloatBuffer(count: BTH); attnOut = FloatBuffer(count: BTH); residMid = FloatBuffer(count: BTH)
+        sum1 = FloatBuffer(count: BTH); sum2 = FloatBuffer(count: BTH)
         ln1Mean = FloatBuffer(count: B * T); ln1Rstd = FloatBuffer(count: B * T)
         mlpPre = FloatBuffer(count: BTI); mlpPost = FloatBuffer(count: BTI)
         mlpOut = FloatBuffer(count: BTH); residPost = FloatBuffer(count: BTH)
@@ -191,7 +194,6 @@ extension BertModel {
                          N: N, C: H, eps: c.layerNormEps)
 
         var x = acts.embed.ptr
-        let tmp = FloatBuffer(count: N * H)
         for l in 0...max(deepest, -1) where deepest >= 0 {
             let a = acts.layers[l], lw = w.layers[l]
             linearForward(a.q.ptr, x, lw.query.weight.ptr, lw.query.bias.ptr, N: N, C: H, OC: H)
@@ -200,14 +202,14 @@ extension BertModel {
             attentionForward(a.z.ptr, a.scores.ptr, a.pattern.ptr, a.q.ptr, a.k.ptr, a.v.ptr,
                              lengths: batch.lengths, B: B, T: T, NH: NH, hs: c.headDim)
             linearForward(a.attnOut.ptr, a.z.ptr, lw.attnOut.weight.ptr, lw.attnOut.bias.ptr, N: N, C: H, OC: H)
-            residualForward(tmp.ptr, x, a.attnOut.ptr, N: N * H)
-            layernormForward(a.residMid.ptr, a.ln1Mean.ptr, a.ln1Rstd.ptr, tmp.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr,
+            residualForward(a.sum1.ptr, x, a.attnOut.ptr, N: N * H)
+            layernormForward(a.residMid.ptr, a.ln1Mean.ptr, a.ln1Rstd.ptr, a.sum1.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr,
                              N: N, C: H, eps: c.layerNormEps)
             linearForward(a.mlpPre.ptr, a.residMid.ptr, lw.ffnIn.weight.ptr, lw.ffnIn.bias.ptr, N: N, C: H, OC: I)
             geluForward(a.mlpPost.ptr, a.mlpPre.ptr, N: N * I)
             linearForward(a.mlpOut.ptr, a.mlpPost.ptr, lw.ffnOut.weight.ptr, lw.ffnOut.bias.ptr, N: N, C: I, OC: H)
-            residualForward(tmp.ptr, a.residMid.ptr, a.mlpOut.ptr, N: N * H)
-            layernormForward(a.residPost.ptr, a.ln2Mean.ptr, a.ln2Rstd.ptr, tmp.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr,
+            residualForward(a.sum2.ptr, a.residMid.ptr, a.mlpOut.ptr, N: N * H)
+            layernormForward(a.residPost.ptr, a.ln2Mean.ptr, a.ln2Rstd.ptr, a.sum2.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr,
                              N: N, C: H, eps: c.layerNormEps)
             x = a.residPost.ptr
         }

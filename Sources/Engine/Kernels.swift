@@ -31,6 +31,21 @@ public func linearForwardNaive(_ out: FPtr, _ inp: CFPtr, _ weight: CFPtr, _ bia
     }
 }
 
+/// dout (N,OC) -> dinp (N,C) += dout · weight. Input gradient only: weights are never trained here.
+@inline(__always)
+public func linearBackward(_ dinp: FPtr, _ dout: CFPtr, _ weight: CFPtr, N: Int, C: Int, OC: Int) {
+    gemmNN(N, C, OC, dout, OC, weight, C, dinp, C, beta: 1)
+}
+
+/// Reference for `linearBackward`.
+public func linearBackwardNaive(_ dinp: FPtr, _ dout: CFPtr, _ weight: CFPtr, N: Int, C: Int, OC: Int) {
+    for n in 0..<N { for c in 0..<C {
+        var acc: Float = 0
+        for o in 0..<OC { acc += dout[n * OC + o] * weight[o * C + c] }
+        dinp[n * C + c] += acc
+    } }
+}
+
 // MARK: - LayerNorm
 
 /// inp (N,C) -> out (N,C), mean (N), rstd (N).
@@ -52,12 +67,44 @@ public func layernormForward(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ inp: CFP
     }
 }
 
+/// dout (N,C), with the forward's inp, mean, rstd -> dinp (N,C) +=. Accumulates.
+public func layernormBackward(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, _ mean: CFPtr, _ rstd: CFPtr, _ gamma: CFPtr,
+                              N: Int, C: Int) {
+    for n in 0..<N {
+        let x = inp + n * C, dy = dout + n * C, dx = dinp + n * C
+        let m = mean[n], s = rstd[n]
+        // dnorm = gamma * dy; dx = s * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat))
+        var meanD: Float = 0, meanDX: Float = 0
+        for c in 0..<C {
+            let xhat = (x[c] - m) * s
+            let d = gamma[c] * dy[c]
+            meanD += d; meanDX += d * xhat
+        }
+        meanD /= Float(C); meanDX /= Float(C)
+        for c in 0..<C {
+            let xhat = (x[c] - m) * s
+            dx[c] += s * (gamma[c] * dy[c] - meanD - xhat * meanDX)
+        }
+    }
+}
+
 // MARK: - GELU (exact, erf)
 
 /// inp (N) -> out (N): 0.5 x (1 + erf(x / sqrt 2)), as Hugging Face's "gelu".
 public func geluForward(_ out: FPtr, _ inp: CFPtr, N: Int) {
     let invSqrt2: Float = 0.70710678118654752
     for i in 0..<N { let x = inp[i]; out[i] = 0.5 * x * (1 + erff(x * invSqrt2)) }
+}
+
+/// dout (N), with the forward's inp -> dinp (N) +=. d/dx [x Φ(x)] = Φ(x) + x φ(x).
+public func geluBackward(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, N: Int) {
+    let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
+    for i in 0..<N {
+        let x = inp[i]
+        let cdf = 0.5 * (1 + erff(x * invSqrt2))
+        let pdf = invSqrt2Pi * expf(-0.5 * x * x)
+        dinp[i] += dout[i] * (cdf + x * pdf)
+    }
 }
 
 // MARK: - Attention
@@ -122,6 +169,71 @@ public func attentionForwardNaive(_ z: FPtr, _ scores: FPtr, _ pattern: FPtr, _ 
             }
         }
     }
+}
+
+/// Attention's input gradient. dz (B,T,C), optional dpattern/dscores (B,NH,T,T) from an objective that reads them,
+/// with the forward's q, k, v, pattern -> dq, dk, dv (B,T,C), overwritten. scratch holds 2·T·T floats.
+public func attentionBackward(_ dq: FPtr, _ dk: FPtr, _ dv: FPtr, _ dz: CFPtr, _ dpatternExtra: CFPtr?, _ dscoresExtra: CFPtr?,
+                              _ q: CFPtr, _ k: CFPtr, _ v: CFPtr, _ pattern: CFPtr, scratch: FPtr,
+                              B: Int, T: Int, NH: Int, hs: Int) {
+    let C = NH * hs
+    let scale = 1 / Float(hs).squareRoot()
+    let dP = scratch, dS = scratch + T * T
+    for b in 0..<B {
+        for h in 0..<NH {
+            let off = b * T * C + h * hs
+            let p = pattern + (b * NH + h) * T * T
+            // dP (T,T) = dz_h (T,hs) · v_h^T
+            gemmNT(T, T, hs, dz + off, C, v + off, C, dP, T)
+            if let extra = dpatternExtra { let e = extra + (b * NH + h) * T * T; for i in 0..<T * T { dP[i] += e[i] } }
+            // dv_h (T,hs) = P^T (T,T) · dz_h
+            gemmTN(T, hs, T, p, T, dz + off, C, dv + off, C)
+            // softmax backward, row by row: dS = P ∘ (dP - rowsum(P ∘ dP))
+            for i in 0..<T {
+                var dot: Float = 0
+                for j in 0..<T { dot += p[i * T + j] * dP[i * T + j] }
+                for j in 0..<T { dS[i * T + j] = p[i * T + j] * (dP[i * T + j] - dot) }
+            }
+            if let extra = dscoresExtra { let e = extra + (b * NH + h) * T * T; for i in 0..<T * T { dS[i] += e[i] } }
+            // dq_h = scale · dS · k_h ; dk_h = scale · dS^T · q_h
+            gemmNN(T, hs, T, dS, T, k + off, C, dq + off, C, alpha: scale)
+            gemmTN(T, hs, T, dS, T, q + off, C, dk + off, C, alpha: scale)
+        }
+    }
+}
+
+/// Reference for `attentionBackward`: plain loops.
+public func attentionBackwardNaive(_ dq: FPtr, _ dk: FPtr, _ dv: FPtr, _ dz: CFPtr, _ dpatternExtra: CFPtr?, _ dscoresExtra: CFPtr?,
+                                   _ q: CFPtr, _ k: CFPtr, _ v: CFPtr, _ pattern: CFPtr,
+                                   B: Int, T: Int, NH: Int, hs: Int) {
+    let C = NH * hs
+    let scale = 1 / Float(hs).squareRoot()
+    for i in 0..<(B * T * C) { dq[i] = 0; dk[i] = 0; dv[i] = 0 }
+    for b in 0..<B { for h in 0..<NH {
+        let p = pattern + (b * NH + h) * T * T
+        var dP = [Float](repeating: 0, count: T * T)
+        for i in 0..<T { for j in 0..<T {
+            var acc: Float = 0
+            for d in 0..<hs { acc += dz[b * T * C + i * C + h * hs + d] * v[b * T * C + j * C + h * hs + d] }
+            dP[i * T + j] = acc + (dpatternExtra?[(b * NH + h) * T * T + i * T + j] ?? 0)
+        } }
+        for j in 0..<T { for d in 0..<hs {
+            var acc: Float = 0
+            for i in 0..<T { acc += p[i * T + j] * dz[b * T * C + i * C + h * hs + d] }
+            dv[b * T * C + j * C + h * hs + d] = acc
+        } }
+        for i in 0..<T {
+            var dot: Float = 0
+            for j in 0..<T { dot += p[i * T + j] * dP[i * T + j] }
+            for j in 0..<T {
+                let ds = p[i * T + j] * (dP[i * T + j] - dot) + (dscoresExtra?[(b * NH + h) * T * T + i * T + j] ?? 0)
+                for d in 0..<hs {
+                    dq[b * T * C + i * C + h * hs + d] += scale * ds * k[b * T * C + j * C + h * hs + d]
+                    dk[b * T * C + j * C + h * hs + d] += scale * ds * q[b * T * C + i * C + h * hs + d]
+                }
+            }
+        }
+    } }
 }
 
 // MARK: - Residual

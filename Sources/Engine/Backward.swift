@@ -1,0 +1,112 @@
+import Foundation
+
+/// What an objective can be: it reads some sites and gives one value per sequence in the batch, and on request
+/// adds d value / d site into `SiteGradients`. The concrete objectives live in the Objectives module.
+public protocol ActivationObjective: AnyObject, CustomStringConvertible {
+    /// Every site the objective reads. The forward runs to the deepest of them and no further.
+    var sites: [Site] { get }
+    /// Checks layer/position/unit ranges against the model; errors name the valid range.
+    func validate(model: BertModel, T: Int) throws
+    /// One value per sequence. When `grads` is given, adds each value's gradient w.r.t. the sites it reads.
+    func evaluate(_ acts: Activations, grads: SiteGradients?) throws -> [Float]
+}
+
+extension ActivationObjective {
+    /// The deepest encoder layer needed (-1: embeddings only; numLayers: the MLM head too).
+    public var deepestLayer: Int { sites.map(\.layer).max() ?? -1 }
+    public var needsMLM: Bool { sites.contains { $0.kind == .mlmLogits } }
+}
+
+/// d objective / d site for the sites an objective reads, each (B, per-sequence), zero until written.
+public final class SiteGradients: @unchecked Sendable {
+    public let B: Int, T: Int
+    public let config: BertConfig
+    public private(set) var buffers: [Site: FloatBuffer] = [:]
+
+    public init(B: Int, T: Int, config: BertConfig) { self.B = B; self.T = T; self.config = config }
+
+    public func perSequence(_ site: Site) -> Int { site.shape(T: T, config: config).reduce(1, *) }
+
+    /// The gradient buffer for a site, allocated (zeroed) on first use.
+    public func buffer(_ site: Site) -> FloatBuffer {
+        if let b = buffers[site] { return b }
+        let b = FloatBuffer(count: B * perSequence(site))
+        buffers[site] = b
+        return b
+    }
+    func get(_ site: Site) -> FloatBuffer? { buffers[site] }
+}
+
+extension BertModel {
+    /// Input-gradient backward pass: from the objective's site gradients down to d(word embedding rows) (B,T,H).
+    /// Weight gradients are never formed. Starts at the deepest layer that has a site gradient.
+    public func backward(_ acts: Activations, _ grads: SiteGradients) -> FloatBuffer {
+        let c = config, w = weights
+        let B = acts.B, T = acts.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, N = B * T
+        let deepest = grads.buffers.keys.map(\.layer).max() ?? -1
+        precondition(deepest <= acts.deepestLayer || (deepest == c.numLayers && acts.mlm != nil), "backward needs the forward to reach layer \(deepest)")
+
+        func add(_ dst: FloatBuffer, _ site: Site) {
+            if let g = grads.get(site) { for i in 0..<dst.count { dst.ptr[i] += g.ptr[i] } }
+        }
+
+        // dx: gradient w.r.t. the residual stream entering the current point (resid_post of the layer being undone).
+        let dx = FloatBuffer(count: N * H)
+        if deepest == c.numLayers, let m = acts.mlm, let head = w.mlm, let dLogits = grads.get(Site(.mlmLogits, layer: c.numLayers)) {
+            // MLM head: logits = LN(gelu(x W^T + b)) · D^T + bias
+            let dNormed = FloatBuffer(count: N * H), dPost = FloatBuffer(count: N * H), dPre = FloatBuffer(count: N * H)
+            linearBackward(dNormed.ptr, dLogits.ptr, head.decoder.ptr, N: N, C: H, OC: c.vocabSize)
+            layernormBackward(dPost.ptr, dNormed.ptr, m.post.ptr, m.mean.ptr, m.rstd.ptr, head.ln.gamma.ptr, N: N, C: H)
+            geluBackward(dPre.ptr, dPost.ptr, m.pre.ptr, N: N * H)
+            linearBackward(dx.ptr, dPre.ptr, head.transform.weight.ptr, N: N, C: H, OC: H)
+        }
+        let startLayer = min(deepest, c.numLayers - 1)
+        if startLayer >= 0 {
+            let dSum = FloatBuffer(count: N * H), dMid = FloatBuffer(count: N * H), dAttnOut = FloatBuffer(count: N * H)
+            let dMlpPost = FloatBuffer(count: N * I), dMlpPre = FloatBuffer(count: N * I), dMlpOut = FloatBuffer(count: N * H)
+            let dz = FloatBuffer(count: N * H), dq = FloatBuffer(count: N * H), dk = FloatBuffer(count: N * H), dv = FloatBuffer(count: N * H)
+            let scratch = FloatBuffer(count: 2 * T * T)
+            for l in stride(from: startLayer, through: 0, by: -1) {
+                let a = acts.layers[l], lw = w.layers[l]
+                add(dx, Site(.residPost, layer: l))
+                // resid_post = LN2(resid_mid + mlp_out)
+                dSum.zero()
+                layernormBackward(dSum.ptr, dx.ptr, a.sum2.ptr, a.ln2Mean.ptr, a.ln2Rstd.ptr, lw.ln2.gamma.ptr, N: N, C: H)
+                dMlpOut.ptr.update(from: dSum.ptr, count: N * H)
+                add(dMlpOut, Site(.mlpOut, layer: l))
+                // mlp_out = post W2^T + b2 ; post = gelu(pre) ; pre = resid_mid W1^T + b1
+                dMlpPost.zero()
+                linearBackward(dMlpPost.ptr, dMlpOut.ptr, lw.ffnOut.weight.ptr, N: N, C: I, OC: H)
+                add(dMlpPost, Site(.mlpPost, layer: l))
+                dMlpPre.zero()
+                geluBackward(dMlpPre.ptr, dMlpPost.ptr, a.mlpPre.ptr, N: N * I)
+                add(dMlpPre, Site(.mlpPre, layer: l))
+                dMid.ptr.update(from: dSum.ptr, count: N * H)
+                linearBackward(dMid.ptr, dMlpPre.ptr, lw.ffnIn.weight.ptr, N: N, C: H, OC: I)
+                add(dMid, Site(.residMid, layer: l))
+                // resid_mid = LN1(x + attn_out)
+                dSum.zero()
+                layernormBackward(dSum.ptr, dMid.ptr, a.sum1.ptr, a.ln1Mean.ptr, a.ln1Rstd.ptr, lw.ln1.gamma.ptr, N: N, C: H)
+                dAttnOut.ptr.update(from: dSum.ptr, count: N * H)
+                add(dAttnOut, Site(.attnOut, layer: l))
+                // attn_out = z Wo^T + bo
+                dz.zero()
+                linearBackward(dz.ptr, dAttnOut.ptr, lw.attnOut.weight.ptr, N: N, C: H, OC: H)
+                add(dz, Site(.z, layer: l))
+                attentionBackward(dq.ptr, dk.ptr, dv.ptr, dz.ptr, grads.get(Site(.pattern, layer: l))?.ptr,
+                                  grads.get(Site(.scores, layer: l))?.ptr, a.q.ptr, a.k.ptr, a.v.ptr, a.pattern.ptr,
+                                  scratch: scratch.ptr, B: B, T: T, NH: NH, hs: c.headDim)
+                // x feeds the residual and q, k, v
+                dx.ptr.update(from: dSum.ptr, count: N * H)
+                linearBackward(dx.ptr, dq.ptr, lw.query.weight.ptr, N: N, C: H, OC: H)
+                linearBackward(dx.ptr, dk.ptr, lw.key.weight.ptr, N: N, C: H, OC: H)
+                linearBackward(dx.ptr, dv.ptr, lw.value.weight.ptr, N: N, C: H, OC: H)
+            }
+        }
+        add(dx, Site(.embed))
+        // embed = LN(word + position + segment): the word rows get the whole pre-LN gradient.
+        let dWord = FloatBuffer(count: N * H)
+        layernormBackward(dWord.ptr, dx.ptr, acts.embedSum.ptr, acts.embMean.ptr, acts.embRstd.ptr, w.embLN.gamma.ptr, N: N, C: H)
+        return dWord
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+
+/// How the relaxed logits z become the soft input p.
+public enum RelaxationMode: String, Sendable {
+    case softmax      // p = softmax(z / T), PAIR's default
+    case gumbel       // p = softmax((log(max(z, 1e-10)) + g) / T), PAIR's Gumbel form, g seeded Gumbel noise
+    case hard         // straight-through: the argmax token forward, the softmax gradient backward
+}
+
+/// One dreamed input: a tokenized sentence whose positions first...last (inclusive) are relaxed to
+/// p = softmax(z/T) over the vocabulary, for R restarts at once (the batch). Everything else stays one-hot.
+public final class RelaxedInput: @unchecked Sendable {
+    public let model: BertModel
+    public let ids: [Int]
+    public let typeIds: [Int]
+    public let first: Int, last: Int
+    public let R: Int
+    public var P: Int { last - first + 1 }
+    public var T: Int { ids.count }
+    public var V: Int { model.config.vocabSize }
+
+    public init(model: BertModel, ids: [Int], typeIds: [Int], first: Int, last: Int, restarts: Int = 1) throws {
+        let T = ids.count
+        guard first >= 0, last < T, first <= last else {
+            throw DreamlabError.outOfRange("dream span first=\(first), last=\(last) must satisfy 0 <= first <= last <= \(T - 1) for this \(T)-token input (0-based; position 0 is [CLS], \(T - 1) is the final [SEP])")
+        }
+        guard restarts >= 1 else { throw DreamlabError.invalidArgument("restarts must be at least 1") }
+        self.model = model; self.ids = ids; self.typeIds = typeIds; self.first = first; self.last = last; self.R = restarts
+    }
+
+    /// z at the starting point: the one-hot vectors of the sentence's tokens at the dreamed positions. (R,P,V)
+    public func oneHotLogits() -> [Float] {
+        var z = [Float](repeating: 0, count: R * P * V)
+        for r in 0..<R { for i in 0..<P { z[(r * P + i) * V + ids[first + i]] = 1 } }
+        return z
+    }
+
+    public var batch: InputBatch {
+        InputBatch(ids: [[Int]](repeating: ids, count: R), typeIds: [[Int]](repeating: typeIds, count: R), padId: model.tokenizer.padId)
+    }
+
+    /// z (R,P,V) -> p (R,P,V). `noise` (R,P,V) is the Gumbel noise for .gumbel.
+    public func probabilities(_ z: [Float], temperature: Float, mode: RelaxationMode, noise: [Float]?) -> [Float] {
+        var p = [Float](repeating: 0, count: z.count)
+        let V = self.V
+        z.withUnsafeBufferPointer { zp in p.withUnsafeMutableBufferPointer { pp in
+            for row in 0..<(R * P) {
+                let zr = zp.baseAddress! + row * V, pr = pp.baseAddress! + row * V
+                var mx = -Float.infinity
+                if mode == .gumbel, let noise {
+                    for j in 0..<V { pr[j] = (logf(max(zr[j], 1e-10)) + noise[row * V + j]) / temperature; mx = max(mx, pr[j]) }
+                } else {
+                    for j in 0..<V { pr[j] = zr[j] / temperature; mx = max(mx, pr[j]) }
+                }
+                var sum: Double = 0   // 30k terms: accumulate in double
+                for j in 0..<V { let e = expf(pr[j] - mx); pr[j] = e; sum += Double(e) }
+                let inv = Float(1 / sum)
+                for j in 0..<V { pr[j] *= inv }
+            }
+        } }
+        return p
+    }
+
+    /// Word-embedding rows (R,T,H): p·E at the dreamed positions (E[argmax p] for .hard), E[id] elsewhere.
+    public func wordRows(_ p: [Float], mode: RelaxationMode) -> FloatBuffer {
+        let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        let rows = FloatBuffer(count: R * T * H)
+        for r in 0..<R { for t in 0..<T where t < first || t > last {
+            (rows.ptr + (r * T + t) * H).update(from: E + ids[t] * H, count: H)
+        } }
+        if mode == .hard {
+            let am = argmax(p)
+            for r in 0..<R { for i in 0..<P { (rows.ptr + (r * T + first + i) * H).update(from: E + am[r * P + i] * H, count: H) } }
+        } else {
+            // Each restart's P dreamed rows are contiguous in (R,T,H): one GEMM per restart, (P,V)·(V,H).
+            p.withUnsafeBufferPointer { pp in
+                for r in 0..<R { gemmNN(P, H, V, pp.baseAddress! + r * P * V, V, E, H, rows.ptr + (r * T + first) * H, H) }
+            }
+        }
+        return rows
+    }
+
+    /// Argmax token per dreamed row (R*P).
+    public func argmax(_ p: [Float]) -> [Int] {
+        var out = [Int](repeating: 0, count: R * P)
+        p.withUnsafeBufferPointer { pp in
+            for row in 0..<(R * P) {
+                let pr = pp.baseAddress! + row * V
+                var best = 0; var bv = pr[0]
+                for j in 1..<V where pr[j] > bv { bv = pr[j]; best = j }
+                out[row] = best
+            }
+        }
+        return out
+    }
+
+    /// dz from d(word rows): dp = dRows·E^T, then back through the softmax (and the Gumbel log).
+    public func logitGradient(dWord: FloatBuffer, p: [Float], z: [Float], temperature: Float, mode: RelaxationMode) -> [Float] {
+        let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        var dz = [Float](repeating: 0, count: R * P * V)
+        dz.withUnsafeMutableBufferPointer { dzp in
+            let dp = dzp.baseAddress!
+            // dp (P,V) = dRows (P,H) · E^T, per restart
+            for r in 0..<R { gemmNT(P, V, H, dWord.ptr + (r * T + first) * H, H, E, H, dp + r * P * V, V) }
+            p.withUnsafeBufferPointer { pp in z.withUnsafeBufferPointer { zp in
+                for row in 0..<(R * P) {
+                    let pr = pp.baseAddress! + row * V, g = dp + row * V, zr = zp.baseAddress! + row * V
+                    // dp has a large common component that the softmax backward cancels: accumulate in double.
+                    var dotD: Double = 0
+                    for j in 0..<V { dotD += Double(pr[j]) * Double(g[j]) }
+                    let dot = Float(dotD)
+                    let invT = 1 / temperature
+                    if mode == .gumbel {
+                        for j in 0..<V { g[j] = zr[j] > 1e-10 ? pr[j] * (g[j] - dot) * invT / zr[j] : 0 }
+                    } else {
+                        for j in 0..<V { g[j] = pr[j] * (g[j] - dot) * invT }
+                    }
+                }
+            } }
+        }
+        return dz
+    }
+
+    /// Value and dz of an objective at logits z: one batched forward to the objective's deepest layer, one backward.
+    public func valueAndGradient(_ z: [Float], temperature: Float, mode: RelaxationMode, noise: [Float]?,
+                                 objective: ActivationObjective) throws -> (values: [Float], dz: [Float], p: [Float]) {
+        let p = probabilities(z, temperature: temperature, mode: mode, noise: noise)
+        let rows = wordRows(p, mode: mode)
+        let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
+                                     withMLM: objective.needsMLM, wordRows: rows)
+        let grads = SiteGradients(B: R, T: T, config: model.config)
+        let values = try objective.evaluate(acts, grads: grads)
+        let dWord = model.backward(acts, grads)
+        return (values, logitGradient(dWord: dWord, p: p, z: z, temperature: temperature, mode: mode), p)
+    }
+
+    /// Objective values at discrete token ids for the dreamed span (one row of P ids per sequence), one batched pass.
+    public func discreteValues(_ spans: [[Int]], objective: ActivationObjective) throws -> [Float] {
+        let seqs = spans.map { span -> [Int] in var s = ids; for i in 0..<P { s[first + i] = span[i] }; return s }
+        let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
+                                     upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM)
+        return try objective.evaluate(acts, grads: nil)
+    }
+}
+
+/// Seeded Gumbel(0,1) noise: -log(-log(u)), u uniform in (0,1).
+public func gumbelNoise(count: Int, rng: inout SplitMix64) -> [Float] {
+    (0..<count).map { _ in
+        let u = max(rng.nextDouble(), 1e-12)
+        return Float(-log(-log(u)))
+    }
+}
