@@ -109,7 +109,7 @@ public final class Activations: @unchecked Sendable {
         self.B = B; self.T = T; self.config = c; self.lengths = lengths; self.deepestLayer = deepestLayer
         embedSum = FloatBuffer(count: B * T * c.hiddenSize); embed = FloatBuffer(count: B * T * c.hiddenSize)
         embMean = FloatBuffer(count: B * T); embRstd = FloatBuffer(count: B * T)
-        layers = (0...max(deepestLayer, -1) + 0).compactMap { $0 >= 0 ? LayerActivations(B: B, T: T, c: c) : nil }
+        layers = (0..<(deepestLayer + 1)).map { _ in LayerActivations(B: B, T: T, c: c) }
     }
 
     /// The buffer behind a site, with the per-sequence element count.
@@ -194,7 +194,7 @@ extension BertModel {
                          N: N, C: H, eps: c.layerNormEps)
 
         var x = acts.embed.ptr
-        for l in 0...max(deepest, -1) where deepest >= 0 {
+        for l in 0..<(deepest + 1) {
             let a = acts.layers[l], lw = w.layers[l]
             linearForward(a.q.ptr, x, lw.query.weight.ptr, lw.query.bias.ptr, N: N, C: H, OC: H)
             linearForward(a.k.ptr, x, lw.key.weight.ptr, lw.key.bias.ptr, N: N, C: H, OC: H)
