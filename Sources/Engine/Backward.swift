@@ -35,6 +35,19 @@ public final class SiteGradients: @unchecked Sendable {
         return b
     }
     func get(_ site: Site) -> FloatBuffer? { buffers[site] }
+
+    /// self += scale[b] · other, per sequence b. How composite objectives combine their parts' gradients.
+    public func addScaled(_ other: SiteGradients, scale: [Float]) {
+        for (site, src) in other.buffers {
+            let dst = buffer(site), per = perSequence(site)
+            for b in 0..<B {
+                let k = scale[b]
+                if k == 0 { continue }
+                let d = dst.ptr + b * per, s = src.ptr + b * per
+                for i in 0..<per { d[i] += k * s[i] }
+            }
+        }
+    }
 }
 
 extension BertModel {

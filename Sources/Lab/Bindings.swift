@@ -209,6 +209,11 @@ let labInfo: LuaFn = { L in luaBinding(L) { L in
     return 1
 } }
 
+let labQuiet: LuaFn = { L in luaBinding(L) { L in
+    progressQuiet = dl_isnoneornil(L, 1) != 0 ? true : lua_toboolean(L, 1) != 0
+    return 0
+} }
+
 /// Installs the `lab` global and the class metatables.
 func installLab(_ L: OpaquePointer) {
     defineClass(L, modelClass, methods: [], tostring: modelToString)
@@ -231,5 +236,14 @@ func installLab(_ L: OpaquePointer) {
     setField(L, "info", labInfo)
     installJSON(L)
     lua_setfield(L, -2, "json")
+    installObjectives(L)
+    lua_setfield(L, -2, "objectives")
+    installDream(L)
+    setField(L, "dream", labDream)
+    setField(L, "gradient", labGradient)
+    lua_createtable(L, 0, 4)
+    for (k, f) in [("constant", schedConstant), ("anneal", schedAnneal), ("linear", schedLinear), ("cosine", schedCosine)] { setField(L, k, f) }
+    lua_setfield(L, -2, "schedules")
+    setField(L, "quiet", labQuiet)
     lua_setglobal(L, "lab")
 }

@@ -1,0 +1,235 @@
+import Foundation
+import Synchronization
+
+/// Set by the Ctrl-C handler; long loops stop at the next step boundary and return what they have.
+public let interruptRequested = Atomic<Bool>(false)
+
+public struct DreamOptions: @unchecked Sendable {
+    public var first: Int
+    public var last: Int
+    public var steps = 3000
+    public var lr: Float = 0.1
+    public var schedule = TemperatureSchedule.pairDefault
+    public var mode = RelaxationMode.softmax
+    public var seed: UInt64 = 1
+    public var topk = 10
+    public var every = 250
+    public var restarts = 1
+    /// Restarts after the first start from the one-hot plus seeded uniform noise of this size on z.
+    public var initNoise: Float = 0.5
+    /// Called after every step; returning false stops the dream (the result so far is kept).
+    public var onStep: ((DreamProgress) throws -> Bool)? = nil
+
+    public init(first: Int, last: Int) { self.first = first; self.last = last }
+}
+
+public struct DreamProgress: Sendable {
+    public let step: Int, steps: Int
+    public let temperature: Float
+    public let activation: Float          // best restart's soft activation this step
+    public let idsActivation: Float       // its discrete activation
+    public let bestActivation: Float
+    public let tokens: [String]           // its argmax tokens at the dreamed positions
+    public let elapsed: Double
+}
+
+/// One metrics record, as PAIR's output_helper.get_metrics writes it.
+public struct DreamRecord: Sendable {
+    public let number: Int
+    public let tokens: [String]
+    public let temperature: Float
+    public let maxValues: [Float]
+    public let activation: Float
+    public let idsActivation: Float
+}
+
+/// One top-k record for one dreamed position, as PAIR's get_top_ks writes it.
+public struct TopKRecord: Sendable {
+    public let number: Int
+    public let indices: [Int]
+    public let tokens: [String]
+    public let scores: [Float]
+    public let activation: Float
+}
+
+public struct DiscreteInput: Sendable {
+    public let ids: [Int]
+    public let tokens: [String]
+    public let text: String
+    public let activation: Float
+    public let step: Int
+}
+
+public struct DreamRun: Sendable {
+    public let seed: UInt64
+    public var iterations: [DreamRecord] = []
+    public var topK: [[TopKRecord]]          // per dreamed position
+    public var finalIds: [Int] = []
+    public var finalActivation: Float = 0     // soft activation at the last step
+    public var finalIdsActivation: Float = 0
+    public var best: DiscreteInput? = nil
+}
+
+public struct DreamResult: Sendable {
+    public let modelPath: String
+    public let objective: String
+    public let sentence: String
+    public let sentence2: String?
+    public let startIds: [Int]
+    public let first: Int, last: Int
+    public let options: DreamOptions
+    public var runs: [DreamRun]
+    public var stepsDone = 0
+    public var stopped = false        // on_step returned false
+    public var interrupted = false    // Ctrl-C
+    public var seconds: Double = 0
+    public var stepsPerSecond: Double { seconds > 0 ? Double(stepsDone) / seconds : 0 }
+
+    /// The run whose best discrete input scored highest.
+    public var bestRunIndex: Int {
+        runs.indices.max { (runs[$0].best?.activation ?? -.infinity) < (runs[$1].best?.activation ?? -.infinity) } ?? 0
+    }
+    public var best: DiscreteInput? { runs[bestRunIndex].best }
+}
+
+/// PAIR's dream: relax the span to softmax(z/T), climb the objective with Adam, anneal T, and record what PAIR
+/// records. Restarts run as one batch. The best discrete input seen (by ids_activation) is kept per run.
+public func dream(model: BertModel, sentence: String, sentence2: String? = nil, objective: ActivationObjective,
+                  options o: DreamOptions) throws -> DreamResult {
+    let enc = model.tokenizer.encode(sentence, sentence2)
+    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last, restarts: o.restarts)
+    try objective.validate(model: model, T: input.T)
+    guard o.steps >= 0 else { throw DreamlabError.invalidArgument("steps must be >= 0") }
+    guard o.every >= 1 else { throw DreamlabError.invalidArgument("every must be >= 1 (PAIR's metrics_frequency)") }
+    guard o.topk >= 1 && o.topk <= input.V else { throw DreamlabError.invalidArgument("topk must be in 1...\(input.V)") }
+    guard o.lr > 0 && o.lr.isFinite else { throw DreamlabError.invalidArgument("lr must be a positive number") }
+
+    let R = o.restarts, P = input.P, V = input.V, T = input.T
+    let tok = model.tokenizer
+    var z = input.oneHotLogits()
+    if R > 1 {
+        var rng = SplitMix64(seed: o.seed &+ 0x5EED)
+        for i in (P * V)..<z.count { z[i] += Float(rng.nextDouble()) * o.initNoise }
+    }
+    var noiseRng = SplitMix64(seed: o.seed)
+    func noise() -> [Float]? { o.mode == .gumbel ? gumbelNoise(count: z.count, rng: &noiseRng) : nil }
+
+    var adam = Adam(count: z.count, lr: o.lr)
+    var cursor = try TemperatureSchedule.Cursor(o.schedule)
+    var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: sentence, sentence2: sentence2,
+                             startIds: enc.ids, first: o.first, last: o.last, options: o,
+                             runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
+
+    var idsCache: [[Int]: Float] = [:]
+    func idsActivations(_ spans: [[Int]]) throws -> [Float] {
+        let missing = Array(Set(spans.filter { idsCache[$0] == nil }))
+        if !missing.isEmpty {
+            let vals = try input.discreteValues(missing, objective: objective)
+            for (s, v) in zip(missing, vals) { idsCache[s] = v }
+            if idsCache.count > 100_000 { idsCache.removeAll(keepingCapacity: true) }
+        }
+        return spans.map { idsCache[$0]! }
+    }
+    func fullIds(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
+    func spans(_ am: [Int]) -> [[Int]] { (0..<R).map { Array(am[($0 * P)..<(($0 + 1) * P)]) } }
+    func maxValues(_ p: [Float], _ r: Int) -> [Float] {
+        (0..<T).map { t in
+            guard t >= o.first && t <= o.last else { return 1 }
+            let row = (r * P + t - o.first) * V
+            var m: Float = 0
+            for j in 0..<V where p[row + j] > m { m = p[row + j] }
+            return m
+        }
+    }
+    func topK(_ p: [Float], row: Int) -> (idx: [Int], scores: [Float]) {
+        let base = row * V
+        var heap: [(Float, Int)] = []
+        for j in 0..<V {
+            let v = p[base + j]
+            if heap.count < o.topk { heap.append((v, j)); if heap.count == o.topk { heap.sort { $0.0 > $1.0 } } }
+            else if v > heap[o.topk - 1].0 {
+                var k = o.topk - 1
+                while k > 0 && heap[k - 1].0 < v { heap[k] = heap[k - 1]; k -= 1 }
+                heap[k] = (v, j)
+            }
+        }
+        heap.sort { $0.0 > $1.0 }
+        return (heap.map(\.1), heap.map(\.0))
+    }
+    func updateBest(_ r: Int, _ span: [Int], _ act: Float, _ step: Int) {
+        if act > (result.runs[r].best?.activation ?? -.infinity) {
+            let ids = fullIds(span)
+            result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: act, step: step)
+        }
+    }
+
+    // State PAIR reports at each record: tokens, max values and ids_activation from after the previous update.
+    var p0 = input.probabilities(z, temperature: cursor.current, mode: o.mode, noise: noise())
+    var am = input.argmax(p0)
+    var prevSpans = spans(am)
+    var prevIdsAct = try idsActivations(prevSpans)
+    var prevMax = (0..<R).map { maxValues(p0, $0) }
+    for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], 0) }
+    p0 = []
+
+    let start = Date()
+    var lastValues = [Float](repeating: 0, count: R)
+    func record(_ step: Int, _ temp: Float, _ values: [Float], _ p: [Float]) {
+        for r in 0..<R {
+            result.runs[r].iterations.append(DreamRecord(number: step, tokens: fullIds(prevSpans[r]).map { tok.idToToken[$0] },
+                                                         temperature: temp, maxValues: prevMax[r], activation: values[r],
+                                                         idsActivation: prevIdsAct[r]))
+            for i in 0..<P {
+                let (idx, sc) = topK(p, row: r * P + i)
+                result.runs[r].topK[i].append(TopKRecord(number: step, indices: idx, tokens: idx.map { tok.idToToken[$0] },
+                                                         scores: sc, activation: values[r]))
+            }
+        }
+    }
+
+    var step = 0
+    while step < o.steps {
+        if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
+        let temp = cursor.current
+        let (values, dz, p) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective)
+        lastValues = values
+        if step % o.every == 0 { record(step, temp, values, p) }
+        // Adam minimises the loss -activation.
+        var g = dz
+        for i in 0..<g.count { g[i] = -g[i] }
+        adam.step(&z, grad: g)
+        let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
+        am = input.argmax(p2)
+        prevSpans = spans(am)
+        prevIdsAct = try idsActivations(prevSpans)
+        prevMax = (0..<R).map { maxValues(p2, $0) }
+        for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], step + 1) }
+        try cursor.advance()
+        step += 1
+        result.stepsDone = step
+        if let cb = o.onStep {
+            let b = (0..<R).max { prevIdsAct[$0] < prevIdsAct[$1] } ?? 0
+            let prog = DreamProgress(step: step, steps: o.steps, temperature: temp, activation: values[b], idsActivation: prevIdsAct[b],
+                                     bestActivation: result.runs.compactMap { $0.best?.activation }.max() ?? prevIdsAct[b],
+                                     tokens: prevSpans[b].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
+            if try !cb(prog) { result.stopped = true; break }
+        }
+    }
+    result.seconds = Date().timeIntervalSince(start)
+
+    // PAIR's closing record at number = steps, without a gradient.
+    if !result.stopped && !result.interrupted && o.steps % o.every == 0 {
+        let temp = cursor.current
+        let p = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
+        let acts = try model.forward(input.batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
+                                     withMLM: objective.needsMLM, wordRows: input.wordRows(p, mode: o.mode))
+        lastValues = try objective.evaluate(acts, grads: nil)
+        record(o.steps, temp, lastValues, p)
+    }
+    for r in 0..<R {
+        result.runs[r].finalIds = fullIds(prevSpans[r])
+        result.runs[r].finalActivation = lastValues[r]
+        result.runs[r].finalIdsActivation = prevIdsAct[r]
+    }
+    return result
+}

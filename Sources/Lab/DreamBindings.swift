@@ -1,0 +1,325 @@
+import CLua
+import Engine
+import Foundation
+import Objectives
+
+let dreamResultClass = "dreamlab.DreamResult"
+let scheduleClass = "dreamlab.Schedule"
+
+/// A finished (or stopped) dream as Lua sees it.
+final class DreamHandle: @unchecked Sendable {
+    let model: BertModel
+    let result: DreamResult
+    init(model: BertModel, result: DreamResult) { self.model = model; self.result = result }
+
+    var pairFields: [String: Any] {
+        var p: [String: Any] = ["layer_id": -1, "word_id": -1, "neuron_id": -1]
+        if let o = objectiveOfResult as? PairActivation {
+            p["layer_id"] = o.layer; p["word_id"] = o.word ?? -1; p["neuron_id"] = o.unit ?? -1; p["normalize"] = o.normalize
+        }
+        return p
+    }
+    var objectiveOfResult: ActivationObjective? = nil
+}
+
+// MARK: - schedules: tables with a kind, so they print and travel into result files
+
+func makeSchedule(_ L: OpaquePointer, kind: String, fields: [(String, Double)]) {
+    lua_createtable(L, 0, 5)
+    push(L, kind); lua_setfield(L, -2, "kind")
+    for (k, v) in fields { lua_pushnumber(L, v); lua_setfield(L, -2, k) }
+    _ = dl_getmetatable(L, scheduleClass); lua_setmetatable(L, -2)
+}
+
+let schedConstant: LuaFn = { L in luaBinding(L) { L in
+    let t = lua_type(L, 1) == LUA_TTABLE ? try TableArgs(L, 1, function: "lab.schedules.constant", known: ["value", "temperature"]).number("value") ?? 1 : try argNumber(L, 1, "temperature")
+    makeSchedule(L, kind: "constant", fields: [("value", t)]); return 1
+} }
+let schedAnneal: LuaFn = { L in luaBinding(L) { L in
+    let a = try TableArgs(L, 1, function: "lab.schedules.anneal", known: ["start", "stop", "rate", "warmup"])
+    makeSchedule(L, kind: "anneal", fields: [("start", try a.number("start") ?? 2.0), ("stop", try a.number("stop") ?? 0.1),
+                                              ("rate", try a.number("rate") ?? 0.9995), ("warmup", Double(try a.int("warmup") ?? 200))])
+    return 1
+} }
+func rampSchedule(_ L: OpaquePointer, _ kind: String) throws {
+    let a = try TableArgs(L, 1, function: "lab.schedules.\(kind)", known: ["start", "stop", "steps"])
+    guard let steps = try a.int("steps") else { throw LuaError("lab.schedules.\(kind): missing steps= (the step at which it reaches stop)") }
+    makeSchedule(L, kind: kind, fields: [("start", try a.number("start") ?? 2.0), ("stop", try a.number("stop") ?? 0.1), ("steps", Double(steps))])
+}
+let schedLinear: LuaFn = { L in luaBinding(L) { L in try rampSchedule(L, "linear"); return 1 } }
+let schedCosine: LuaFn = { L in luaBinding(L) { L in try rampSchedule(L, "cosine"); return 1 } }
+let schedToString: LuaFn = { L in luaBinding(L) { L in push(L, try readSchedule(L, 1).description); return 1 } }
+
+/// A schedule from a Lua value: a number, a lab.schedules table, or function(step) -> T (0-based step).
+func readSchedule(_ L: OpaquePointer, _ i: Int32) throws -> TemperatureSchedule {
+    let idx = lua_absindex(L, i)
+    switch lua_type(L, idx) {
+    case LUA_TNUMBER: return .constant(Float(dl_tonumber(L, idx, nil)))
+    case LUA_TFUNCTION:
+        lua_pushvalue(L, idx)
+        let ref = luaL_ref(L, dl_registryindex())
+        return .custom(name: "lua function") { step in
+            _ = lua_rawgeti(L, dl_registryindex(), lua_Integer(ref))
+            lua_pushinteger(L, lua_Integer(step))
+            let v = try protectedCall(L, nargs: 1, what: "temperature function")
+            guard let t = v else { throw LuaError("temperature function returned nothing at step \(step); return a positive number") }
+            return Float(t)
+        }
+    case LUA_TTABLE:
+        func f(_ k: String) -> Float? {
+            defer { dl_pop(L, 1) }
+            var ok: Int32 = 0
+            lua_getfield(L, idx, k)
+            let v = dl_tonumber(L, -1, &ok)
+            return ok != 0 ? Float(v) : nil
+        }
+        lua_getfield(L, idx, "kind")
+        let kind = dl_tostring(L, -1).map { String(cString: $0) } ?? ""
+        dl_pop(L, 1)
+        switch kind {
+        case "constant": return .constant(f("value") ?? 1)
+        case "anneal": return .anneal(start: f("start") ?? 2, stop: f("stop") ?? 0.1, rate: f("rate") ?? 0.9995, warmup: Int(f("warmup") ?? 200))
+        case "linear": return .linear(start: f("start") ?? 2, stop: f("stop") ?? 0.1, steps: Int(f("steps") ?? 1000))
+        case "cosine": return .cosine(start: f("start") ?? 2, stop: f("stop") ?? 0.1, steps: Int(f("steps") ?? 1000))
+        default: throw LuaError("temperature table is not a schedule; use lab.schedules.anneal{...}, constant(T), linear{...} or cosine{...}")
+        }
+    default:
+        throw LuaError("temperature must be a number, a lab.schedules.* schedule or function(step) return T end; got \(luaTypeName(L, idx))")
+    }
+}
+
+/// Calls the function below its nargs arguments with a traceback handler; returns its first result as a number
+/// (nil if none or not a number). A Lua error becomes a Swift throw, so it never longjmps through Swift.
+func protectedCall(_ L: OpaquePointer, nargs: Int32, what: String) throws -> Double? {
+    let fnIndex = lua_gettop(L) - nargs
+    dl_push_traceback_handler(L)
+    lua_rotate(L, fnIndex, 1)
+    let rc = dl_pcall(L, nargs, 1, fnIndex)
+    defer { lua_settop(L, fnIndex - 1) }
+    if rc != LUA_OK {
+        let msg = dl_tostring(L, -1).map { String(cString: $0) } ?? "error"
+        throw LuaError("\(what) failed: \(msg)")
+    }
+    if lua_type(L, -1) == LUA_TBOOLEAN { return lua_toboolean(L, -1) != 0 ? 1 : 0 }
+    var ok: Int32 = 0
+    let v = dl_tonumber(L, -1, &ok)
+    return ok != 0 ? v : (lua_type(L, -1) == LUA_TNIL ? nil : .nan)
+}
+
+// MARK: - lab.dream
+
+/// Shared reading of model/sentence/first/last/objective for lab.dream and lab.gradient.
+struct DreamSetup {
+    let model: BertModel
+    let sentence: String
+    let sentence2: String?
+    let ids: [Int]
+    let types: [Int]
+    let first: Int, last: Int
+    let objective: ActivationObjective
+
+    init(_ a: TableArgs, function: String) throws {
+        let L = a.L
+        if a.push("model") != LUA_TNIL { model = try checkModel(L, -1) } else { model = try loadModel(nil) }
+        dl_pop(L, 1)
+        sentence = try a.string("sentence") ?? "i hate kickshaws"
+        sentence2 = try a.string("sentence2")
+        let e = model.tokenizer.encode(sentence, sentence2)
+        ids = e.ids; types = e.typeIds
+        first = try a.int("first") ?? 1
+        last = try a.int("last") ?? (ids.count - 2)
+        guard a.push("objective") != LUA_TNIL else {
+            dl_pop(L, 1)
+            throw LuaError("\(function): missing objective= (e.g. lab.objectives.neuron{layer=5, word=2, unit=300})")
+        }
+        objective = try checkObjective(L, -1, "\(function): objective")
+        dl_pop(L, 1)
+        try objective.validate(model: model, T: ids.count)
+        guard first >= 1, last <= ids.count - 2, first <= last else {
+            throw LuaError("\(function): first=\(first), last=\(last) must satisfy 1 <= first <= last <= \(ids.count - 2) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " ")) (0-based; [CLS] and the final [SEP] stay fixed)")
+        }
+    }
+}
+
+func relaxationMode(_ a: TableArgs) throws -> RelaxationMode {
+    if let r = try a.string("relaxation") {
+        guard let m = RelaxationMode(rawValue: r) else { throw LuaError("relaxation must be \"softmax\", \"gumbel\" or \"hard\", got \"\(r)\"") }
+        return m
+    }
+    if try a.bool("hard") == true { return .hard }
+    return try a.bool("gumbel") == true ? .gumbel : .softmax
+}
+
+/// Set while native work runs: Ctrl-C then only asks the work to stop at its next step.
+nonisolated(unsafe) var nativeWorkRunning = false
+
+let labDream: LuaFn = { L in luaBinding(L) { L in
+    let a = try TableArgs(L, 1, function: "lab.dream", known: ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
+                                                              "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
+                                                              "every", "on_step", "restarts", "method", "init_noise", "quiet"])
+    let s = try DreamSetup(a, function: "lab.dream")
+    if let method = try a.string("method"), method != "relaxed" {
+        throw LuaError("lab.dream: method \"\(method)\" is not available yet; method=\"relaxed\" (PAIR's) is")
+    }
+    var o = DreamOptions(first: s.first, last: s.last)
+    o.steps = try a.int("steps", default: 3000)
+    o.lr = Float(try a.number("lr") ?? 0.1)
+    if a.push("temperature") != LUA_TNIL { o.schedule = try readSchedule(L, -1) }
+    dl_pop(L, 1)
+    o.mode = try relaxationMode(a)
+    o.seed = UInt64(max(0, try a.int("seed", default: 1)))
+    o.topk = try a.int("topk", default: 10)
+    o.every = try a.int("every", default: 250)
+    o.restarts = try a.int("restarts", default: 1)
+    o.initNoise = Float(try a.number("init_noise") ?? 0.5)
+    let quiet = try a.bool("quiet") ?? false
+    var hasCallback = false
+    if a.push("on_step") != LUA_TNIL {
+        guard lua_type(L, -1) == LUA_TFUNCTION else { throw LuaError("lab.dream: on_step must be a function(s) ... end") }
+        hasCallback = true
+    }
+    let cbIndex = lua_gettop(L)
+    let progress = Progress(total: o.steps, label: "dream", quiet: quiet)
+    o.onStep = { p in
+        progress.update(step: p.step, temperature: p.temperature, activation: p.activation, best: p.bestActivation, tokens: p.tokens)
+        guard hasCallback else { return true }
+        lua_pushvalue(L, cbIndex)
+        lua_createtable(L, 0, 7)
+        lua_pushinteger(L, lua_Integer(p.step)); lua_setfield(L, -2, "step")
+        lua_pushnumber(L, lua_Number(p.temperature)); lua_setfield(L, -2, "temperature")
+        lua_pushnumber(L, lua_Number(p.activation)); lua_setfield(L, -2, "activation")
+        lua_pushnumber(L, lua_Number(p.idsActivation)); lua_setfield(L, -2, "ids_activation")
+        lua_pushnumber(L, lua_Number(p.bestActivation)); lua_setfield(L, -2, "best")
+        pushStrings(L, p.tokens); lua_setfield(L, -2, "tokens")
+        let r = try protectedCall(L, nargs: 1, what: "on_step")
+        return r != 0   // false stops; nil or anything else continues
+    }
+    interruptRequested.store(false, ordering: .relaxed)
+    nativeWorkRunning = true
+    defer { nativeWorkRunning = false; progress.finish() }
+    let result = try dream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o)
+    interruptRequested.store(false, ordering: .relaxed)
+    let h = DreamHandle(model: s.model, result: result)
+    h.objectiveOfResult = s.objective
+    pushObject(L, h, metatable: dreamResultClass)
+    if result.interrupted { FileHandle.standardError.write(Data("dream interrupted at step \(result.stepsDone); the result so far is returned\n".utf8)) }
+    return 1
+} }
+
+func pushDiscrete(_ L: OpaquePointer, _ d: DiscreteInput) {
+    lua_createtable(L, 0, 5)
+    pushStrings(L, d.tokens); lua_setfield(L, -2, "tokens")
+    pushInts(L, d.ids); lua_setfield(L, -2, "ids")
+    push(L, d.text); lua_setfield(L, -2, "text")
+    lua_pushnumber(L, lua_Number(d.activation)); lua_setfield(L, -2, "activation")
+    lua_pushinteger(L, lua_Integer(d.step)); lua_setfield(L, -2, "step")
+}
+
+func pushRecords(_ L: OpaquePointer, _ recs: [DreamRecord]) {
+    pushList(L, recs) { r in
+        lua_createtable(L, 0, 6)
+        lua_pushinteger(L, lua_Integer(r.number)); lua_setfield(L, -2, "number")
+        pushStrings(L, r.tokens); lua_setfield(L, -2, "tokens")
+        lua_pushnumber(L, lua_Number(r.temperature)); lua_setfield(L, -2, "temperature")
+        lua_pushnumber(L, lua_Number(r.activation)); lua_setfield(L, -2, "activation")
+        lua_pushnumber(L, lua_Number(r.idsActivation)); lua_setfield(L, -2, "ids_activation")
+        pushNumbers(L, r.maxValues); lua_setfield(L, -2, "max_values")
+    }
+}
+
+func checkDream(_ L: OpaquePointer, _ i: Int32 = 1) throws -> DreamHandle {
+    guard let d = toObject(L, i, metatable: dreamResultClass, as: DreamHandle.self) else {
+        throw LuaError("expected a dream result (from lab.dream) as argument \(i), got \(luaTypeName(L, i))")
+    }
+    return d
+}
+
+let dreamIndex: LuaFn = { L in luaBinding(L) { L in
+    let h = try checkDream(L)
+    let r = h.result, run = r.runs[r.bestRunIndex], tok = h.model.tokenizer
+    let key = dl_tostring(L, 2).map { String(cString: $0) } ?? ""
+    switch key {
+    case "tokens": pushStrings(L, run.finalIds.map { tok.idToToken[$0] })
+    case "ids": pushInts(L, run.finalIds)
+    case "text": push(L, tok.decode(run.finalIds))
+    case "activation": lua_pushnumber(L, lua_Number(run.finalActivation))
+    case "ids_activation": lua_pushnumber(L, lua_Number(run.finalIdsActivation))
+    case "history": pushRecords(L, run.iterations)
+    case "best": if let b = r.best { pushDiscrete(L, b) } else { lua_pushnil(L) }
+    case "steps": lua_pushinteger(L, lua_Integer(r.stepsDone))
+    case "seconds": lua_pushnumber(L, r.seconds)
+    case "steps_per_second": lua_pushnumber(L, r.stepsPerSecond)
+    case "interrupted": lua_pushboolean(L, r.interrupted ? 1 : 0)
+    case "stopped": lua_pushboolean(L, r.stopped ? 1 : 0)
+    case "objective": push(L, r.objective)
+    case "runs":
+        pushList(L, r.runs) { run in
+            lua_createtable(L, 0, 5)
+            lua_pushinteger(L, lua_Integer(run.seed)); lua_setfield(L, -2, "seed")
+            pushStrings(L, run.finalIds.map { tok.idToToken[$0] }); lua_setfield(L, -2, "tokens")
+            lua_pushnumber(L, lua_Number(run.finalActivation)); lua_setfield(L, -2, "activation")
+            lua_pushnumber(L, lua_Number(run.finalIdsActivation)); lua_setfield(L, -2, "ids_activation")
+            if let b = run.best { pushDiscrete(L, b); lua_setfield(L, -2, "best") }
+            pushRecords(L, run.iterations); lua_setfield(L, -2, "history")
+        }
+    default:
+        _ = dl_getmetatable(L, dreamResultClass + ".methods")
+        lua_getfield(L, -1, key)
+    }
+    return 1
+} }
+
+let dreamSave: LuaFn = { L in luaBinding(L) { L in
+    let h = try checkDream(L)
+    let dir = try argString(L, 2, "output folder")
+    let tok = h.model.tokenizer
+    try h.result.save(to: dir, tokens: h.result.startIds.map { tok.idToToken[$0] }, pairFields: h.pairFields)
+    push(L, dir)
+    return 1
+} }
+
+let dreamToString: LuaFn = { L in luaBinding(L) { L in
+    let h = try checkDream(L)
+    let r = h.result, run = r.runs[r.bestRunIndex], tok = h.model.tokenizer
+    let span = run.finalIds[r.first...r.last].map { tok.idToToken[$0] }.joined(separator: " ")
+    var s = String(format: "Dream{%@: %d steps, activation %.4f, ids_activation %.4f, \"%@\"", r.objective, r.stepsDone,
+                   Double(run.finalActivation), Double(run.finalIdsActivation), span)
+    if let b = r.best { s += String(format: "; best %.4f \"%@\"", Double(b.activation), b.ids[r.first...r.last].map { tok.idToToken[$0] }.joined(separator: " ")) }
+    if r.options.restarts > 1 { s += ", \(r.options.restarts) restarts" }
+    if r.interrupted { s += ", interrupted" }
+    push(L, s + "}")
+    return 1
+} }
+
+// MARK: - lab.gradient
+
+let labGradient: LuaFn = { L in luaBinding(L) { L in
+    let a = try TableArgs(L, 1, function: "lab.gradient", known: ["model", "sentence", "sentence2", "first", "last", "objective",
+                                                                 "temperature", "gumbel", "hard", "relaxation", "seed"])
+    let s = try DreamSetup(a, function: "lab.gradient")
+    let temp = Float(try a.number("temperature") ?? 2.0)
+    guard temp > 0 else { throw LuaError("lab.gradient: temperature must be positive") }
+    let mode = try relaxationMode(a)
+    let input = try RelaxedInput(model: s.model, ids: s.ids, typeIds: s.types, first: s.first, last: s.last)
+    var rng = SplitMix64(seed: UInt64(max(0, try a.int("seed", default: 1))))
+    let z = input.oneHotLogits()
+    let noise = mode == .gumbel ? gumbelNoise(count: z.count, rng: &rng) : nil
+    let (values, dz, _) = try input.valueAndGradient(z, temperature: temp, mode: mode, noise: noise, objective: s.objective)
+    lua_createtable(L, 0, 2)
+    lua_pushnumber(L, lua_Number(values[0])); lua_setfield(L, -2, "value")
+    pushObject(L, Tensor(shape: [input.P, input.V], data: dz), metatable: tensorClass); lua_setfield(L, -2, "grad")
+    return 1
+} }
+
+func installDream(_ L: OpaquePointer) {
+    luaL_newmetatable(L, scheduleClass)
+    pushFunction(L, schedToString); lua_setfield(L, -2, "__tostring")
+    dl_pop(L, 1)
+    defineClass(L, dreamResultClass, methods: [], tostring: dreamToString)
+    _ = dl_getmetatable(L, dreamResultClass)
+    pushFunction(L, dreamIndex); lua_setfield(L, -2, "__index")
+    dl_pop(L, 1)
+    lua_createtable(L, 0, 2)
+    setField(L, "save", dreamSave)
+    lua_setfield(L, dl_registryindex(), dreamResultClass + ".methods")
+}
