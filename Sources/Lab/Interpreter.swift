@@ -12,6 +12,7 @@ final class Interpreter {
         L = luaL_newstate()
         luaL_openlibs(L)
         installLab(L)
+        interruptibleState = L
     }
     deinit { lua_close(L) }
 

@@ -10,6 +10,9 @@ With no command, opens the interactive Lua prompt on the default model (global `
 
 commands:
   run FILE.lua [args...]   run a Lua experiment script; `arg` holds its arguments
+  dream --flags            PAIR's dream.py: --sentence --layer_id --word_id --neuron_id --dream_start --dream_end
+                           --num_iterations --warmup --start_temp --end_temp --anneal --learning_rate --normalize
+                           --gumbel --k --metrics_frequency --output_dir (required) --model; PAIR's defaults
   info                     show version, BLAS core and threads, and the default model
 
 options:
@@ -58,6 +61,9 @@ while !args.isEmpty {
     case "--model":
         guard !args.isEmpty else { fail("--model needs a model directory or name") }
         setenv("LAB_MODEL", args.removeFirst(), 1)
+    case "dream":
+        installSignalHandler()
+        exit(runPairDream(args))
     case "run":
         guard !args.isEmpty else { fail("run needs a script: dreamlab run FILE.lua [args...]") }
         command = "run"; rest = args; args = []
@@ -68,6 +74,7 @@ while !args.isEmpty {
     }
 }
 
+installSignalHandler()
 let interp = Interpreter()
 for c in chunks {
     if interp.run(c, name: "=(command line)") == nil { exit(1) }
