@@ -13,7 +13,11 @@ let package = Package(
                        providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Engine", dependencies: ["CBLAS"],
+        // libmvec vectorises exp/erf; -fno-math-errno lets the compiler call it.
+        .target(name: "CKernels", path: "Sources/CKernels",
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-fveclib=libmvec"])],
+                linkerSettings: [.linkedLibrary("mvec")]),
+        .target(name: "Engine", dependencies: ["CBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Objectives", dependencies: ["Engine"]),
         .executableTarget(name: "Lab", dependencies: ["Engine", "Objectives", "CLua", "CReadline"]),

@@ -1,4 +1,6 @@
 import CBLAS
+import CKernels
+import Dispatch
 import Foundation
 
 /// OpenBLAS set-up. Debian's OpenBLAS 0.3.21 does not recognise recent Intel cores and falls back to a
@@ -28,6 +30,12 @@ public enum BLASRuntime {
         cargs.append(nil)
         execv("/proc/self/exe", &cargs)
         // execv only returns on failure: carry on with whatever core OpenBLAS picked.
+    }
+
+    /// OpenBLAS runs single-threaded: its thread pool spins and yields between the many small products of a
+    /// dream step. Dreamlab splits the large products across the cores itself.
+    public static func configureThreads() {
+        openblas_set_num_threads(1)
     }
 
     public static var coreName: String {
@@ -65,4 +73,49 @@ func gemmTN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
             alpha: Float = 1, beta: Float = 0) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
                 alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+// MARK: - Small-M products
+
+/// Rows at or below this use the streaming kernels; above it OpenBLAS's packing pays for itself.
+public nonisolated(unsafe) var smallMThreshold = 48
+
+/// Work below this many multiply-adds stays on one thread; above it, the two cores split it.
+let parallelWork = 400_000
+
+@inline(__always)
+func splitTwo(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int) -> Void) {
+    if work < parallelWork || n < 2 * align { body(0, n); return }
+    let mid = (n / 2) / align * align   // keeps the kernels' tiles whole
+    withoutActuallyEscaping(body) { fn in
+        let box = UncheckedSendable(fn)   // the two halves write disjoint memory
+        DispatchQueue.concurrentPerform(iterations: 2) { i in i == 0 ? box.value(0, mid) : box.value(mid, n) }
+    }
+}
+
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
+
+/// out (M,N) = X (M,K) · W(N,K)^T (+ bias). Streams W once for small M; OpenBLAS on row halves otherwise.
+public func matmulNT(_ out: UnsafeMutablePointer<Float>, _ X: UnsafePointer<Float>, _ W: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                     M: Int, N: Int, K: Int) {
+    if M > smallMThreshold {
+        if let bias { for m in 0..<M { (out + m * N).update(from: bias, count: N) } }
+        splitTwo(M * N * K, M, align: 8) { m0, m1 in
+            gemmNT(m1 - m0, N, K, X + m0 * K, K, W, K, out + m0 * N, N, beta: bias == nil ? 0 : 1)
+        }
+        return
+    }
+    splitTwo(M * N * K, N) { n0, n1 in dl_matmul_nt(out, X, W, bias, Int32(M), Int32(N), Int32(K), Int32(n0), Int32(n1)) }
+}
+
+/// dX (M,K) += dOut (M,N) · W (N,K). Streams W once for small M.
+public func matmulNNAcc(_ dX: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, _ W: UnsafePointer<Float>, M: Int, N: Int, K: Int) {
+    if M > smallMThreshold {
+        splitTwo(M * N * K, M, align: 8) { m0, m1 in gemmNN(m1 - m0, K, N, dOut + m0 * N, N, W, K, dX + m0 * K, K, beta: 1) }
+        return
+    }
+    splitTwo(M * N * K, K) { k0, k1 in dl_matmul_nn_acc(dX, dOut, W, Int32(M), Int32(N), Int32(K), Int32(k0), Int32(k1)) }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Layer kernels, llm.c style: outputs first, then inputs; each forward saves what its backward needs.
@@ -12,12 +13,7 @@ public typealias CFPtr = UnsafePointer<Float>
 /// inp (N,C) -> out (N,OC); weight (OC,C), bias (OC). BLAS-backed.
 @inline(__always)
 public func linearForward(_ out: FPtr, _ inp: CFPtr, _ weight: CFPtr, _ bias: CFPtr?, N: Int, C: Int, OC: Int) {
-    if let bias {
-        for n in 0..<N { (out + n * OC).update(from: bias, count: OC) }
-        gemmNT(N, OC, C, inp, C, weight, C, out, OC, beta: 1)
-    } else {
-        gemmNT(N, OC, C, inp, C, weight, C, out, OC)
-    }
+    matmulNT(out, inp, weight, bias, M: N, N: OC, K: C)
 }
 
 /// Reference for `linearForward`: plain loops.
@@ -34,7 +30,7 @@ public func linearForwardNaive(_ out: FPtr, _ inp: CFPtr, _ weight: CFPtr, _ bia
 /// dout (N,OC) -> dinp (N,C) += dout · weight. Input gradient only: weights are never trained here.
 @inline(__always)
 public func linearBackward(_ dinp: FPtr, _ dout: CFPtr, _ weight: CFPtr, N: Int, C: Int, OC: Int) {
-    gemmNN(N, C, OC, dout, OC, weight, C, dinp, C, beta: 1)
+    matmulNNAcc(dinp, dout, weight, M: N, N: OC, K: C)
 }
 
 /// Reference for `linearBackward`.
@@ -92,12 +88,22 @@ public func layernormBackward(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, _ mean:
 
 /// inp (N) -> out (N): 0.5 x (1 + erf(x / sqrt 2)), as Hugging Face's "gelu".
 public func geluForward(_ out: FPtr, _ inp: CFPtr, N: Int) {
+    dl_gelu(out, inp, Int32(N))   // vectorised erf (CKernels); geluForwardNaive is the reference
+}
+
+/// Reference for `geluForward`: scalar libm erf.
+public func geluForwardNaive(_ out: FPtr, _ inp: CFPtr, N: Int) {
     let invSqrt2: Float = 0.70710678118654752
     for i in 0..<N { let x = inp[i]; out[i] = 0.5 * x * (1 + erff(x * invSqrt2)) }
 }
 
 /// dout (N), with the forward's inp -> dinp (N) +=. d/dx [x Φ(x)] = Φ(x) + x φ(x).
 public func geluBackward(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, N: Int) {
+    dl_gelu_backward(dinp, dout, inp, Int32(N))
+}
+
+/// Reference for `geluBackward`: scalar libm.
+public func geluBackwardNaive(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, N: Int) {
     let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
     for i in 0..<N {
         let x = inp[i]

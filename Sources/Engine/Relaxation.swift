@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// How the relaxed logits z become the soft input p.
@@ -42,22 +43,14 @@ public final class RelaxedInput: @unchecked Sendable {
     /// z (R,P,V) -> p (R,P,V). `noise` (R,P,V) is the Gumbel noise for .gumbel.
     public func probabilities(_ z: [Float], temperature: Float, mode: RelaxationMode, noise: [Float]?) -> [Float] {
         var p = [Float](repeating: 0, count: z.count)
-        let V = self.V
-        z.withUnsafeBufferPointer { zp in p.withUnsafeMutableBufferPointer { pp in
-            for row in 0..<(R * P) {
-                let zr = zp.baseAddress! + row * V, pr = pp.baseAddress! + row * V
-                var mx = -Float.infinity
-                if mode == .gumbel, let noise {
-                    for j in 0..<V { pr[j] = (logf(max(zr[j], 1e-10)) + noise[row * V + j]) / temperature; mx = max(mx, pr[j]) }
-                } else {
-                    for j in 0..<V { pr[j] = zr[j] / temperature; mx = max(mx, pr[j]) }
-                }
-                var sum: Double = 0   // 30k terms: accumulate in double
-                for j in 0..<V { let e = expf(pr[j] - mx); pr[j] = e; sum += Double(e) }
-                let inv = Float(1 / sum)
-                for j in 0..<V { pr[j] *= inv }
-            }
-        } }
+        if mode == .gumbel, let noise {
+            // PAIR's form: softmax((log(max(z, 1e-10)) + g) / T)
+            var u = [Float](repeating: 0, count: z.count)
+            for i in 0..<z.count { u[i] = logf(max(z[i], 1e-10)) + noise[i] }
+            dl_softmax_rows(&p, u, Int32(R * P), Int32(V), 1 / temperature)
+        } else {
+            dl_softmax_rows(&p, z, Int32(R * P), Int32(V), 1 / temperature)
+        }
         return p
     }
 
@@ -72,10 +65,10 @@ public final class RelaxedInput: @unchecked Sendable {
             let am = argmax(p)
             for r in 0..<R { for i in 0..<P { (rows.ptr + (r * T + first + i) * H).update(from: E + am[r * P + i] * H, count: H) } }
         } else {
-            // Each restart's P dreamed rows are contiguous in (R,T,H): one GEMM per restart, (P,V)·(V,H).
-            p.withUnsafeBufferPointer { pp in
-                for r in 0..<R { gemmNN(P, H, V, pp.baseAddress! + r * P * V, V, E, H, rows.ptr + (r * T + first) * H, H) }
-            }
+            // All restarts' dreamed rows in one product (R*P,V)·(V,H): E is streamed once per step.
+            let soft = FloatBuffer(count: R * P * H)
+            p.withUnsafeBufferPointer { pp in matmulNNAcc(soft.ptr, pp.baseAddress!, E, M: R * P, N: V, K: H) }
+            for r in 0..<R { (rows.ptr + (r * T + first) * H).update(from: soft.ptr + r * P * H, count: P * H) }
         }
         return rows
     }
@@ -101,7 +94,9 @@ public final class RelaxedInput: @unchecked Sendable {
         dz.withUnsafeMutableBufferPointer { dzp in
             let dp = dzp.baseAddress!
             // dp (P,V) = dRows (P,H) · E^T, per restart
-            for r in 0..<R { gemmNT(P, V, H, dWord.ptr + (r * T + first) * H, H, E, H, dp + r * P * V, V) }
+            let dRows = FloatBuffer(count: R * P * H)
+            for r in 0..<R { dRows.ptr.advanced(by: r * P * H).update(from: dWord.ptr + (r * T + first) * H, count: P * H) }
+            matmulNT(dp, dRows.ptr, E, nil, M: R * P, N: V, K: H)
             p.withUnsafeBufferPointer { pp in z.withUnsafeBufferPointer { zp in
                 for row in 0..<(R * P) {
                     let pr = pp.baseAddress! + row * V, g = dp + row * V, zr = zp.baseAddress! + row * V

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 
 BLASRuntime.ensureCoreType()
+BLASRuntime.configureThreads()
 
 let usage = """
 usage: dreamlab [options] [command] [args]
@@ -61,6 +62,8 @@ while !args.isEmpty {
     case "--model":
         guard !args.isEmpty else { fail("--model needs a model directory or name") }
         setenv("LAB_MODEL", args.removeFirst(), 1)
+    case "bench":
+        exit(runBench(args))
     case "dream":
         installSignalHandler()
         exit(runPairDream(args))

@@ -55,4 +55,36 @@ final class KernelTests: XCTestCase {
         let want: [Float] = [-0.0040496, -0.1586553, 0, 0.3457312, 1.9544997]
         for i in 0..<5 { XCTAssertEqual(gy[i], want[i], accuracy: 1e-6) }
     }
+
+    func testVectorisedGeluMatchesLibm() {
+        let x = (0..<4001).map { Float($0 - 2000) / 250 }   // -8 ... 8
+        let fast = FloatBuffer(count: x.count), slow = FloatBuffer(count: x.count)
+        let dFast = FloatBuffer(count: x.count), dSlow = FloatBuffer(count: x.count)
+        let ones = [Float](repeating: 1, count: x.count)
+        x.withUnsafeBufferPointer { xp in ones.withUnsafeBufferPointer { op in
+            geluForward(fast.ptr, xp.baseAddress!, N: x.count)
+            geluForwardNaive(slow.ptr, xp.baseAddress!, N: x.count)
+            geluBackward(dFast.ptr, op.baseAddress!, xp.baseAddress!, N: x.count)
+            geluBackwardNaive(dSlow.ptr, op.baseAddress!, xp.baseAddress!, N: x.count)
+        } }
+        let d = Tensor.maxAbsDiff(fast.array, slow.array), dd = Tensor.maxAbsDiff(dFast.array, dSlow.array)
+        print("gelu vectorised vs libm: max |diff| \(d), backward \(dd)")
+        XCTAssertLessThan(d, 2e-6); XCTAssertLessThan(dd, 2e-6)
+    }
+
+    func testSmallMKernelsMatchNaive() {
+        var rng = SplitMix64(seed: 9)
+        for (M, N, K) in [(1, 5, 3), (3, 130, 70), (10, 257, 384), (7, 64, 129)] {
+            let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng), b = randomBuffer(N, &rng)
+            let fast = FloatBuffer(count: M * N), slow = FloatBuffer(count: M * N)
+            matmulNT(fast.ptr, x.ptr, w.ptr, b.ptr, M: M, N: N, K: K)
+            linearForwardNaive(slow.ptr, x.ptr, w.ptr, b.ptr, N: M, C: K, OC: N)
+            XCTAssertLessThan(Tensor.maxAbsDiff(fast.array, slow.array), 1e-4, "nt \(M)x\(N)x\(K)")
+            let g = randomBuffer(M * N, &rng)
+            let d1 = FloatBuffer(count: M * K), d2 = FloatBuffer(count: M * K)
+            matmulNNAcc(d1.ptr, g.ptr, w.ptr, M: M, N: N, K: K)
+            linearBackwardNaive(d2.ptr, g.ptr, w.ptr, N: M, C: K, OC: N)
+            XCTAssertLessThan(Tensor.maxAbsDiff(d1.array, d2.array), 1e-4, "nn \(M)x\(N)x\(K)")
+        }
+    }
 }

@@ -1,0 +1,137 @@
+#include "ckernels.h"
+
+// Feature-based clones: model-based ones ("arch=") miss CPUs newer than the compiler, as OpenBLAS does.
+#define CLONES __attribute__((target_clones("avx512f", "fma", "default")))
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+typedef float v4 __attribute__((vector_size(16), aligned(4)));
+
+// Horizontal sum by halving (a macro: a v16 function argument would change the ABI per target).
+#define hsum16(v) ({ v16 _v = (v); \
+    v8 _a = __builtin_shufflevector(_v, _v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(_v, _v, 8, 9, 10, 11, 12, 13, 14, 15); \
+    v4 _b = __builtin_shufflevector(_a, _a, 0, 1, 2, 3) + __builtin_shufflevector(_a, _a, 4, 5, 6, 7); \
+    (_b[0] + _b[2]) + (_b[1] + _b[3]); })
+
+// out[m][n] = Σ_k X[m][k] W[n][k]. Tiles of 4 W rows × 4 X rows: 8 loads feed 16 FMAs, so the loop is bound by
+// arithmetic rather than loads; W comes from memory once per call when M <= 4, and from L2 otherwise.
+CLONES
+void dl_matmul_nt(float *out, const float *X, const float *W, const float *bias, int M, int N, int K, int n0, int n1) {
+    int K16 = K & ~15;
+    for (int n = n0; n < n1; n += 4) {
+        int nr = n1 - n < 4 ? n1 - n : 4;
+        const float *w[4];
+        for (int j = 0; j < 4; j++) w[j] = W + (size_t)(n + (j < nr ? j : 0)) * K;
+        for (int m = 0; m < M; m += 4) {
+            int mr = M - m < 4 ? M - m : 4;
+            const float *x[4];
+            for (int i = 0; i < 4; i++) x[i] = X + (size_t)(m + (i < mr ? i : 0)) * K;
+            v16 a[4][4];
+            for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = (v16){0};
+            for (int k = 0; k < K16; k += 16) {
+                v16 x0 = *(const v16 *)(x[0] + k), x1 = *(const v16 *)(x[1] + k), x2 = *(const v16 *)(x[2] + k), x3 = *(const v16 *)(x[3] + k);
+                v16 w0 = *(const v16 *)(w[0] + k), w1 = *(const v16 *)(w[1] + k), w2 = *(const v16 *)(w[2] + k), w3 = *(const v16 *)(w[3] + k);
+                a[0][0] += x0 * w0; a[0][1] += x0 * w1; a[0][2] += x0 * w2; a[0][3] += x0 * w3;
+                a[1][0] += x1 * w0; a[1][1] += x1 * w1; a[1][2] += x1 * w2; a[1][3] += x1 * w3;
+                a[2][0] += x2 * w0; a[2][1] += x2 * w1; a[2][2] += x2 * w2; a[2][3] += x2 * w3;
+                a[3][0] += x3 * w0; a[3][1] += x3 * w1; a[3][2] += x3 * w2; a[3][3] += x3 * w3;
+            }
+            for (int i = 0; i < mr; i++) {
+                for (int j = 0; j < nr; j++) {
+                    float s = hsum16(a[i][j]);
+                    for (int k = K16; k < K; k++) s += x[i][k] * w[j][k];
+                    out[(size_t)(m + i) * N + n + j] = s + (bias ? bias[n + j] : 0.0f);
+                }
+            }
+        }
+    }
+}
+
+// dX[m][k] += Σ_n dOut[m][n] W[n][k], for k in k0..k1. W is taken 64 rows at a time (a block that stays in L2)
+// and every row of dOut is run against it, in register tiles of 4 rows × 64 columns, so W comes from memory once.
+CLONES
+void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N, int K, int k0, int k1) {
+    const int NB = 64;
+    for (int nb = 0; nb < N; nb += NB) {
+        int ne = nb + NB < N ? nb + NB : N;
+        for (int mb = 0; mb < M; mb += 4) {
+            int mr = M - mb < 4 ? M - mb : 4;
+            const float *g0 = dOut + (size_t)mb * N;
+            const float *g1 = mr > 1 ? g0 + N : g0, *g2 = mr > 2 ? g0 + 2 * (size_t)N : g0, *g3 = mr > 3 ? g0 + 3 * (size_t)N : g0;
+            int k = k0;
+            for (; k + 64 <= k1; k += 64) {
+                v16 a[4][4];
+                for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = (v16){0};
+                for (int n = nb; n < ne; n++) {
+                    const float *w = W + (size_t)n * K + k;
+                    v16 w0 = *(const v16 *)w, w1 = *(const v16 *)(w + 16), w2 = *(const v16 *)(w + 32), w3 = *(const v16 *)(w + 48);
+                    float s0 = g0[n], s1 = g1[n], s2 = g2[n], s3 = g3[n];
+                    a[0][0] += s0 * w0; a[0][1] += s0 * w1; a[0][2] += s0 * w2; a[0][3] += s0 * w3;
+                    a[1][0] += s1 * w0; a[1][1] += s1 * w1; a[1][2] += s1 * w2; a[1][3] += s1 * w3;
+                    a[2][0] += s2 * w0; a[2][1] += s2 * w1; a[2][2] += s2 * w2; a[2][3] += s2 * w3;
+                    a[3][0] += s3 * w0; a[3][1] += s3 * w1; a[3][2] += s3 * w2; a[3][3] += s3 * w3;
+                }
+                for (int i = 0; i < mr; i++) {
+                    float *d = dX + (size_t)(mb + i) * K + k;
+                    for (int j = 0; j < 4; j++) *(v16 *)(d + 16 * j) += a[i][j];
+                }
+            }
+            for (; k < k1; k++) {   // columns left over when k1 - k0 is not a multiple of 64
+                for (int i = 0; i < mr; i++) {
+                    const float *g = dOut + (size_t)(mb + i) * N;
+                    float acc = 0;
+                    for (int n = nb; n < ne; n++) acc += g[n] * W[(size_t)n * K + k];
+                    dX[(size_t)(mb + i) * K + k] += acc;
+                }
+            }
+        }
+    }
+}
+
+#include <math.h>
+
+// p[r][j] = softmax(z[r][·] * invT)[j] for `rows` rows of length V. The sum is kept in double: 30k terms.
+// exp is vectorised through glibc's libmvec (a few ulp, far below float32 round-off in the sums that follow).
+CLONES
+void dl_softmax_rows(float *p, const float *z, int rows, int V, float invT) {
+    for (int r = 0; r < rows; r++) {
+        const float *zr = z + (size_t)r * V;
+        float *pr = p + (size_t)r * V;
+        float mx = -INFINITY;
+        for (int j = 0; j < V; j++) mx = zr[j] > mx ? zr[j] : mx;
+        mx *= invT;
+        for (int j = 0; j < V; j++) pr[j] = expf(zr[j] * invT - mx);
+        double sum = 0;
+        for (int j = 0; j < V; j++) sum += pr[j];
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < V; j++) pr[j] *= inv;
+    }
+}
+
+// erf through erfc(|x|) = t·exp(-x² + P(t)), t = 1/(1 + |x|/2) (Numerical Recipes' erfcc): fractional error
+// below 1.2e-7, so within float32 round-off of libm's erff, and it vectorises (expf through libmvec).
+static inline float dl_erf(float x) {
+    float a = fabsf(x);
+    float t = 1.0f / (1.0f + 0.5f * a);
+    float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f +
+                 t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+    float erfc = t * expf(-a * a + poly);
+    return x >= 0 ? 1.0f - erfc : erfc - 1.0f;
+}
+
+// out = 0.5 x (1 + erf(x / sqrt 2)), vectorised.
+CLONES
+void dl_gelu(float *out, const float *x, int n) {
+    for (int i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + dl_erf(x[i] * 0.70710678118654752f));
+}
+
+// dx += dout * (Φ(x) + x φ(x)), vectorised.
+CLONES
+void dl_gelu_backward(float *dx, const float *dout, const float *x, int n) {
+    for (int i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + dl_erf(x[i] * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * x[i] * x[i]);
+        dx[i] += dout[i] * (cdf + x[i] * pdf);
+    }
+}

@@ -1,0 +1,95 @@
+import Engine
+import Foundation
+import Objectives
+
+/// `dreamlab bench`: the numbers scripts/bench reports, measured in this process.
+/// --model DIR|default|random-base  --what forward|dream|all  --seconds S (per measurement)
+func runBench(_ args: [String]) -> Int32 {
+    var modelSpec = "default", seconds = 3.0, what = "all"
+    var i = 0
+    while i < args.count {
+        let a = args[i]
+        func next() -> String { i += 1; return i < args.count ? args[i] : "" }
+        switch a {
+        case "--model": modelSpec = next()
+        case "--seconds": seconds = Double(next()) ?? 3
+        case "--what": what = next()
+        default:
+            FileHandle.standardError.write(Data("dreamlab bench: unknown argument \(a)\n".utf8)); return 2
+        }
+        i += 1
+    }
+    do {
+        let model: BertModel
+        if modelSpec == "random-base" { model = try RandomBert.model(RandomBert.baseConfig, seed: 1) }
+        else { model = try loadModel(modelSpec == "default" ? nil : modelSpec) }
+        let c = model.config
+        let name = modelSpec == "random-base" ? "bert-base-shape (random weights)" : (model.directory as NSString).lastPathComponent
+        print("model: \(name)  layers \(c.numLayers) hidden \(c.hiddenSize)  BLAS \(BLASRuntime.coreName), 2 cores split by Dreamlab")
+
+        func timeIt(_ label: String, units: Double, unitName: String, _ body: () throws -> Void) rethrows -> Double {
+            try body()   // warm-up
+            let start = Date(); var n = 0
+            repeat { try body(); n += 1 } while Date().timeIntervalSince(start) < seconds
+            let el = Date().timeIntervalSince(start)
+            let rate = Double(n) * units / el
+            print(String(format: "%-46@ %10.1f %@  (%.2f ms per call, %d calls)", label, rate, unitName, el / Double(n) * 1000, n))
+            return rate
+        }
+        // Sentences of exactly T tokens, from the vocabulary's plain words.
+        func ids(T: Int, seed: Int) -> [Int] {
+            var r = [model.tokenizer.clsId]
+            for k in 0..<(T - 2) { r.append(2000 + (seed * 131 + k * 17) % 5000) }
+            return r + [model.tokenizer.sepId]
+        }
+        if what == "all" || what == "forward" {
+            for B in [1, 64] {
+                let batch = InputBatch(ids: (0..<B).map { ids(T: 16, seed: $0) })
+                _ = try timeIt("forward T=16 batch \(B)", units: Double(B), unitName: "seq/s") { _ = try model.forward(batch) }
+            }
+        }
+        if what == "all" || what == "dream" {
+            // The dream benchmark: T=12, one dreamed span of 10 positions, PAIR's normalised neuron at layer 5.
+            let layer = min(5, c.numLayers - 1)
+            let obj = PairActivation(layer: layer, word: 5, unit: 100, normalize: true, numLayers: c.numLayers)
+            let seq = ids(T: 12, seed: 7)
+            for R in [1, 8] {
+                let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10, restarts: R)
+                var z = input.oneHotLogits()
+                var adam = Adam(count: z.count, lr: 0.1)
+                let rate = try timeIt("dream step T=12 span 10 restarts=\(R)", units: 1, unitName: "steps/s") {
+                    let (_, dz, p) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
+                    adam.step(&z, grad: dz.map { -$0 })
+                    // What the dream loop adds per step: the argmax input's activation.
+                    _ = try input.discreteValues(stride(from: 0, to: R * 10, by: 10).map { r in (0..<10).map { input.argmax(p)[r + $0] } }, objective: obj)
+                }
+                if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
+            }
+            // Where one single-dream step's time goes.
+            let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10)
+            let z = input.oneHotLogits()
+            var parts: [(String, Double)] = []
+            func t(_ label: String, _ body: () throws -> Void) rethrows {
+                let s = Date(); for _ in 0..<20 { try body() }; parts.append((label, Date().timeIntervalSince(s) / 20 * 1000))
+            }
+            var p: [Float] = [], rows = FloatBuffer(count: 1), acts: Activations? = nil, grads = SiteGradients(B: 1, T: 12, config: c)
+            var dWord = FloatBuffer(count: 1)
+            try t("softmax(z/T)") { p = input.probabilities(z, temperature: 1, mode: .softmax, noise: nil) }
+            try t("p·E (embedding rows)") { rows = input.wordRows(p, mode: .softmax) }
+            try t("forward to layer \(c.numLayers - 1)") { acts = try model.forward(input.batch, upTo: c.numLayers - 1, wordRows: rows) }
+            try t("objective + site gradient") { grads = SiteGradients(B: 1, T: 12, config: c); _ = try obj.evaluate(acts!, grads: grads) }
+            try t("backward to embeddings") { dWord = model.backward(acts!, grads) }
+            try t("dE·E^T + softmax backward") { _ = input.logitGradient(dWord: dWord, p: p, z: z, temperature: 1, mode: .softmax) }
+            try t("argmax input forward (ids_activation)") { _ = try input.discreteValues([Array(seq[1...10])], objective: obj) }
+            let total = parts.reduce(0) { $0 + $1.1 }
+            print("profile of one step (single dream):")
+            for (l, ms) in parts { print(String(format: "  %-40@ %7.2f ms  %4.0f%%", l, ms, ms / total * 100)) }
+        }
+        var ru = rusage(); getrusage(RUSAGE_SELF.rawValue, &ru)
+        print(String(format: "peak memory (max RSS): %.0f MB", Double(ru.ru_maxrss) / 1024))
+        return 0
+    } catch {
+        FileHandle.standardError.write(Data("dreamlab bench: \(error)\n".utf8))
+        return 1
+    }
+}
