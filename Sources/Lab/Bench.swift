@@ -5,7 +5,8 @@ import Objectives
 /// `dreamlab bench`: the numbers scripts/bench reports, measured in this process.
 /// --model DIR|default|random-base  --what forward|dream|all  --seconds S (per measurement)
 func runBench(_ args: [String]) -> Int32 {
-    var modelSpec = "default", seconds = 3.0, what = "all"
+    var modelSpec = "default", seconds = 3.0, what = "all", json = false
+    var results: [String: Double] = [:]
     var i = 0
     while i < args.count {
         let a = args[i]
@@ -14,6 +15,7 @@ func runBench(_ args: [String]) -> Int32 {
         case "--model": modelSpec = next()
         case "--seconds": seconds = Double(next()) ?? 3
         case "--what": what = next()
+        case "--json": json = true
         default:
             FileHandle.standardError.write(Data("dreamlab bench: unknown argument \(a)\n".utf8)); return 2
         }
@@ -45,7 +47,7 @@ func runBench(_ args: [String]) -> Int32 {
         if what == "all" || what == "forward" {
             for B in [1, 64] {
                 let batch = InputBatch(ids: (0..<B).map { ids(T: 16, seed: $0) })
-                _ = try timeIt("forward T=16 batch \(B)", units: Double(B), unitName: "seq/s") { _ = try model.forward(batch) }
+                results["forward_b\(B)"] = try timeIt("forward T=16 batch \(B)", units: Double(B), unitName: "seq/s") { _ = try model.forward(batch) }
             }
         }
         if what == "all" || what == "dream" {
@@ -63,6 +65,7 @@ func runBench(_ args: [String]) -> Int32 {
                     // What the dream loop adds per step: the argmax input's activation.
                     _ = try input.discreteValues(stride(from: 0, to: R * 10, by: 10).map { r in (0..<10).map { input.argmax(p)[r + $0] } }, objective: obj)
                 }
+                results["dream_r\(R)"] = rate * Double(R)
                 if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
             }
             // Where one single-dream step's time goes.
@@ -87,6 +90,8 @@ func runBench(_ args: [String]) -> Int32 {
         }
         var ru = rusage(); getrusage(RUSAGE_SELF.rawValue, &ru)
         print(String(format: "peak memory (max RSS): %.0f MB", Double(ru.ru_maxrss) / 1024))
+        results["peak_mb"] = Double(ru.ru_maxrss) / 1024
+        if json { print("BENCH_JSON " + (try jsonString(results))) }
         return 0
     } catch {
         FileHandle.standardError.write(Data("dreamlab bench: \(error)\n".utf8))

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""PyTorch reference for scripts/bench: the same work as `dreamlab bench`, on the same machine.
+
+Installs torch + transformers into a throw-away venv under /tmp (never a project dependency).
+usage: bench_torch.py MODEL_DIR|random-base SECONDS
+Prints human lines and one `BENCH_JSON {...}` line.
+"""
+import json, os, resource, subprocess, sys, time
+
+VENV = os.environ.get("DREAMLAB_TORCH_VENV", "/tmp/dreamlab-torch-venv")
+py = os.path.join(VENV, "bin", "python")
+if sys.executable != py:
+    if not os.path.exists(py):
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+        subprocess.check_call([py, "-m", "pip", "install", "-q", "torch", "transformers", "safetensors"])
+    os.execv(py, [py] + sys.argv)
+
+import torch
+from transformers import BertConfig, BertModel
+
+spec, seconds = sys.argv[1], float(sys.argv[2])
+torch.set_num_threads(2)
+torch.manual_seed(0)
+if spec == "random-base":
+    model = BertModel(BertConfig(), add_pooling_layer=False)
+else:
+    model = BertModel.from_pretrained(spec, add_pooling_layer=False)
+model.eval()
+cfg = model.config
+V, L = cfg.vocab_size, cfg.num_hidden_layers
+print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, model {spec}")
+
+def timeit(label, units, fn):
+    fn()
+    start = time.time(); n = 0
+    while True:
+        fn(); n += 1
+        el = time.time() - start
+        if el >= seconds: break
+    rate = n * units / el
+    print(f"{label:46s} {rate:10.1f}  ({el / n * 1000:.2f} ms per call, {n} calls)")
+    return rate
+
+def ids(T, seed):
+    return [101] + [2000 + (seed * 131 + k * 17) % 5000 for k in range(T - 2)] + [102]
+
+res = {}
+for p in model.parameters(): p.requires_grad_(False)
+with torch.inference_mode():
+    for B in (1, 64):
+        x = torch.tensor([ids(16, b) for b in range(B)])
+        res[f"forward_b{B}"] = timeit(f"forward T=16 batch {B}", B, lambda: model(input_ids=x))
+
+# Dream step: T=12, span 1..10, PAIR's normalised neuron at layer 5 (as dreamlab bench).
+layer = min(5, L - 1)
+E = model.embeddings.word_embeddings.weight
+seq = torch.tensor(ids(12, 7))
+def make_step(R, pair_way):
+    z = torch.nn.functional.one_hot(seq[1:11], V).float().repeat(R, 1, 1).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=0.1)
+    def objective(out):
+        hs = torch.stack(out.hidden_states[1:], dim=1)            # (R, L, T, H)
+        return hs[:, layer, 5, 100] / hs[:, :, 5, :].flatten(1).norm(dim=1)
+    def step():
+        opt.zero_grad()
+        p = torch.softmax(z / 1.0, -1)
+        fixed = E[seq].unsqueeze(0).expand(R, -1, -1)
+        emb = torch.cat([fixed[:, :1], p @ E, fixed[:, 11:]], dim=1)
+        out = model(inputs_embeds=emb, output_hidden_states=True)
+        (-objective(out).sum()).backward()
+        opt.step()
+        with torch.no_grad():   # the argmax input's activation, as PAIR's loop computes every step
+            am = torch.cat([seq[:1].repeat(R, 1), z.argmax(-1), seq[11:].repeat(R, 1)], dim=1)
+            objective(model(input_ids=am, output_hidden_states=True))
+    return step
+
+res["dream_r1"] = timeit("dream step, PyTorch at its best, batch 1", 1, make_step(1, False))
+res["dream_r8"] = timeit("dream step, PyTorch at its best, batch 8", 8, make_step(8, False)) 
+print(f"{'  = batch-8 throughput':46s} {res['dream_r8']:10.1f} restart-steps/s")
+for p in model.parameters(): p.requires_grad_(True)
+model.train(False)
+res["dream_pair"] = timeit("dream step, PAIR's way (weights require grad)", 1, make_step(1, True))
+res["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"peak memory (max RSS): {res['peak_mb']:.0f} MB")
+print("BENCH_JSON " + json.dumps(res))
