@@ -78,6 +78,7 @@ func gemmTN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
 // MARK: - Small-M products
 
 /// Rows at or below this use the streaming kernels; above it OpenBLAS's packing pays for itself.
+/// `streaming: true` forces them: for the 30522×H embedding matrix, packing it costs more than any M gains.
 public nonisolated(unsafe) var smallMThreshold = 48
 
 /// Work below this many multiply-adds stays on one thread; above it, the two cores split it.
@@ -100,8 +101,8 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 
 /// out (M,N) = X (M,K) · W(N,K)^T (+ bias). Streams W once for small M; OpenBLAS on row halves otherwise.
 public func matmulNT(_ out: UnsafeMutablePointer<Float>, _ X: UnsafePointer<Float>, _ W: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                     M: Int, N: Int, K: Int) {
-    if M > smallMThreshold {
+                     M: Int, N: Int, K: Int, streaming: Bool = false) {
+    if M > smallMThreshold && !streaming {
         if let bias { for m in 0..<M { (out + m * N).update(from: bias, count: N) } }
         splitTwo(M * N * K, M, align: 8) { m0, m1 in
             gemmNT(m1 - m0, N, K, X + m0 * K, K, W, K, out + m0 * N, N, beta: bias == nil ? 0 : 1)
@@ -112,10 +113,17 @@ public func matmulNT(_ out: UnsafeMutablePointer<Float>, _ X: UnsafePointer<Floa
 }
 
 /// dX (M,K) += dOut (M,N) · W (N,K). Streams W once for small M.
-public func matmulNNAcc(_ dX: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, _ W: UnsafePointer<Float>, M: Int, N: Int, K: Int) {
-    if M > smallMThreshold {
+public func matmulNNAcc(_ dX: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, _ W: UnsafePointer<Float>, M: Int, N: Int, K: Int,
+                        streaming: Bool = false) {
+    if M > smallMThreshold && !streaming {
         splitTwo(M * N * K, M, align: 8) { m0, m1 in gemmNN(m1 - m0, K, N, dOut + m0 * N, N, W, K, dX + m0 * K, K, beta: 1) }
         return
     }
     splitTwo(M * N * K, K) { k0, k1 in dl_matmul_nn_acc(dX, dOut, W, Int32(M), Int32(N), Int32(K), Int32(k0), Int32(k1)) }
+}
+
+/// Runs body over 0..<n in two halves on the two cores when the work is large enough to pay for the hand-off.
+@inline(__always)
+public func parallelHalves(_ n: Int, work: Int, _ body: (Int, Int) -> Void) {
+    splitTwo(work, n, align: 1, body)
 }

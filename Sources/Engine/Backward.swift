@@ -78,7 +78,7 @@ extension BertModel {
             let dSum = FloatBuffer(count: N * H), dMid = FloatBuffer(count: N * H), dAttnOut = FloatBuffer(count: N * H)
             let dMlpPost = FloatBuffer(count: N * I), dMlpPre = FloatBuffer(count: N * I), dMlpOut = FloatBuffer(count: N * H)
             let dz = FloatBuffer(count: N * H), dq = FloatBuffer(count: N * H), dk = FloatBuffer(count: N * H), dv = FloatBuffer(count: N * H)
-            let scratch = FloatBuffer(count: 2 * T * T)
+            let scratch = FloatBuffer(count: 4 * T * T)   // one 2·T·T area per core
             for l in stride(from: startLayer, through: 0, by: -1) {
                 let a = acts.layers[l], lw = w.layers[l]
                 add(dx, Site(.residPost, layer: l))
@@ -92,7 +92,9 @@ extension BertModel {
                 linearBackward(dMlpPost.ptr, dMlpOut.ptr, lw.ffnOut.weight.ptr, N: N, C: I, OC: H)
                 add(dMlpPost, Site(.mlpPost, layer: l))
                 dMlpPre.zero()
-                geluBackward(dMlpPre.ptr, dMlpPost.ptr, a.mlpPre.ptr, N: N * I)
+                parallelHalves(N, work: N * I * 8) { n0, n1 in
+                    geluBackward(dMlpPre.ptr + n0 * I, dMlpPost.ptr + n0 * I, a.mlpPre.ptr + n0 * I, N: (n1 - n0) * I)
+                }
                 add(dMlpPre, Site(.mlpPre, layer: l))
                 dMid.ptr.update(from: dSum.ptr, count: N * H)
                 linearBackward(dMid.ptr, dMlpPre.ptr, lw.ffnIn.weight.ptr, N: N, C: H, OC: I)
@@ -106,9 +108,14 @@ extension BertModel {
                 dz.zero()
                 linearBackward(dz.ptr, dAttnOut.ptr, lw.attnOut.weight.ptr, N: N, C: H, OC: H)
                 add(dz, Site(.z, layer: l))
-                attentionBackward(dq.ptr, dk.ptr, dv.ptr, dz.ptr, grads.get(Site(.pattern, layer: l))?.ptr,
-                                  grads.get(Site(.scores, layer: l))?.ptr, a.q.ptr, a.k.ptr, a.v.ptr, a.pattern.ptr,
-                                  scratch: scratch.ptr, B: B, T: T, NH: NH, hs: c.headDim)
+                let dPattern = grads.get(Site(.pattern, layer: l)), dScores = grads.get(Site(.scores, layer: l))
+                parallelHalves(B, work: B * NH * T * T * c.headDim * 6) { b0, b1 in
+                    let off = b0 * T * H, aoff = b0 * NH * T * T
+                    let scr = b0 == 0 ? scratch.ptr : scratch.ptr + 2 * T * T
+                    attentionBackward(dq.ptr + off, dk.ptr + off, dv.ptr + off, dz.ptr + off, dPattern.map { $0.ptr + aoff },
+                                      dScores.map { $0.ptr + aoff }, a.q.ptr + off, a.k.ptr + off, a.v.ptr + off, a.pattern.ptr + aoff,
+                                      scratch: scr, B: b1 - b0, T: T, NH: NH, hs: c.headDim)
+                }
                 // x feeds the residual and q, k, v
                 dx.ptr.update(from: dSum.ptr, count: N * H)
                 linearBackward(dx.ptr, dq.ptr, lw.query.weight.ptr, N: N, C: H, OC: H)

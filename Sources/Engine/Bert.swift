@@ -70,14 +70,14 @@ public final class LayerActivations: @unchecked Sendable {
 
     init(B: Int, T: Int, c: BertConfig) {
         let BTH = B * T * c.hiddenSize, BTI = B * T * c.intermediateSize, att = B * c.numHeads * T * T
-        q = FloatBuffer(count: BTH); k = FloatBuffer(count: BTH); v = FloatBuffer(count: BTH)
-        scores = FloatBuffer(count: att); pattern = FloatBuffer(count: att)
-        z = FloatBuffer(count: BTH); attnOut = FloatBuffer(count: BTH); residMid = FloatBuffer(count: BTH)
-        sum1 = FloatBuffer(count: BTH); sum2 = FloatBuffer(count: BTH)
-        ln1Mean = FloatBuffer(count: B * T); ln1Rstd = FloatBuffer(count: B * T)
-        mlpPre = FloatBuffer(count: BTI); mlpPost = FloatBuffer(count: BTI)
-        mlpOut = FloatBuffer(count: BTH); residPost = FloatBuffer(count: BTH)
-        ln2Mean = FloatBuffer(count: B * T); ln2Rstd = FloatBuffer(count: B * T)
+        q = FloatBuffer(uninitialized: BTH); k = FloatBuffer(uninitialized: BTH); v = FloatBuffer(uninitialized: BTH)
+        scores = FloatBuffer(uninitialized: att); pattern = FloatBuffer(uninitialized: att)
+        z = FloatBuffer(uninitialized: BTH); attnOut = FloatBuffer(uninitialized: BTH); residMid = FloatBuffer(uninitialized: BTH)
+        sum1 = FloatBuffer(uninitialized: BTH); sum2 = FloatBuffer(uninitialized: BTH)
+        ln1Mean = FloatBuffer(uninitialized: B * T); ln1Rstd = FloatBuffer(uninitialized: B * T)
+        mlpPre = FloatBuffer(uninitialized: BTI); mlpPost = FloatBuffer(uninitialized: BTI)
+        mlpOut = FloatBuffer(uninitialized: BTH); residPost = FloatBuffer(uninitialized: BTH)
+        ln2Mean = FloatBuffer(uninitialized: B * T); ln2Rstd = FloatBuffer(uninitialized: B * T)
     }
 }
 
@@ -107,8 +107,8 @@ public final class Activations: @unchecked Sendable {
 
     init(B: Int, T: Int, config c: BertConfig, lengths: [Int], deepestLayer: Int) {
         self.B = B; self.T = T; self.config = c; self.lengths = lengths; self.deepestLayer = deepestLayer
-        embedSum = FloatBuffer(count: B * T * c.hiddenSize); embed = FloatBuffer(count: B * T * c.hiddenSize)
-        embMean = FloatBuffer(count: B * T); embRstd = FloatBuffer(count: B * T)
+        embedSum = FloatBuffer(uninitialized: B * T * c.hiddenSize); embed = FloatBuffer(uninitialized: B * T * c.hiddenSize)
+        embMean = FloatBuffer(uninitialized: B * T); embRstd = FloatBuffer(uninitialized: B * T)
         layers = (0..<(deepestLayer + 1)).map { _ in LayerActivations(B: B, T: T, c: c) }
     }
 
@@ -199,18 +199,26 @@ extension BertModel {
             linearForward(a.q.ptr, x, lw.query.weight.ptr, lw.query.bias.ptr, N: N, C: H, OC: H)
             linearForward(a.k.ptr, x, lw.key.weight.ptr, lw.key.bias.ptr, N: N, C: H, OC: H)
             linearForward(a.v.ptr, x, lw.value.weight.ptr, lw.value.bias.ptr, N: N, C: H, OC: H)
-            attentionForward(a.z.ptr, a.scores.ptr, a.pattern.ptr, a.q.ptr, a.k.ptr, a.v.ptr,
-                             lengths: batch.lengths, B: B, T: T, NH: NH, hs: c.headDim)
+            // Sequences are independent: the two cores take half the batch each.
+            parallelHalves(B, work: B * NH * T * T * c.headDim * 4) { b0, b1 in
+                let off = b0 * T * H, aoff = b0 * NH * T * T
+                attentionForward(a.z.ptr + off, a.scores.ptr + aoff, a.pattern.ptr + aoff, a.q.ptr + off, a.k.ptr + off, a.v.ptr + off,
+                                 lengths: Array(batch.lengths[b0..<b1]), B: b1 - b0, T: T, NH: NH, hs: c.headDim)
+            }
             linearForward(a.attnOut.ptr, a.z.ptr, lw.attnOut.weight.ptr, lw.attnOut.bias.ptr, N: N, C: H, OC: H)
             residualForward(a.sum1.ptr, x, a.attnOut.ptr, N: N * H)
-            layernormForward(a.residMid.ptr, a.ln1Mean.ptr, a.ln1Rstd.ptr, a.sum1.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr,
-                             N: N, C: H, eps: c.layerNormEps)
+            parallelHalves(N, work: N * H * 8) { n0, n1 in
+                layernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr,
+                                 N: n1 - n0, C: H, eps: c.layerNormEps)
+            }
             linearForward(a.mlpPre.ptr, a.residMid.ptr, lw.ffnIn.weight.ptr, lw.ffnIn.bias.ptr, N: N, C: H, OC: I)
-            geluForward(a.mlpPost.ptr, a.mlpPre.ptr, N: N * I)
+            parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + n0 * I, a.mlpPre.ptr + n0 * I, N: (n1 - n0) * I) }
             linearForward(a.mlpOut.ptr, a.mlpPost.ptr, lw.ffnOut.weight.ptr, lw.ffnOut.bias.ptr, N: N, C: I, OC: H)
             residualForward(a.sum2.ptr, a.residMid.ptr, a.mlpOut.ptr, N: N * H)
-            layernormForward(a.residPost.ptr, a.ln2Mean.ptr, a.ln2Rstd.ptr, a.sum2.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr,
-                             N: N, C: H, eps: c.layerNormEps)
+            parallelHalves(N, work: N * H * 8) { n0, n1 in
+                layernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr,
+                                 N: n1 - n0, C: H, eps: c.layerNormEps)
+            }
             x = a.residPost.ptr
         }
 

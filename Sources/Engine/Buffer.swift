@@ -9,6 +9,11 @@ public final class FloatBuffer: @unchecked Sendable {
         ptr = .allocate(capacity: max(count, 1))
         ptr.initialize(repeating: 0, count: max(count, 1))
     }
+    /// Storage the caller overwrites completely before reading (activation buffers): no zeroing pass.
+    public init(uninitialized count: Int) {
+        self.count = count
+        ptr = .allocate(capacity: max(count, 1))
+    }
     public convenience init(_ values: [Float]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { ptr.update(from: $0.baseAddress!, count: values.count) }

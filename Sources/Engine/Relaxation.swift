@@ -47,11 +47,22 @@ public final class RelaxedInput: @unchecked Sendable {
             // PAIR's form: softmax((log(max(z, 1e-10)) + g) / T)
             var u = [Float](repeating: 0, count: z.count)
             for i in 0..<z.count { u[i] = logf(max(z[i], 1e-10)) + noise[i] }
-            dl_softmax_rows(&p, u, Int32(R * P), Int32(V), 1 / temperature)
+            softmaxRows(&p, u, temperature)
         } else {
-            dl_softmax_rows(&p, z, Int32(R * P), Int32(V), 1 / temperature)
+            softmaxRows(&p, z, temperature)
         }
         return p
+    }
+
+    /// Row softmax over (R*P, V), rows split across the two cores.
+    func softmaxRows(_ p: inout [Float], _ z: [Float], _ temperature: Float) {
+        let rows = R * P, V = self.V
+        p.withUnsafeMutableBufferPointer { pp in z.withUnsafeBufferPointer { zp in
+            let po = pp.baseAddress!, zo = zp.baseAddress!
+            parallelHalves(rows, work: rows * V * 20) { r0, r1 in
+                dl_softmax_rows(po + r0 * V, zo + r0 * V, Int32(r1 - r0), Int32(V), 1 / temperature)
+            }
+        } }
     }
 
     /// Word-embedding rows (R,T,H): p·E at the dreamed positions (E[argmax p] for .hard), E[id] elsewhere.
@@ -67,7 +78,7 @@ public final class RelaxedInput: @unchecked Sendable {
         } else {
             // All restarts' dreamed rows in one product (R*P,V)·(V,H): E is streamed once per step.
             let soft = FloatBuffer(count: R * P * H)
-            p.withUnsafeBufferPointer { pp in matmulNNAcc(soft.ptr, pp.baseAddress!, E, M: R * P, N: V, K: H) }
+            p.withUnsafeBufferPointer { pp in matmulNNAcc(soft.ptr, pp.baseAddress!, E, M: R * P, N: V, K: H, streaming: true) }
             for r in 0..<R { (rows.ptr + (r * T + first) * H).update(from: soft.ptr + r * P * H, count: P * H) }
         }
         return rows
@@ -96,9 +107,10 @@ public final class RelaxedInput: @unchecked Sendable {
             // dp (P,V) = dRows (P,H) · E^T, per restart
             let dRows = FloatBuffer(count: R * P * H)
             for r in 0..<R { dRows.ptr.advanced(by: r * P * H).update(from: dWord.ptr + (r * T + first) * H, count: P * H) }
-            matmulNT(dp, dRows.ptr, E, nil, M: R * P, N: V, K: H)
+            matmulNT(dp, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true)
             p.withUnsafeBufferPointer { pp in z.withUnsafeBufferPointer { zp in
-                for row in 0..<(R * P) {
+                parallelHalves(R * P, work: R * P * V * 20) { r0, r1 in
+                for row in r0..<r1 {
                     let pr = pp.baseAddress! + row * V, g = dp + row * V, zr = zp.baseAddress! + row * V
                     // dp has a large common component that the softmax backward cancels: accumulate in double.
                     var dotD: Double = 0
@@ -110,6 +122,7 @@ public final class RelaxedInput: @unchecked Sendable {
                     } else {
                         for j in 0..<V { g[j] = pr[j] * (g[j] - dot) * invT }
                     }
+                }
                 }
             } }
         }

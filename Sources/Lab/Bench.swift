@@ -63,30 +63,33 @@ func runBench(_ args: [String]) -> Int32 {
                     let (_, dz, p) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
                     adam.step(&z, grad: dz.map { -$0 })
                     // What the dream loop adds per step: the argmax input's activation.
-                    _ = try input.discreteValues(stride(from: 0, to: R * 10, by: 10).map { r in (0..<10).map { input.argmax(p)[r + $0] } }, objective: obj)
+                    let am = input.argmax(p)
+                    _ = try input.discreteValues((0..<R).map { r in Array(am[(r * 10)..<(r * 10 + 10)]) }, objective: obj)
                 }
                 results["dream_r\(R)"] = rate * Double(R)
                 if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
             }
-            // Where one single-dream step's time goes.
-            let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10)
+            // Where a step's time goes, single dream and restarts=8.
+            for R in [1, 8] {
+            let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10, restarts: R)
             let z = input.oneHotLogits()
             var parts: [(String, Double)] = []
             func t(_ label: String, _ body: () throws -> Void) rethrows {
-                let s = Date(); for _ in 0..<20 { try body() }; parts.append((label, Date().timeIntervalSince(s) / 20 * 1000))
+                let s = Date(); for _ in 0..<10 { try body() }; parts.append((label, Date().timeIntervalSince(s) / 10 * 1000))
             }
-            var p: [Float] = [], rows = FloatBuffer(count: 1), acts: Activations? = nil, grads = SiteGradients(B: 1, T: 12, config: c)
+            var p: [Float] = [], rows = FloatBuffer(count: 1), acts: Activations? = nil, grads = SiteGradients(B: R, T: 12, config: c)
             var dWord = FloatBuffer(count: 1)
             try t("softmax(z/T)") { p = input.probabilities(z, temperature: 1, mode: .softmax, noise: nil) }
             try t("p·E (embedding rows)") { rows = input.wordRows(p, mode: .softmax) }
             try t("forward to layer \(c.numLayers - 1)") { acts = try model.forward(input.batch, upTo: c.numLayers - 1, wordRows: rows) }
-            try t("objective + site gradient") { grads = SiteGradients(B: 1, T: 12, config: c); _ = try obj.evaluate(acts!, grads: grads) }
+            try t("objective + site gradient") { grads = SiteGradients(B: R, T: 12, config: c); _ = try obj.evaluate(acts!, grads: grads) }
             try t("backward to embeddings") { dWord = model.backward(acts!, grads) }
             try t("dE·E^T + softmax backward") { _ = input.logitGradient(dWord: dWord, p: p, z: z, temperature: 1, mode: .softmax) }
-            try t("argmax input forward (ids_activation)") { _ = try input.discreteValues([Array(seq[1...10])], objective: obj) }
+            try t("argmax input forward (ids_activation)") { _ = try input.discreteValues((0..<R).map { _ in Array(seq[1...10]) }, objective: obj) }
             let total = parts.reduce(0) { $0 + $1.1 }
-            print("profile of one step (single dream):")
+            print("profile of one step, restarts=\(R):")
             for (l, ms) in parts { print(String(format: "  %-40@ %7.2f ms  %4.0f%%", l, ms, ms / total * 100)) }
+            }
         }
         var ru = rusage(); getrusage(RUSAGE_SELF.rawValue, &ru)
         print(String(format: "peak memory (max RSS): %.0f MB", Double(ru.ru_maxrss) / 1024))
