@@ -105,11 +105,24 @@ public final class Activations: @unchecked Sendable {
     public let layers: [LayerActivations]
     public var mlm: MLMActivations?
 
-    init(B: Int, T: Int, config c: BertConfig, lengths: [Int], deepestLayer: Int) {
+    /// Layers whose sites were not asked for (`keep`) share one set of buffers, so a forward-only pass over a big
+    /// batch holds one layer's activations, not all of them. Only the kept layers' sites can be read afterwards.
+    public let keptLayers: Set<Int>?
+
+    init(B: Int, T: Int, config c: BertConfig, lengths: [Int], deepestLayer: Int, keep: Set<Site>? = nil) {
         self.B = B; self.T = T; self.config = c; self.lengths = lengths; self.deepestLayer = deepestLayer
         embedSum = FloatBuffer(uninitialized: B * T * c.hiddenSize); embed = FloatBuffer(uninitialized: B * T * c.hiddenSize)
         embMean = FloatBuffer(uninitialized: B * T); embRstd = FloatBuffer(uninitialized: B * T)
-        layers = (0..<(deepestLayer + 1)).map { _ in LayerActivations(B: B, T: T, c: c) }
+        if let keep {
+            let kept = Set(keep.map(\.layer)).union([deepestLayer])
+            keptLayers = kept
+            // Two alternating shared sets: layer l reads layer l-1's resid_post while writing its own.
+            let shared = [LayerActivations(B: B, T: T, c: c), LayerActivations(B: B, T: T, c: c)]
+            layers = (0..<(deepestLayer + 1)).map { kept.contains($0) ? LayerActivations(B: B, T: T, c: c) : shared[$0 % 2] }
+        } else {
+            keptLayers = nil
+            layers = (0..<(deepestLayer + 1)).map { _ in LayerActivations(B: B, T: T, c: c) }
+        }
     }
 
     /// The buffer behind a site, with the per-sequence element count.
@@ -119,6 +132,7 @@ public final class Activations: @unchecked Sendable {
         if site.kind == .embed { return (embed, th) }
         if site.kind == .mlmLogits { return mlm.map { ($0.logits, T * c.vocabSize) } }
         guard site.layer >= 0 && site.layer < layers.count else { return nil }
+        if let kept = keptLayers, !kept.contains(site.layer) { return nil }
         let a = layers[site.layer]
         switch site.kind {
         case .scores: return (a.scores, tt)
@@ -137,7 +151,7 @@ public final class Activations: @unchecked Sendable {
     /// One sequence's site as a tensor, trimmed to that sequence's real length.
     public func site(_ site: Site, batch b: Int = 0) throws -> Tensor {
         guard let (buf, per) = buffer(site) else {
-            throw DreamlabError.invalidArgument("site \(site) was not computed in this pass (it ran to layer \(deepestLayer)); run the full model")
+            throw DreamlabError.invalidArgument("site \(site) was not computed (or not kept) in this pass, which ran to layer \(deepestLayer); run the full model")
         }
         let L = lengths[b]
         let full = Array(UnsafeBufferPointer(start: buf.ptr + b * per, count: per))
@@ -160,7 +174,10 @@ public final class Activations: @unchecked Sendable {
 extension BertModel {
     /// Forward pass over a padded batch. Runs layers 0...upTo (all by default) and the MLM head when asked.
     /// `wordRows` (B,T,H), when given, replaces the word-embedding lookup: the dream loop passes p·E there.
-    public func forward(_ batch: InputBatch, upTo: Int? = nil, withMLM: Bool = false, wordRows: FloatBuffer? = nil) throws -> Activations {
+    /// `keep`: the sites the caller will read; other layers share buffers (forward-only use). nil keeps everything,
+    /// which the backward pass needs.
+    public func forward(_ batch: InputBatch, upTo: Int? = nil, withMLM: Bool = false, wordRows: FloatBuffer? = nil,
+                        keep: Set<Site>? = nil) throws -> Activations {
         let c = config
         let deepest = min(upTo ?? (c.numLayers - 1), c.numLayers - 1)
         let B = batch.B, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
@@ -175,7 +192,7 @@ extension BertModel {
                 throw DreamlabError.outOfRange("segment id \(batch.typeIds[b][t]) is outside 0...\(c.typeVocabSize - 1)")
             }
         }
-        let acts = Activations(B: B, T: T, config: c, lengths: batch.lengths, deepestLayer: deepest)
+        let acts = Activations(B: B, T: T, config: c, lengths: batch.lengths, deepestLayer: deepest, keep: keep)
         let w = weights
         let N = B * T
 

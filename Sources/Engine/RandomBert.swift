@@ -31,29 +31,18 @@ public enum RandomBert {
     /// bert-base-uncased's shape.
     public static let baseConfig = BertConfig(hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, vocabSize: 30522)
 
-    public static func tensors(_ c: BertConfig, seed: UInt64 = 1, withMLM: Bool = false, prefix: String = "bert.",
-                               oldLayerNormNames: Bool = false) -> [(name: String, shape: [Int], values: [Float])] {
-        var rng = SplitMix64(seed: seed)
-        func rand(_ shape: [Int], scale: Float = 0.05) -> [Float] {
-            (0..<shape.reduce(1, *)).map { _ in (Float(rng.nextDouble()) * 2 - 1) * scale }
-        }
+    /// Every tensor name (canonical, without prefix) and shape a config needs.
+    public static func layout(_ c: BertConfig, withMLM: Bool) -> [(name: String, shape: [Int])] {
         let H = c.hiddenSize, I = c.intermediateSize
-        var out: [(String, [Int], [Float])] = []
-        func ln(_ p: String) {
-            let (w, b) = oldLayerNormNames ? ("gamma", "beta") : ("weight", "bias")
-            out.append((p + ".LayerNorm.\(w)", [H], rand([H], scale: 0.2).map { 1 + $0 }))
-            out.append((p + ".LayerNorm.\(b)", [H], rand([H], scale: 0.1)))
-        }
-        func lin(_ p: String, _ o: Int, _ i: Int) {
-            out.append((p + ".weight", [o, i], rand([o, i], scale: 1 / Float(i).squareRoot())))
-            out.append((p + ".bias", [o], rand([o], scale: 0.05)))
-        }
-        out.append((prefix + "embeddings.word_embeddings.weight", [c.vocabSize, H], rand([c.vocabSize, H], scale: 0.5)))
-        out.append((prefix + "embeddings.position_embeddings.weight", [c.maxPositions, H], rand([c.maxPositions, H], scale: 0.1)))
-        out.append((prefix + "embeddings.token_type_embeddings.weight", [c.typeVocabSize, H], rand([c.typeVocabSize, H], scale: 0.1)))
-        ln(prefix + "embeddings")
+        var out: [(String, [Int])] = []
+        func ln(_ p: String) { out.append((p + ".LayerNorm.weight", [H])); out.append((p + ".LayerNorm.bias", [H])) }
+        func lin(_ p: String, _ o: Int, _ i: Int) { out.append((p + ".weight", [o, i])); out.append((p + ".bias", [o])) }
+        out.append(("embeddings.word_embeddings.weight", [c.vocabSize, H]))
+        out.append(("embeddings.position_embeddings.weight", [c.maxPositions, H]))
+        out.append(("embeddings.token_type_embeddings.weight", [c.typeVocabSize, H]))
+        ln("embeddings")
         for l in 0..<c.numLayers {
-            let p = prefix + "encoder.layer.\(l)."
+            let p = "encoder.layer.\(l)."
             lin(p + "attention.self.query", H, H); lin(p + "attention.self.key", H, H); lin(p + "attention.self.value", H, H)
             lin(p + "attention.output.dense", H, H); ln(p + "attention.output")
             lin(p + "intermediate.dense", I, H); lin(p + "output.dense", H, I); ln(p + "output")
@@ -61,9 +50,39 @@ public enum RandomBert {
         if withMLM {
             lin("cls.predictions.transform.dense", H, H)
             ln("cls.predictions.transform")
-            out.append(("cls.predictions.bias", [c.vocabSize], rand([c.vocabSize], scale: 0.1)))
+            out.append(("cls.predictions.bias", [c.vocabSize]))
         }
         return out
+    }
+
+    /// Deterministic values for one tensor: seeded by the model seed and the tensor's name, scaled by its role.
+    public static func fill(_ name: String, shape: [Int], seed: UInt64, into buf: UnsafeMutablePointer<Float>) {
+        var h: UInt64 = seed &* 0x9E3779B97F4A7C15
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100000001B3 }
+        var rng = SplitMix64(seed: h)
+        let n = shape.reduce(1, *)
+        let isLNWeight = name.hasSuffix("LayerNorm.weight")
+        let scale: Float = name.contains("LayerNorm") ? (isLNWeight ? 0.2 : 0.1)
+            : name.hasSuffix(".bias") ? 0.05
+            : name.contains("word_embeddings") ? 0.5
+            : name.contains("embeddings") ? 0.1
+            : 1 / Float(shape.last ?? 1).squareRoot()
+        for i in 0..<n { buf[i] = (isLNWeight ? 1 : 0) + (Float(rng.nextDouble()) * 2 - 1) * scale }
+    }
+
+    /// Random weights as named tensors, for writing fixtures: `prefix` and old LayerNorm names as some checkpoints have them.
+    public static func tensors(_ c: BertConfig, seed: UInt64 = 1, withMLM: Bool = false, prefix: String = "bert.",
+                               oldLayerNormNames: Bool = false) -> [(name: String, shape: [Int], values: [Float])] {
+        layout(c, withMLM: withMLM).map { t in
+            var values = [Float](repeating: 0, count: t.shape.reduce(1, *))
+            values.withUnsafeMutableBufferPointer { fill(t.name, shape: t.shape, seed: seed, into: $0.baseAddress!) }
+            var name = t.name.hasPrefix("cls.") ? t.name : prefix + t.name
+            if oldLayerNormNames {
+                if name.hasSuffix("LayerNorm.weight") { name = String(name.dropLast(6)) + "gamma" }
+                if name.hasSuffix("LayerNorm.bias") { name = String(name.dropLast(4)) + "beta" }
+            }
+            return (name, t.shape, values)
+        }
     }
 
     public static func configJSON(_ c: BertConfig) -> String {
@@ -96,13 +115,16 @@ public enum RandomBert {
         try data.write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
     }
 
-    /// The model in memory, without touching disk.
+    /// The model in memory, filled in place: no file and no second copy of the weights (bert-base stays at 440 MB).
     public static func model(_ c: BertConfig, seed: UInt64 = 1, withMLM: Bool = false) throws -> BertModel {
-        let data = try SafetensorsWriter.encode(tensors(c, seed: seed, withMLM: withMLM))
-        let file = try SafetensorsFile(path: "<random \(c.hiddenSize)x\(c.numLayers)>", bytes: data)
-        let w = try BertWeights.load(file, config: c)
+        let names = Set(layout(c, withMLM: withMLM).map(\.name))
+        let w = try BertWeights.build(config: c, has: { names.contains($0) }) { name, shape in
+            let buf = FloatBuffer(uninitialized: shape.reduce(1, *))
+            fill(name, shape: shape, seed: seed, into: buf.ptr)
+            return buf
+        }
         let tok = try WordPieceTokenizer(vocab: vocab(size: c.vocabSize))
-        return BertModel(config: c, weights: w, tokenizer: tok, directory: file.path)
+        return BertModel(config: c, weights: w, tokenizer: tok, directory: "<random \(c.hiddenSize)x\(c.numLayers), seed \(seed)>")
     }
 }
 

@@ -60,8 +60,7 @@ extension BertWeights {
             }
             byCanonical[canon] = name
         }
-        func has(_ canon: String) -> Bool { byCanonical[canon] != nil }
-        func tensor(_ canon: String, _ shape: [Int]) throws -> FloatBuffer {
+        return try build(config: c, has: { byCanonical[$0] != nil }) { canon, shape in
             guard let actual = byCanonical[canon] else {
                 throw DreamlabError.badFile("\(file.path): missing tensor \(canon) (also looked for bert.\(canon) and gamma/beta names); the checkpoint is incomplete or not a BERT model")
             }
@@ -71,6 +70,11 @@ extension BertWeights {
             }
             return try file.floatBuffer(actual)
         }
+    }
+
+    /// Assembles the weights from a provider of canonical names (no `bert.` prefix, `weight`/`bias` LayerNorm names).
+    public static func build(config c: BertConfig, has: (String) -> Bool,
+                             tensor: (String, [Int]) throws -> FloatBuffer) throws -> BertWeights {
         func linear(_ prefix: String, out: Int, inp: Int) throws -> Linear {
             Linear(weight: try tensor(prefix + ".weight", [out, inp]), bias: try tensor(prefix + ".bias", [out]),
                    outFeatures: out, inFeatures: inp)

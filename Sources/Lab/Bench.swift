@@ -47,7 +47,7 @@ func runBench(_ args: [String]) -> Int32 {
         if what == "all" || what == "forward" {
             for B in [1, 64] {
                 let batch = InputBatch(ids: (0..<B).map { ids(T: 16, seed: $0) })
-                results["forward_b\(B)"] = try timeIt("forward T=16 batch \(B)", units: Double(B), unitName: "seq/s") { _ = try model.forward(batch) }
+                results["forward_b\(B)"] = try timeIt("forward T=16 batch \(B)", units: Double(B), unitName: "seq/s") { _ = try model.forward(batch, keep: []) }
             }
         }
         if what == "all" || what == "dream" {

@@ -79,4 +79,15 @@ final class GoldenTests: XCTestCase {
         XCTAssertEqual(try part.site(Site(.residPost, layer: 2)).data, try full.site(Site(.residPost, layer: 2)).data)
         assertThrows(try part.site(Site(.residPost, layer: 4)), contains: ["not computed"])
     }
+
+    func testForwardOnlyModeKeepsAskedSitesExact() throws {
+        let m = try defaultModel()
+        let ids = m.tokenizer.encode("keep only what is asked for").ids
+        let full = try m.run(ids: ids)
+        let lean = try m.forward(InputBatch(ids: [ids]), keep: [Site(.residPost, layer: 2), Site(.pattern, layer: 4)])
+        XCTAssertEqual(try lean.site(Site(.residPost, layer: 2)).data, try full.site(Site(.residPost, layer: 2)).data)
+        XCTAssertEqual(try lean.site(Site(.pattern, layer: 4)).data, try full.site(Site(.pattern, layer: 4)).data)
+        XCTAssertEqual(try lean.site(Site(.residPost, layer: 5)).data, try full.site(Site(.residPost, layer: 5)).data)
+        assertThrows(try lean.site(Site(.mlpPost, layer: 1)), contains: ["not computed"])
+    }
 }
