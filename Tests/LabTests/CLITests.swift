@@ -1,0 +1,150 @@
+import Foundation
+import XCTest
+
+/// Drives the release `dreamlab` binary as a user would (scripts/test builds it first).
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    var binary: String { Self.root + "/.build/release/dreamlab" }
+
+    struct Run { let status: Int32; let out: String; let err: String }
+
+    func dreamlab(_ args: [String], env: [String: String] = [:]) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            XCTFail("\(binary) is missing; run scripts/test, which builds it")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: Self.root)
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let o = Pipe(), er = Pipe()
+        p.standardOutput = o; p.standardError = er
+        try p.run()
+        let outData = o.fileHandleForReading.readDataToEndOfFile()
+        let errData = er.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData, as: UTF8.self))
+    }
+
+    func tempDir(_ name: String) -> String {
+        let d = NSTemporaryDirectory() + "dreamlab-cli-\(getpid())-\(name)"
+        try? FileManager.default.removeItem(atPath: d)
+        return d
+    }
+
+    func testDoneWhenCommandPrintsTheHuggingFaceValue() throws {
+        let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.root + "/Tests/Golden/golden.json"))) as! [String: Any]
+        let want = (golden["check"] as! [String: Any])["value"] as! Double
+        let r = try dreamlab(["-e", #"local m=lab.load(); print(m:run("i hate kickshaws"):site("blocks.5.hook_resid_post"):get(2,300))"#])
+        XCTAssertEqual(r.status, 0, r.err)
+        let got = try XCTUnwrap(Double(r.out.trimmingCharacters(in: .whitespacesAndNewlines)))
+        print("done-when value: dreamlab \(got), transformers \(want)")
+        XCTAssertEqual(got, want, accuracy: 1e-5)
+    }
+
+    func testOutOfRangeErrorsNameTheRange() throws {
+        let cases: [(String, [String])] = [
+            (#"lab.load():run("hi"):site("blocks.5.hook_resid_post"):get(2,414)"#, ["414", "0...383"]),
+            (#"lab.load():run("hi"):site("blocks.6.hook_resid_post")"#, ["layer 6", "0...5"]),
+            (#"lab.load():run("hi"):site("blocks.0.attn.hook_pattern"):get(12,0,0)"#, ["12", "0...11"]),
+            (#"lab.load():run("hi"):site("blocks.1.nope")"#, ["unknown site", "valid sites"]),
+            (#"lab.objectives.neuron{layer=5, word=2, unit=414}"#, ["414", "0...383"]),
+            (#"lab.dream{objective=lab.objectives.neuron{layer=5, word=9, unit=1}, steps=1}"#, ["word 9", "0...6"]),
+            (#"lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=1}, steps=1, lr=0.1, bogus=1}"#, ["unknown argument", "bogus"]),
+        ]
+        for (code, parts) in cases {
+            let r = try dreamlab(["-e", code])
+            XCTAssertNotEqual(r.status, 0, code)
+            for p in parts { XCTAssertTrue(r.err.contains(p), "\(code): stderr \(r.err) should mention \(p)") }
+            XCTAssertTrue(r.err.contains("stack traceback"), "a Lua error prints a traceback")
+        }
+    }
+
+    func testRunScriptWithArgsAndErrorExitCode() throws {
+        let dir = tempDir("run")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "print(arg[0] ~= nil, arg[1], arg[2], #arg)\n".write(toFile: dir + "/ok.lua", atomically: true, encoding: .utf8)
+        let ok = try dreamlab(["run", dir + "/ok.lua", "alpha", "beta"])
+        XCTAssertEqual(ok.status, 0, ok.err)
+        XCTAssertEqual(ok.out.trimmingCharacters(in: .whitespacesAndNewlines), "true\talpha\tbeta\t2")
+        try "local function f() error('boom here') end\nf()\n".write(toFile: dir + "/bad.lua", atomically: true, encoding: .utf8)
+        let bad = try dreamlab(["run", dir + "/bad.lua"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("bad.lua:1: boom here"), bad.err)
+        XCTAssertTrue(bad.err.contains("stack traceback"))
+    }
+
+    func testInfoShowsBlasCore() throws {
+        let r = try dreamlab(["info"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.out.contains("OpenBLAS core"), r.out)
+        XCTAssertFalse(r.out.contains("Prescott"), "the BLAS core should not fall back to Prescott on this CPU: \(r.out)")
+    }
+
+    func testPairDreamCommandWritesPairLayout() throws {
+        let out = tempDir("pair")
+        let r = try dreamlab(["dream", "--sentence", "i hate kickshaws", "--layer_id", "5", "--word_id", "2", "--neuron_id", "300",
+                              "--dream_start", "2", "--dream_end", "2", "--num_iterations", "40", "--metrics_frequency", "10",
+                              "--output_dir", out])
+        XCTAssertEqual(r.status, 0, r.err)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out)
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertTrue(runs[0].hasPrefix("dream"))
+        let dir = out + "/" + runs[0]
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir)), ["results.json", "top_k2.json"], "no temp files left behind")
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/results.json"))) as! [String: Any]
+        XCTAssertEqual(results["type"] as? String, "dream")
+        let params = results["params"] as! [String: Any]
+        for k in ["layer_id", "word_id", "neuron_id", "dream_start", "dream_end", "num_iterations", "gumbel", "warmup", "start_temp",
+                  "end_temp", "anneal", "learning_rate", "sentence", "tokens", "model_config", "metrics_frequency", "normalize"] {
+            XCTAssertNotNil(params[k], "params.\(k)")
+        }
+        let iters = (results["results"] as! [String: Any])["iterations"] as! [[String: Any]]
+        XCTAssertEqual(iters.map { $0["number"] as! Int }, [0, 10, 20, 30, 40])
+        for k in ["tokens", "temperature", "max_values", "activation", "ids_activation"] { XCTAssertNotNil(iters[0][k], k) }
+        let topk = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/top_k2.json"))) as! [String: Any]
+        XCTAssertEqual(topk["type"] as? String, "top_words")
+        XCTAssertEqual(topk["word_id"] as? Int, 2)
+        let first = (topk["iterations"] as! [[String: Any]])[0]
+        XCTAssertEqual((first["indices"] as! [Int]).count, 10)
+        XCTAssertEqual((first["tokens"] as! [String])[0], "hate")
+        XCTAssertNotNil((results["dreamlab"] as! [String: Any])["best"])
+    }
+
+    func testPairDreamRejectsBertBaseNeuronWithTheFix() throws {
+        let r = try dreamlab(["dream", "--output_dir", tempDir("x")])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("--neuron_id 414") && r.err.contains("0...383"), r.err)
+    }
+
+    func testLuaDreamContract() throws {
+        let out = tempDir("lua")
+        let code = """
+        local m = lab.load()
+        local o = lab.objectives.neuron{layer=5, word=2, unit=300}
+        local seen = 0
+        local r = lab.dream{model=m, objective=o, first=2, last=2, steps=50, every=10, restarts=2, seed=3,
+                            on_step=function(s) seen = s.step; if s.step >= 25 then return false end end}
+        assert(r.stopped and r.steps == 25 and seen == 25, "on_step returning false stops the dream")
+        assert(#r.runs == 2, "restarts keep every run")
+        assert(r.best.activation >= r.runs[1].best.activation - 1e-6 or r.best.activation >= r.runs[2].best.activation - 1e-6)
+        assert(math.abs(o:eval(m, r.best.ids) - r.best.activation) < 1e-4, "best activation is the discrete input's activation")
+        local g = lab.gradient{model=m, objective=o, first=2, last=2, temperature=2.0}
+        assert(g.grad:shape()[1] == 1 and g.grad:shape()[2] == 30522)
+        r:save("\(out)")
+        local t = lab.json.decode(io.open("\(out)/results.json"):read("a"))
+        assert(t.type == "dream" and t.dreamlab.restarts == 2)
+        local sched = {}
+        lab.dream{model=m, objective=o, first=2, last=2, steps=3, every=1, temperature=function(step) sched[#sched+1] = step; return 1.5 end}
+        assert(#sched == 4 and sched[1] == 0, "a Lua schedule is called once per step (and once for the closing record)")
+        print("ok", r, tostring(0.5 * o - lab.objectives.neuron{layer=5, word=2, unit=100}))
+        """
+        let r = try dreamlab(["-e", code])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("ok"), r.out)
+        XCTAssertTrue(r.out.contains("0.5*neuron(L5,w2,u300) - neuron(L5,w2,u100)"), r.out)
+    }
+}
