@@ -239,6 +239,8 @@ func installLab(_ L: OpaquePointer) {
     installObjectives(L)
     lua_setfield(L, -2, "objectives")
     installDream(L)
+    installGraph(L)
+    setField(L, "objective", labObjective)
     setField(L, "dream", labDream)
     setField(L, "gradient", labGradient)
     lua_createtable(L, 0, 4)

@@ -164,5 +164,6 @@ func installObjectives(_ L: OpaquePointer) {
     dl_pop(L, 1)
     lua_createtable(L, 0, 8)
     for (k, f) in [("neuron", objNeuron), ("layer", objLayer), ("site", objSite), ("attention", objAttention),
-                   ("head", objHead), ("sum", objSum), ("mean", objMean)] { setField(L, k, f) }
+                   ("head", objHead), ("sum", objSum), ("mean", objMean), ("entropy", objEntropy), ("direction", objDirection),
+                   ("mlm", objMLM), ("reconstruct", objReconstruct), ("diversity", objDiversity)] { setField(L, k, f) }
 }

@@ -137,3 +137,41 @@ public final class ProductObjective: ActivationObjective {
 func formatCoef(_ x: Float) -> String {
     x == x.rounded() && abs(x) < 1e6 ? String(Int(x)) : String(format: "%g", Double(x))
 }
+
+/// Lucid-style diversity across the batch (restarts): each sequence scores minus its mean cosine similarity to the
+/// others at a site (the embeddings by default), so restarts are pushed apart. With one sequence it is 0.
+public final class DiversityObjective: ActivationObjective {
+    public let site: Site
+    public init(site: Site = Site(.embed)) { self.site = site }
+    public var sites: [Site] { [site] }
+    public var description: String { "diversity(\(site))" }
+    public func validate(model: BertModel, T: Int) throws {
+        if site.kind != .embed && site.kind != .mlmLogits { try Check.layer(site.layer, model) }
+    }
+    public func evaluate(_ acts: Activations, grads: SiteGradients?) throws -> [Float] {
+        guard let (buf, per) = acts.buffer(site) else { throw DreamlabError.invalidArgument("diversity: site \(site) was not computed") }
+        let B = acts.B
+        guard B > 1 else { return [0] }
+        let x = (0..<B).map { UnsafeBufferPointer(start: buf.ptr + $0 * per, count: per) }
+        let norms = x.map { v in v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() }
+        var values = [Float](repeating: 0, count: B)
+        let g = grads?.buffer(site)
+        let k = 1 / Float(B - 1)
+        for b in 0..<B {
+            for o in 0..<B where o != b {
+                var dot: Float = 0
+                for i in 0..<per { dot += x[b][i] * x[o][i] }
+                let cos = dot / (norms[b] * norms[o])
+                values[b] -= k * cos
+                if let g {
+                    // d(-k cos)/dx_b and d(-k cos)/dx_o
+                    for i in 0..<per {
+                        g.ptr[b * per + i] -= k * (x[o][i] / (norms[b] * norms[o]) - cos * x[b][i] / (norms[b] * norms[b]))
+                        g.ptr[o * per + i] -= k * (x[b][i] / (norms[b] * norms[o]) - cos * x[o][i] / (norms[o] * norms[o]))
+                    }
+                }
+            }
+        }
+        return values
+    }
+}
