@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <string.h>
+#include <stdlib.h>
 
 // Lua's macros as functions Swift can call.
 static inline void dl_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
@@ -63,4 +64,52 @@ static inline void dl_arm_interrupt(lua_State *L) {
     lua_sethook(L, dl_interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
 static inline void dl_disarm_hook(lua_State *L) { lua_sethook(L, NULL, 0, 0); }
+// Limits for sandboxed plugin code: an allocator that can cap memory and a count hook that spends an
+// instruction budget. Both live in C because exceeding them raises a Lua error (a longjmp).
+typedef struct { size_t used; size_t limit; long long budget; } dl_limits;
+
+static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    dl_limits *lim = (dl_limits *)ud;
+    size_t old = ptr ? osize : 0;   // with ptr NULL, osize is a type tag, not a size
+    if (nsize == 0) { lim->used -= old; free(ptr); return NULL; }
+    if (lim->limit && nsize > old && lim->used - old + nsize > lim->limit) return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p) lim->used = lim->used - old + nsize;
+    return p;
+}
+
+static inline dl_limits *dl_get_limits(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (dl_limits *)ud;
+}
+
+static inline void dl_budget_hook(lua_State *L, lua_Debug *ar) {
+    dl_limits *lim = dl_get_limits(L);
+    lim->budget -= 1000;
+    if (lim->budget <= 0) {
+        lua_sethook(L, NULL, 0, 0);
+        lua_getinfo(L, "Sl", ar);
+        luaL_error(L, "plugin stopped at %s:%d: it used up its instruction budget (an endless loop?); "
+                      "raise it with lab.plugin(name, {instructions=N}) if the work is legitimate", ar->short_src, ar->currentline);
+    }
+}
+
+static inline lua_State *dl_newstate(dl_limits *lim) {
+    lua_State *L = lua_newstate(dl_alloc, lim);
+    return L;
+}
+static inline void dl_begin_limits(lua_State *L, long long instructions, size_t memory) {
+    dl_limits *lim = dl_get_limits(L);
+    lim->budget = instructions;
+    lim->limit = memory ? lim->used + memory : 0;
+    if (instructions > 0) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT, 1000);
+}
+static inline void dl_end_limits(lua_State *L) {
+    dl_limits *lim = dl_get_limits(L);
+    lim->limit = 0;
+    lim->budget = 0;
+    lua_sethook(L, NULL, 0, 0);
+}
+static inline size_t dl_memory_used(lua_State *L) { return dl_get_limits(L)->used; }
 #endif

@@ -7,14 +7,18 @@ let dreamlabVersion = "0.1.0"
 /// The embedded Lua 5.4 state with the `lab` API installed.
 final class Interpreter {
     let L: OpaquePointer
+    let limits: UnsafeMutablePointer<dl_limits>
 
     init() {
-        L = luaL_newstate()
+        limits = .allocate(capacity: 1)
+        limits.initialize(to: dl_limits(used: 0, limit: 0, budget: 0))
+        L = dl_newstate(limits)
         luaL_openlibs(L)
         installLab(L)
+        installPlugins(L)
         interruptibleState = L
     }
-    deinit { lua_close(L) }
+    deinit { lua_close(L); limits.deallocate() }
 
     /// Compiles and runs a chunk with a traceback handler. Returns the number of results left on the
     /// stack, or nil after printing the error to stderr.
