@@ -33,10 +33,13 @@ func installPlugins(_ L: OpaquePointer) {
     setField(L, "__limits", labBeginLimits)
     setField(L, "__unlimit", labEndLimits)
     dl_pop(L, 1)
-    let status = pluginsLua.withCString { dl_loadbuffer(L, $0, strlen($0), "=(dreamlab plugins)", "t") }
-    if status != LUA_OK || dl_pcall(L, 0, 0, 0) != LUA_OK {
-        FileHandle.standardError.write(Data("dreamlab: internal error installing plugins: \(dl_tostring(L, -1).map { String(cString: $0) } ?? "")\n".utf8))
-        dl_pop(L, 1)
+    // The sandbox first, then help (which documents lab.plugin).
+    for (name, code) in [("=(dreamlab plugins)", pluginsLua), ("=(dreamlab help)", helpLua)] {
+        let st = code.withCString { dl_loadbuffer(L, $0, strlen($0), name, "t") }
+        if st != LUA_OK || dl_pcall(L, 0, 0, 0) != LUA_OK {
+            FileHandle.standardError.write(Data("dreamlab: internal error in \(name): \(dl_tostring(L, -1).map { String(cString: $0) } ?? "")\n".utf8))
+            dl_pop(L, 1)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import CLua
+import CReadline
 import Engine
 import Foundation
 
@@ -14,6 +15,11 @@ func installSignalHandler() {
     signal(SIGINT) { _ in
         var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts)
         let now = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        if atPrompt {
+            // At the prompt Ctrl-C clears the line, as in a shell.
+            dl_rl_clear_line()
+            return
+        }
         if nativeWorkRunning {
             if interruptRequested.load(ordering: .relaxed) && now - lastInterrupt < 1 { _exit(130) }
             interruptRequested.store(true, ordering: .relaxed)

@@ -147,4 +147,24 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.out.hasPrefix("ok"), r.out)
         XCTAssertTrue(r.out.contains("0.5*neuron(L5,w2,u300) - neuron(L5,w2,u100)"), r.out)
     }
+
+    func testEveryExampleScriptRunsEndToEnd() throws {
+        let out = tempDir("examples")
+        let runs: [(String, [String], String)] = [
+            ("pair_headline.lua", ["40", out + "/pair"], "best discrete input"),
+            ("attention_dream.lua", ["30", out + "/att"], "attention 2->4"),
+            ("contrast.lua", ["20"], "best:"),
+            ("custom_schedule.lua", ["120"], "best:"),
+            ("sweep_units.lua", ["5", "5", out + "/sweep.jsonl"], "wrote"),
+            ("objectives_tour.lua", ["10"], "prev_token(L3,h7)"),
+        ]
+        for (script, args, expect) in runs {
+            let r = try dreamlab(["run", "scripts/examples/" + script] + args)
+            XCTAssertEqual(r.status, 0, "\(script): \(r.err)")
+            XCTAssertTrue(r.out.contains(expect), "\(script) output: \(r.out)")
+        }
+        let lines = try String(contentsOfFile: out + "/sweep.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 16, "one JSON line per unit")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/pair/results.json"))
+    }
 }

@@ -1,0 +1,115 @@
+/// help(), help(f) and the pretty printer, in Lua (host code, installed into every interpreter).
+let helpLua = #"""
+local docs = setmetatable({}, { __mode = "k" })
+lab.__docs = docs
+
+local function doc(f, text) if f ~= nil then docs[f] = text end end
+
+doc(lab.load, [==[lab.load([dir_or_name]) -> model
+  The default model (all-MiniLM-L6-v2, or $LAB_MODEL) with no argument; a Hugging Face BERT directory; or a name
+  already in the Hugging Face cache (offline), e.g. lab.load("bert-base-uncased").
+  m.config  {layers=, hidden=, heads=, intermediate=, vocab=, max_positions=, has_mlm=}
+  m:encode(text [, text2]) -> {tokens=, ids=, type_ids=}    m:decode(ids) -> text
+  m:run(text | ids) -> trace;  tr:site("blocks.5.hook_resid_post") -> tensor;  m.sites lists every site
+  example:  m = lab.load(); print(m:run("i hate kickshaws"):site("blocks.5.hook_resid_post"):get(2, 300))]==])
+doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", sentence2=, first=1, last=T-2, steps=3000, lr=0.1,
+          temperature=lab.schedules.anneal{start=2.0, stop=0.1, rate=0.9995, warmup=200}, gumbel=false, hard=false,
+          seed=1, topk=10, every=250, restarts=1, init_noise=0.5, on_step=function(s) end, quiet=false} -> result
+  PAIR's relaxed dream: softmax(z/T) over the vocabulary at positions first..last (0-based), Adam on z.
+  temperature: a number, a lab.schedules.* schedule, or function(step) return T end.
+  on_step(s) gets {step, temperature, activation, ids_activation, best, tokens}; return false to stop.
+  Ctrl-C stops at the next step and returns what was found so far.
+  result: r.tokens r.text r.activation r.ids_activation r.history r.best{tokens,ids,text,activation} r.runs r:save(dir)
+  example:  r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=2, steps=500}]==])
+doc(lab.gradient, [==[lab.gradient{objective=, model=, sentence=, first=, last=, temperature=2.0, gumbel=false, hard=false, seed=1}
+  -> {value=, grad=Tensor P×V}: the objective and its gradient w.r.t. the relaxed logits z at the starting one-hot point.
+  example:  g = lab.gradient{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=2}]==])
+doc(lab.objective, [==[lab.objective(function(a) ... end [, name [, model]]) -> objective
+  Traces the function once into a native graph. a["site"] is a node; n[i] indexes the first axis (0-based),
+  n:slice(from, to); + - * / ^ with numbers and nodes; :sum() :mean() :max() :norm() :dot(v) :abs() :exp() :log()
+  :sqrt() :relu() :sigmoid() :tanh() :softmax() :entropy(). The function must return a scalar.
+  example:  lab.objective(function(a) return a["blocks.3.mlp.hook_post"][2][100] - a["blocks.3.mlp.hook_post"][2][7] end, "contrast")]==])
+doc(lab.plugin, [==[lab.plugin(name_or_path [, {instructions=50e6, memory=256MB}]) -> table of objective factories
+  Loads a plugin someone else wrote in a sandbox: Lua source only; no os, io, package, debug, load, dofile or require;
+  an instruction budget and a memory cap. Searches ./plugins, ~/.dreamlab/plugins, $DREAMLAB_PATH and scripts/plugins.
+  example:  p = lab.plugin("prev_token"); obj = p.prev_token(3, 7)]==])
+doc(lab.plugins, "lab.plugins() -> names of the installed plugins")
+doc(lab.quiet, "lab.quiet(true|false): silence the progress line of long work")
+doc(lab.info, "lab.info() -> {version=, blas_core=, blas_threads=}")
+doc(lab.json and lab.json.encode, "lab.json.encode(value [, pretty]) -> JSON text (tables with keys 1..n are arrays)")
+doc(lab.json and lab.json.decode, "lab.json.decode(text) -> value (JSON null is lab.json.null)")
+local o = lab.objectives
+doc(o.neuron, "lab.objectives.neuron{layer=, word=, unit=, normalize=true} PAIR's neuron: h[L][word][unit] / ‖h[·][word][·]‖ over all layers")
+doc(o.layer, "lab.objectives.layer{layer=, word=nil, normalize=true} PAIR's layer objective: mean over units (and words when word=nil)")
+doc(o.site, "lab.objectives.site{site=, pos=, unit=} (or head=, from=, to= for attention sites): one element of any site")
+doc(o.attention, "lab.objectives.attention{layer=, head=, from=, to=} attention probability of one query/key pair")
+doc(o.head, "lab.objectives.head{layer=, head=, word=} L2 norm of one head's output (hook_z) at one position")
+doc(o.entropy, "lab.objectives.entropy{layer=, head=, query=} attention entropy at one query (negate to minimise)")
+doc(o.direction, "lab.objectives.direction{site=, pos=, vector=} dot product of a site row with a vector")
+doc(o.mlm, "lab.objectives.mlm{word=, token=} log-probability of a token at a position (needs an MLM head)")
+doc(o.reconstruct, "lab.objectives.reconstruct{site=, target=, pos=nil} -‖site - target‖², as PAIR's reconstruct experiments")
+doc(o.diversity, "lab.objectives.diversity{site=\"embed\"} minus the mean cosine similarity between restarts (use with restarts=N)")
+doc(o.sum, "lab.objectives.sum{a, b, ...}; objectives also combine with + - * / and numbers")
+doc(o.mean, "lab.objectives.mean{a, b, ...}")
+doc(lab.schedules.anneal, "lab.schedules.anneal{start=2.0, stop=0.1, rate=0.9995, warmup=200} PAIR's: after step i > warmup, T = max(T*rate, stop)")
+doc(lab.schedules.constant, "lab.schedules.constant(T)")
+doc(lab.schedules.linear, "lab.schedules.linear{start=, stop=, steps=} straight line, reaching stop at step steps-1")
+doc(lab.schedules.cosine, "lab.schedules.cosine{start=, stop=, steps=} half cosine, reaching stop at step steps-1")
+
+function help(f)
+  if f == nil then
+    print([==[Dreamlab: Lua 5.4 with the lab API. help(f) documents a function, e.g. help(lab.dream).
+  lab.load([dir])               a model: m.config, m:encode, m:decode, m:run -> trace, tr:site(name) -> tensor
+  lab.objectives.*              neuron layer site attention head entropy direction mlm reconstruct diversity sum mean
+  lab.objective(fn [, name])    a custom objective, traced into a native graph
+  lab.dream{...}                PAIR's dream;  lab.gradient{...}  gradient w.r.t. the relaxed input
+  lab.schedules.*               anneal constant linear cosine (or any function(step))
+  lab.plugin(name), lab.plugins()   sandboxed objective plugins
+  lab.json.encode/decode, lab.quiet(on), lab.info()
+Sites: embed, blocks.L.{attn.hook_scores, attn.hook_pattern, attn.hook_z, hook_attn_out, hook_resid_mid, mlp.hook_pre,
+       mlp.hook_post, hook_mlp_out, hook_resid_post}, mlm.logits. Coordinates are 0-based; Lua lists are 1-based.
+At the prompt: expressions print (=expr too), _ is the last result, a trailing ; stays quiet, Tab completes,
+Ctrl-C stops long work and keeps its result, Ctrl-D exits.]==])
+    return
+  end
+  local d = docs[f]
+  if d then print(d) else print("no help for this " .. type(f) .. "; try help() for the list") end
+end
+
+--- Pretty printer for the prompt: one-line summaries for Dreamlab objects, tables to a bounded depth.
+local function show(v, depth, seen)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
+  if t ~= "table" then return tostring(v) end
+  local mt = getmetatable(v)
+  if mt and mt.__tostring then return tostring(v) end
+  if seen[v] then return "<cycle>" end
+  if depth <= 0 then return "{...}" end
+  seen[v] = true
+  local parts, n = {}, 0
+  local len = #v
+  for i = 1, len do
+    n = n + 1
+    if n > 12 then parts[#parts + 1] = "... (" .. len .. " items)"; break end
+    parts[#parts + 1] = show(v[i], depth - 1, seen)
+  end
+  local keys = {}
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= len) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for i, k in ipairs(keys) do
+    if i > 16 then parts[#parts + 1] = "... (" .. #keys .. " keys)"; break end
+    local ks = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k or "[" .. show(k, 0, seen) .. "]"
+    parts[#parts + 1] = ks .. " = " .. show(v[k], depth - 1, seen)
+  end
+  seen[v] = nil
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+function lab.__show(...)
+  local n = select("#", ...)
+  local out = {}
+  for i = 1, n do out[i] = show((select(i, ...)), 3, {}) end
+  return table.concat(out, "\t")
+end
+"""#
