@@ -77,6 +77,28 @@ def make_step(R, pair_way):
 res["dream_r1"] = timeit("dream step, PyTorch at its best, batch 1", 1, make_step(1, False))
 res["dream_r8"] = timeit("dream step, PyTorch at its best, batch 8", 8, make_step(8, False)) 
 print(f"{'  = batch-8 throughput':46s} {res['dream_r8']:10.1f} restart-steps/s")
+# Token search: "i hate kickshaws" position 2, candidates 0..2047 batched by 256 (full model), and PAIR's
+# one-at-a-time loop over 64 candidates; rates extrapolate to the vocabulary.
+search_ids = [101, 1045, 5223, 14590, 14238, 2015, 102]
+def norm_neuron(hs, layer, unit, normalize):
+    x = hs[:, layer, 2, unit]
+    return x / hs[:, :, 2, :].flatten(1).norm(dim=1) if normalize else x
+def search_batched(layer, normalize, n=2048, bs=256):
+    with torch.inference_mode():
+        for s in range(0, n, bs):
+            x = torch.tensor(search_ids).repeat(bs, 1); x[:, 2] = torch.arange(s, s + bs)
+            out = model(input_ids=x, output_hidden_states=True)
+            norm_neuron(torch.stack(out.hidden_states[1:], dim=1), layer, unit=100, normalize=normalize)
+def search_loop(layer, normalize, n=64):
+    with torch.inference_mode():
+        for i in range(n):
+            x = torch.tensor([search_ids]); x[0, 2] = i
+            out = model(input_ids=x, output_hidden_states=True)
+            norm_neuron(torch.stack(out.hidden_states[1:], dim=1), layer, unit=100, normalize=normalize)
+res["search_last"] = timeit("search last-layer unit, batched 256", 2048, lambda: search_batched(L - 1, True))
+res["search_mid"] = timeit("search middle-layer unit, batched 256", 2048, lambda: search_batched(L // 2 - 1, False))
+res["search_loop"] = timeit("search, PAIR's one-at-a-time loop", 64, lambda: search_loop(L - 1, True))
+
 for p in model.parameters(): p.requires_grad_(True)
 model.train(False)
 res["dream_pair"] = timeit("dream step, PAIR's way (weights require grad)", 1, make_step(1, True))

@@ -36,6 +36,7 @@ public enum BLASRuntime {
     /// dream step. Dreamlab splits the large products across the cores itself.
     public static func configureThreads() {
         openblas_set_num_threads(1)
+        dl_configure_malloc()
     }
 
     public static var coreName: String {

@@ -79,6 +79,16 @@ public final class LayerActivations: @unchecked Sendable {
         mlpOut = FloatBuffer(uninitialized: BTH); residPost = FloatBuffer(uninitialized: BTH)
         ln2Mean = FloatBuffer(uninitialized: B * T); ln2Rstd = FloatBuffer(uninitialized: B * T)
     }
+
+    /// A layer that writes its scratch into `shared`'s buffers and keeps only resid_post (and its LayerNorm stats) of
+    /// its own: enough for the next layer's input and for objectives that read resid_post (PAIR's normalisation).
+    init(sharing shared: LayerActivations, B: Int, T: Int, c: BertConfig) {
+        q = shared.q; k = shared.k; v = shared.v; scores = shared.scores; pattern = shared.pattern; z = shared.z
+        attnOut = shared.attnOut; residMid = shared.residMid; sum1 = shared.sum1; sum2 = shared.sum2
+        ln1Mean = shared.ln1Mean; ln1Rstd = shared.ln1Rstd; mlpPre = shared.mlpPre; mlpPost = shared.mlpPost; mlpOut = shared.mlpOut
+        residPost = FloatBuffer(uninitialized: B * T * c.hiddenSize)
+        ln2Mean = FloatBuffer(uninitialized: B * T); ln2Rstd = FloatBuffer(uninitialized: B * T)
+    }
 }
 
 public final class MLMActivations: @unchecked Sendable {
@@ -114,11 +124,14 @@ public final class Activations: @unchecked Sendable {
         embedSum = FloatBuffer(uninitialized: B * T * c.hiddenSize); embed = FloatBuffer(uninitialized: B * T * c.hiddenSize)
         embMean = FloatBuffer(uninitialized: B * T); embRstd = FloatBuffer(uninitialized: B * T)
         if let keep {
-            let kept = Set(keep.map(\.layer)).union([deepestLayer])
-            keptLayers = kept
-            // Two alternating shared sets: layer l reads layer l-1's resid_post while writing its own.
-            let shared = [LayerActivations(B: B, T: T, c: c), LayerActivations(B: B, T: T, c: c)]
-            layers = (0..<(deepestLayer + 1)).map { kept.contains($0) ? LayerActivations(B: B, T: T, c: c) : shared[$0 % 2] }
+            // Layers whose only kept site is resid_post share the scratch buffers; layers with other kept sites get
+            // their own. Every layer keeps its own resid_post: the next layer reads it.
+            let full = Set(keep.filter { $0.kind != .residPost && $0.kind != .embed && $0.kind != .mlmLogits }.map(\.layer)).union([deepestLayer])
+            keptLayers = Set(keep.map(\.layer)).union([deepestLayer])
+            let shared = LayerActivations(B: B, T: T, c: c)
+            layers = (0..<(deepestLayer + 1)).map {
+                full.contains($0) ? LayerActivations(B: B, T: T, c: c) : LayerActivations(sharing: shared, B: B, T: T, c: c)
+            }
         } else {
             keptLayers = nil
             layers = (0..<(deepestLayer + 1)).map { _ in LayerActivations(B: B, T: T, c: c) }
@@ -132,7 +145,7 @@ public final class Activations: @unchecked Sendable {
         if site.kind == .embed { return (embed, th) }
         if site.kind == .mlmLogits { return mlm.map { ($0.logits, T * c.vocabSize) } }
         guard site.layer >= 0 && site.layer < layers.count else { return nil }
-        if let kept = keptLayers, !kept.contains(site.layer) { return nil }
+        if let kept = keptLayers, !kept.contains(site.layer) && site.kind != .residPost { return nil }
         let a = layers[site.layer]
         switch site.kind {
         case .scores: return (a.scores, tt)

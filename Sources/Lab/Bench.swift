@@ -91,6 +91,20 @@ func runBench(_ args: [String]) -> Int32 {
             for (l, ms) in parts { print(String(format: "  %-40@ %7.2f ms  %4.0f%%", l, ms, ms / total * 100)) }
             }
         }
+        if what == "all" || what == "search" {
+            // Token search: "i hate kickshaws", position 2, over the first 2048 vocabulary ids (rates extrapolate).
+            let e = model.tokenizer.encode("i hate kickshaws")
+            let pool = Array(0..<2048)
+            let last = PairActivation(layer: c.numLayers - 1, word: 2, unit: 100, normalize: true, numLayers: c.numLayers)
+            let mid = PairActivation(layer: c.numLayers / 2 - 1, word: 2, unit: 100, normalize: false, numLayers: c.numLayers)
+            for (label, key, obj) in [("search, last-layer unit (PAIR normalised)", "search_last", last as ActivationObjective),
+                                      ("search, middle-layer unit (raw, stops early)", "search_mid", mid)] {
+                _ = try tokenSearch(model: model, ids: e.ids, typeIds: e.typeIds, position: 2, objective: obj, topk: 10, candidates: Array(0..<256))
+                let r = try tokenSearch(model: model, ids: e.ids, typeIds: e.typeIds, position: 2, objective: obj, topk: 10, candidates: pool)
+                results[key] = r.candidatesPerSecond
+                print(String(format: "%-46@ %10.1f candidates/s  (full vocabulary: %.1f s)", label, r.candidatesPerSecond, Double(c.vocabSize) / r.candidatesPerSecond))
+            }
+        }
         var ru = rusage(); getrusage(RUSAGE_SELF.rawValue, &ru)
         print(String(format: "peak memory (max RSS): %.0f MB", Double(ru.ru_maxrss) / 1024))
         results["peak_mb"] = Double(ru.ru_maxrss) / 1024

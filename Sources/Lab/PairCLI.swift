@@ -5,6 +5,7 @@ import Objectives
 /// PAIR's text-dream flags (absl style: --flag=value, --flag value, --flag / --noflag for booleans).
 struct PairFlags {
     var values: [String: String] = [:]
+    var extra: [String: String] = [:]
     static let known: [String: String] = [
         "sentence": "i hate kickshaws", "sentence2": "", "output_dir": "", "model_config": "bert-base-uncased", "model": "",
         "num_iterations": "3000", "layer_id": "5", "word_id": "2", "neuron_id": "414", "dream_start": "1", "dream_end": "0",
@@ -14,7 +15,8 @@ struct PairFlags {
     ]
     static let booleans: Set<String> = ["normalize", "gumbel", "write_top_k", "quiet"]
 
-    init(_ args: [String], command: String) throws {
+    init(_ args: [String], command: String, extra: [String: String] = [:]) throws {
+        self.extra = extra
         var i = 0
         while i < args.count {
             let a = args[i]
@@ -22,8 +24,8 @@ struct PairFlags {
             var name = String(a.dropFirst(2)), value: String? = nil
             if let eq = name.firstIndex(of: "=") { value = String(name[name.index(after: eq)...]); name = String(name[..<eq]) }
             if value == nil && name.hasPrefix("no") && Self.booleans.contains(String(name.dropFirst(2))) { name = String(name.dropFirst(2)); value = "false" }
-            guard Self.known[name] != nil else {
-                throw DreamlabError.invalidArgument("dreamlab \(command): unknown flag --\(name); known flags: \(Self.known.keys.sorted().map { "--" + $0 }.joined(separator: " "))")
+            guard Self.known[name] != nil || extra[name] != nil else {
+                throw DreamlabError.invalidArgument("dreamlab \(command): unknown flag --\(name); known flags: \((Array(Self.known.keys) + Array(extra.keys)).sorted().map { "--" + $0 }.joined(separator: " "))")
             }
             if value == nil {
                 if Self.booleans.contains(name) && (i + 1 >= args.count || args[i + 1].hasPrefix("--") || !["true", "false", "1", "0"].contains(args[i + 1].lowercased())) { value = "true" }
@@ -37,7 +39,7 @@ struct PairFlags {
         }
     }
 
-    func string(_ k: String) -> String { values[k] ?? Self.known[k]! }
+    func string(_ k: String) -> String { values[k] ?? extra[k] ?? Self.known[k]! }
     func int(_ k: String) throws -> Int {
         guard let v = Int(string(k)) else { throw DreamlabError.invalidArgument("--\(k) must be an integer, got \(string(k))") }
         return v

@@ -14,6 +14,8 @@ commands:
   dream --flags            PAIR's dream.py: --sentence --layer_id --word_id --neuron_id --dream_start --dream_end
                            --num_iterations --warmup --start_temp --end_temp --anneal --learning_rate --normalize
                            --gumbel --k --metrics_frequency --output_dir (required) --model; PAIR's defaults
+  search --flags           PAIR's token_search.py: --sentence --layer_id --word_id --neuron_id --change_word --top_k
+                           --output_dir (required) --model --batch; writes top_tokens_in_<sentence>_<word>.json
   info                     show version, BLAS core and threads, and the default model
 
 options:
@@ -64,6 +66,9 @@ while !args.isEmpty {
         setenv("LAB_MODEL", args.removeFirst(), 1)
     case "bench":
         exit(runBench(args))
+    case "search":
+        installSignalHandler()
+        exit(runPairSearch(args))
     case "dream":
         installSignalHandler()
         exit(runPairDream(args))

@@ -167,4 +167,34 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(lines.count, 16, "one JSON line per unit")
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/pair/results.json"))
     }
+
+    func testTokenSearchMatchesBruteForceAndWritesPairLayout() throws {
+        let code = """
+        local m = lab.load()
+        local o = lab.objectives.neuron{layer=5, word=2, unit=300}
+        local s = lab.search{model=m, sentence="i hate kickshaws", position=2, objective=o, topk=5, limit=600, batch=97}
+        assert(#s == 5 and s.candidates == 600)
+        -- brute force over the same candidates, one at a time
+        local best, bestv = nil, -math.huge
+        for id = 0, 599 do
+          local v = o:eval(m, {101, 1045, id, 14590, 14238, 2015, 102})
+          if v > bestv then best, bestv = id, v end
+        end
+        assert(s[1].id == best, "search top-1 " .. s[1].id .. " vs brute force " .. best)
+        assert(math.abs(s[1].activation - bestv) < 1e-4)
+        for i = 2, 5 do assert(s[i].activation <= s[i - 1].activation) end
+        print("ok", s[1].token, s[1].activation)
+        """
+        let r = try dreamlab(["-e", code])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("ok"), r.out)
+        let out = tempDir("search")
+        let c = try dreamlab(["search", "--sentence", "i hate kickshaws", "--layer_id", "5", "--word_id", "2", "--neuron_id", "300",
+                              "--change_word", "2", "--top_k", "10", "--limit", "300", "--output_dir", out])
+        XCTAssertEqual(c.status, 0, c.err)
+        let j = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/top_tokens_in_i hate kickshaws_2.json"))) as! [String: Any]
+        XCTAssertEqual(j["type"] as? String, "token_search")
+        XCTAssertEqual((j["tops"] as! [[String: Any]]).count, 10)
+        for k in ["sentence", "layer_id", "neuron_id", "word_id", "change_word", "tokens"] { XCTAssertNotNil(j[k], k) }
+    }
 }

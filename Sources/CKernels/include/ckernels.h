@@ -18,4 +18,5 @@ void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N
 void dl_softmax_rows(float *p, const float *z, int rows, int V, float invT);
 void dl_gelu(float *out, const float *x, int n);
 void dl_gelu_backward(float *dx, const float *dout, const float *x, int n);
+void dl_configure_malloc(void);
 #endif

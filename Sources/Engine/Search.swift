@@ -1,0 +1,57 @@
+import Foundation
+
+public struct SearchHit: Sendable {
+    public let id: Int
+    public let token: String
+    public let activation: Float
+}
+
+public struct SearchResult: Sendable {
+    public var hits: [SearchHit]          // best first
+    public var candidates: Int            // how many tokens were scored
+    public var seconds: Double
+    public var interrupted: Bool
+    public var candidatesPerSecond: Double { seconds > 0 ? Double(candidates) / seconds : 0 }
+}
+
+/// Exhaustive token search (PAIR's token_search.py): every vocabulary token at one position, scored exactly in
+/// large batches, each running only up to the deepest layer the objective needs and keeping only the sites it reads.
+/// Ctrl-C (interruptRequested) stops between batches and keeps the partial top-k.
+public func tokenSearch(model: BertModel, ids: [Int], typeIds: [Int], position: Int, objective: ActivationObjective, topk: Int,
+                        batchSize: Int = 256, candidates: [Int]? = nil,
+                        onProgress: ((Int, Int) -> Void)? = nil) throws -> SearchResult {
+    let T = ids.count, V = model.config.vocabSize
+    guard position >= 0 && position < T else {
+        throw DreamlabError.outOfRange("position \(position) is outside 0...\(T - 1) for this \(T)-token input (0-based; 0 is [CLS])")
+    }
+    guard topk >= 1 else { throw DreamlabError.invalidArgument("topk must be at least 1") }
+    try objective.validate(model: model, T: T)
+    let pool = candidates ?? Array(0..<V)
+    let upTo = min(objective.deepestLayer, model.config.numLayers - 1)
+    let keep = Set(objective.sites)
+    var best: [(Float, Int)] = []   // kept sorted, best first, at most topk
+    func offer(_ v: Float, _ id: Int) {
+        guard v.isFinite else { return }
+        if best.count == topk, let last = best.last, v <= last.0 { return }
+        var i = best.count
+        while i > 0 && best[i - 1].0 < v { i -= 1 }
+        best.insert((v, id), at: i)
+        if best.count > topk { best.removeLast() }
+    }
+    let start = Date()
+    var done = 0
+    var interrupted = false
+    while done < pool.count {
+        if interruptRequested.load(ordering: .relaxed) { interrupted = true; break }
+        let chunk = Array(pool[done..<min(done + batchSize, pool.count)])
+        let seqs = chunk.map { id -> [Int] in var s = ids; s[position] = id; return s }
+        let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
+                                     upTo: upTo, withMLM: objective.needsMLM, keep: keep)
+        let values = try objective.evaluate(acts, grads: nil)
+        for (id, v) in zip(chunk, values) { offer(v, id) }
+        done += chunk.count
+        onProgress?(done, pool.count)
+    }
+    let hits = best.map { SearchHit(id: $0.1, token: model.tokenizer.idToToken[$0.1], activation: $0.0) }
+    return SearchResult(hits: hits, candidates: done, seconds: Date().timeIntervalSince(start), interrupted: interrupted)
+}
