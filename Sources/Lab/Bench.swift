@@ -69,6 +69,26 @@ func runBench(_ args: [String]) -> Int32 {
                 results["dream_r\(R)"] = rate * Double(R)
                 if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
             }
+            // A custom graph objective written to equal the built-in (what lab.objective traces), same work.
+            do {
+                var sq = GraphNode.scalar(0)
+                for l in 0..<c.numLayers {
+                    let row = GraphNode(.index(5), [GraphNode(.site(Site(.residPost, layer: l)))])
+                    sq = GraphNode(.add, [sq, GraphNode(.sum, [GraphNode(.pow, [row, GraphNode.scalar(2)])])])
+                }
+                let h = GraphNode(.index(100), [GraphNode(.index(5), [GraphNode(.site(Site(.residPost, layer: layer)))])])
+                let custom = GraphObjective(GraphNode(.div, [h, GraphNode(.sqrt, [sq])]), name: "custom neuron")
+                for (label, key, o) in [("dream step, built-in neuron", "builtin_r1", obj as ActivationObjective), ("dream step, custom graph neuron", "custom_r1", custom)] {
+                    let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10)
+                    var z = input.oneHotLogits()
+                    var adam = Adam(count: z.count, lr: 0.1)
+                    results[key] = try timeIt(label, units: 1, unitName: "steps/s") {
+                        let (_, dz, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: o)
+                        adam.step(&z, grad: dz.map { -$0 })
+                    }
+                }
+                print(String(format: "%-46@ %10.2f", "  = custom / built-in", results["custom_r1"]! / results["builtin_r1"]!))
+            }
             // Where a step's time goes, single dream and restarts=8.
             for R in [1, 8] {
             let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10, restarts: R)

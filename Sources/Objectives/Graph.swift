@@ -129,12 +129,36 @@ func inferShapes(_ root: GraphNode, T: Int, model: BertModel) throws -> [ObjectI
 }
 
 /// Forward values, then (when `grads` is given) reverse-mode gradients into the site buffers, sequence by sequence.
+/// A site read only through `[i]` is never copied whole: the index reads its row from the activations, and its
+/// gradient goes straight into the site's gradient buffer.
 func evaluateGraph(_ root: GraphNode, _ acts: Activations, grads: SiteGradients?) throws -> [Float] {
     let order = root.topological
+    // Site nodes that some consumer needs whole.
+    var materialise = Set<ObjectIdentifier>()
+    for n in order {
+        if case .index = n.op { continue }
+        for i in n.inputs { if case .site = i.op { materialise.insert(ObjectIdentifier(i)) } }
+    }
+    if case .site = root.op { materialise.insert(ObjectIdentifier(root)) }
+    func rowOfSite(_ n: GraphNode) -> (Site, Int)? {   // (site, row) for index-over-site nodes
+        guard case .index(let i) = n.op, case .site(let s) = n.inputs[0].op else { return nil }
+        return (s, i)
+    }
     var out = [Float](repeating: 0, count: acts.B)
     for b in 0..<acts.B {
         var vals: [ObjectIdentifier: GValue] = [:]
         for n in order {
+            if case .site(let site) = n.op, !materialise.contains(ObjectIdentifier(n)) {
+                vals[ObjectIdentifier(n)] = GValue(shape: site.shape(T: acts.T, config: acts.config), data: [])
+                continue
+            }
+            if let (site, i) = rowOfSite(n) {
+                guard let (buf, per) = acts.buffer(site) else { throw graphError(n, "site \(site) was not computed") }
+                let shape = site.shape(T: acts.T, config: acts.config)
+                let r = shape.dropFirst().reduce(1, *)
+                vals[ObjectIdentifier(n)] = GValue(shape: Array(shape.dropFirst()), data: Array(UnsafeBufferPointer(start: buf.ptr + b * per + i * r, count: r)))
+                continue
+            }
             let x = n.inputs.map { vals[ObjectIdentifier($0)]! }
             vals[ObjectIdentifier(n)] = try forwardNode(n, x, acts, b)
         }
@@ -144,14 +168,20 @@ func evaluateGraph(_ root: GraphNode, _ acts: Activations, grads: SiteGradients?
         var g: [ObjectIdentifier: [Float]] = [ObjectIdentifier(root): [1]]
         for n in order.reversed() {
             guard let dy = g[ObjectIdentifier(n)] else { continue }
-            let x = n.inputs.map { vals[ObjectIdentifier($0)]! }
-            let y = vals[ObjectIdentifier(n)]!
             if case .site(let site) = n.op {
                 let buf = grads.buffer(site), per = grads.perSequence(site)
                 let base = buf.ptr + b * per
                 for i in 0..<per { base[i] += dy[i] }
                 continue
             }
+            if let (site, i) = rowOfSite(n) {
+                let buf = grads.buffer(site), per = grads.perSequence(site)
+                let base = buf.ptr + b * per + i * dy.count
+                for j in 0..<dy.count { base[j] += dy[j] }
+                continue
+            }
+            let x = n.inputs.map { vals[ObjectIdentifier($0)]! }
+            let y = vals[ObjectIdentifier(n)]!
             let dx = backwardNode(n, x, y, dy)
             for (inp, d) in zip(n.inputs, dx) {
                 guard let d else { continue }
