@@ -188,6 +188,54 @@ let tensorToString: LuaFn = { L in luaBinding(L) { L in
     push(L, describe(try checkTensor(L))); return 1
 } }
 
+/// Tensor arithmetic (elementwise with a same-shape tensor, or with a number), for edited or shifted targets.
+func tensorArith(_ L: OpaquePointer, _ f: (Float, Float) -> Float) throws -> Int32 {
+    let a = toObject(L, 1, metatable: tensorClass, as: Tensor.self), b = toObject(L, 2, metatable: tensorClass, as: Tensor.self)
+    let out: Tensor
+    switch (a, b) {
+    case (let x?, let y?):
+        guard x.shape == y.shape else { throw LuaError("tensor shapes \(x.shape) and \(y.shape) differ") }
+        out = Tensor(shape: x.shape, data: zip(x.data, y.data).map(f))
+    case (let x?, nil): let k = Float(try argNumber(L, 2, "right operand")); out = Tensor(shape: x.shape, data: x.data.map { f($0, k) })
+    case (nil, let y?): let k = Float(try argNumber(L, 1, "left operand")); out = Tensor(shape: y.shape, data: y.data.map { f(k, $0) })
+    default: throw LuaError("tensor arithmetic needs a tensor")
+    }
+    pushObject(L, out, metatable: tensorClass)
+    return 1
+}
+let tensorAdd: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, +) } }
+let tensorSub: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, -) } }
+let tensorMul: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, *) } }
+let tensorDiv: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, /) } }
+let tensorUnm: LuaFn = { L in luaBinding(L) { L in
+    let t = try checkTensor(L); pushObject(L, Tensor(shape: t.shape, data: t.data.map { -$0 }), metatable: tensorClass); return 1
+} }
+
+/// Nested Lua lists of numbers -> (shape, values); every row at a depth must have the same length.
+func readNested(_ L: OpaquePointer, _ i: Int32) throws -> (shape: [Int], data: [Float]) {
+    let idx = lua_absindex(L, i)
+    if lua_type(L, idx) == LUA_TNUMBER { return ([], [Float(dl_tonumber(L, idx, nil))]) }
+    guard lua_type(L, idx) == LUA_TTABLE else { throw LuaError("lab.tensor takes nested lists of numbers, got \(luaTypeName(L, idx))") }
+    let n = Int(lua_rawlen(L, idx))
+    var shape: [Int]? = nil, data: [Float] = []
+    for k in 1...max(n, 1) where n > 0 {
+        lua_rawgeti(L, idx, lua_Integer(k))
+        defer { dl_pop(L, 1) }
+        let (s, d) = try readNested(L, -1)
+        if let shape, shape != s { throw LuaError("lab.tensor: row \(k) has shape \(s), the others \(shape); rows must match") }
+        shape = s
+        data += d
+    }
+    return ([n] + (shape ?? []), data)
+}
+
+/// lab.tensor(nested lists) -> Tensor, e.g. an edited copy of tr:site(...):totable().
+let labTensor: LuaFn = { L in luaBinding(L) { L in
+    let (shape, data) = try readNested(L, 1)
+    pushObject(L, Tensor(shape: shape, data: data), metatable: tensorClass)
+    return 1
+} }
+
 let tensorLen: LuaFn = { L in luaBinding(L) { L in
     lua_pushinteger(L, lua_Integer(try checkTensor(L).shape.first ?? 0)); return 1
 } }
@@ -229,11 +277,15 @@ func installLab(_ L: OpaquePointer) {
                 tostring: tensorToString)
     dl_getmetatable(L, tensorClass)
     pushFunction(L, tensorLen); lua_setfield(L, -2, "__len")
+    for (k, f) in [("__add", tensorAdd), ("__sub", tensorSub), ("__mul", tensorMul), ("__div", tensorDiv), ("__unm", tensorUnm)] {
+        pushFunction(L, f); lua_setfield(L, -2, k)
+    }
     dl_pop(L, 1)
 
     lua_createtable(L, 0, 8)
     setField(L, "load", labLoad)
     setField(L, "info", labInfo)
+    setField(L, "tensor", labTensor)
     installJSON(L)
     lua_setfield(L, -2, "json")
     installObjectives(L)

@@ -21,14 +21,8 @@ func nodeOperand(_ L: OpaquePointer, _ i: Int32, _ what: String) throws -> Graph
     if lua_type(L, i) == LUA_TNUMBER { return GraphNode.scalar(Float(dl_tonumber(L, i, nil)), origin: luaOrigin(L)) }
     if let t = toObject(L, i, metatable: tensorClass, as: Tensor.self) { return GraphNode(.constant(t.data, t.shape), origin: luaOrigin(L)) }
     if lua_type(L, i) == LUA_TTABLE {
-        let n = Int(luaL_len(L, i))
-        var v: [Float] = []
-        for k in 0..<n {
-            lua_geti(L, i, lua_Integer(k + 1))
-            defer { dl_pop(L, 1) }
-            v.append(Float(try argNumber(L, -1, "\(what)[\(k + 1)]")))
-        }
-        return GraphNode(.constant(v, [n]), origin: luaOrigin(L))
+        let (shape, data) = try readNested(L, i)
+        return GraphNode(.constant(data, shape), origin: luaOrigin(L))
     }
     throw LuaError("\(what) must be an activation node, a number, a list of numbers or a tensor; got \(luaTypeName(L, i))")
 }

@@ -197,4 +197,24 @@ final class CLITests: XCTestCase {
         XCTAssertEqual((j["tops"] as! [[String: Any]]).count, 10)
         for k in ["sentence", "layer_id", "neuron_id", "word_id", "change_word", "tokens"] { XCTAssertNotNil(j[k], k) }
     }
+
+    func testRequireSearchPathAndTensorTargets() throws {
+        let dir = tempDir("path")
+        try FileManager.default.createDirectory(atPath: dir + "/mine", withIntermediateDirectories: true)
+        try "return { answer = 42 }\n".write(toFile: dir + "/mine/myplug.lua", atomically: true, encoding: .utf8)
+        let code = """
+        assert(require("myplug").answer == 42)
+        assert(package.path:find("/.dreamlab/plugins/", 1, true), "the defaults stay on the path with ;;")
+        local m = lab.load()
+        local t = m:run("i hate kickshaws"):site("blocks.5.hook_resid_post")
+        local e = t:totable(); e[3][301] = e[3][301] + 2
+        local o = lab.objectives.reconstruct{site="blocks.5.hook_resid_post", target=lab.tensor(e)}
+        assert(math.abs(o:eval(m, "i hate kickshaws") + 4) < 1e-3, "an edited target 2 away in one unit scores -4")
+        assert(math.abs(((t + 1) - t):get(0, 0) - 1) < 1e-6)
+        print("ok")
+        """
+        let r = try dreamlab(["-e", code], env: ["DREAMLAB_PATH": dir + "/mine/?.lua;;"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "ok")
+    }
 }
