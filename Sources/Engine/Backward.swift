@@ -12,9 +12,18 @@ public protocol ActivationObjective: AnyObject, CustomStringConvertible {
 }
 
 extension ActivationObjective {
+    /// The sequence positions the objective reads in its deepest layer, when it knows them (nil: all of them).
+    /// Forward-only passes then compute that layer for those rows alone.
+    public func rowsAtDeepestLayer(T: Int) -> [Int]? { (self as? RowLimitedObjective)?.rowsRead(T: T) }
+
     /// The deepest encoder layer needed (-1: embeddings only; numLayers: the MLM head too).
     public var deepestLayer: Int { sites.map(\.layer).max() ?? -1 }
     public var needsMLM: Bool { sites.contains { $0.kind == .mlmLogits } }
+}
+
+/// Objectives that read only some positions of their deepest layer's sites say which.
+public protocol RowLimitedObjective {
+    func rowsRead(T: Int) -> [Int]?
 }
 
 /// d objective / d site for the sites an objective reads, each (B, per-sequence), zero until written.

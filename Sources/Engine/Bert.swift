@@ -189,8 +189,9 @@ extension BertModel {
     /// `wordRows` (B,T,H), when given, replaces the word-embedding lookup: the dream loop passes p·E there.
     /// `keep`: the sites the caller will read; other layers share buffers (forward-only use). nil keeps everything,
     /// which the backward pass needs.
+    /// `lastLayerRows`: compute the deepest layer only at these positions (forward-only; its other rows stay unset).
     public func forward(_ batch: InputBatch, upTo: Int? = nil, withMLM: Bool = false, wordRows: FloatBuffer? = nil,
-                        keep: Set<Site>? = nil) throws -> Activations {
+                        keep: Set<Site>? = nil, lastLayerRows: [Int]? = nil) throws -> Activations {
         let c = config
         let deepest = min(upTo ?? (c.numLayers - 1), c.numLayers - 1)
         let B = batch.B, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
@@ -226,6 +227,10 @@ extension BertModel {
         var x = acts.embed.ptr
         for l in 0..<(deepest + 1) {
             let a = acts.layers[l], lw = w.layers[l]
+            if l == deepest, let rows = lastLayerRows, !withMLM, rows.count < T {
+                layerForwardRows(a, lw, input: x, rows: rows, batch: batch)
+                break
+            }
             linearForward(a.q.ptr, x, lw.query.weight.ptr, lw.query.bias.ptr, N: N, C: H, OC: H)
             linearForward(a.k.ptr, x, lw.key.weight.ptr, lw.key.bias.ptr, N: N, C: H, OC: H)
             linearForward(a.v.ptr, x, lw.value.weight.ptr, lw.value.bias.ptr, N: N, C: H, OC: H)
@@ -266,6 +271,74 @@ extension BertModel {
             acts.mlm = m
         }
         return acts
+    }
+
+    /// One layer at the given positions only (the deepest layer of a forward-only pass): keys and values come from
+    /// every position, everything else from the chosen rows. Results land in those rows of the layer's buffers.
+    func layerForwardRows(_ a: LayerActivations, _ lw: BertLayerWeights, input x: UnsafeMutablePointer<Float>, rows: [Int], batch: InputBatch) {
+        let c = config, B = batch.B, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
+        let R = rows.count, N = B * T, NR = B * R
+        let scale = 1 / Float(hs).squareRoot()
+        func gather(_ src: UnsafeMutablePointer<Float>, _ width: Int) -> FloatBuffer {
+            let out = FloatBuffer(uninitialized: NR * width)
+            for b in 0..<B { for (r, t) in rows.enumerated() { (out.ptr + (b * R + r) * width).update(from: src + (b * T + t) * width, count: width) } }
+            return out
+        }
+        func scatter(_ src: FloatBuffer, _ dst: UnsafeMutablePointer<Float>, _ width: Int) {
+            for b in 0..<B { for (r, t) in rows.enumerated() { (dst + (b * T + t) * width).update(from: src.ptr + (b * R + r) * width, count: width) } }
+        }
+        let xs = gather(x, H)
+        let q = FloatBuffer(uninitialized: NR * H)
+        linearForward(q.ptr, xs.ptr, lw.query.weight.ptr, lw.query.bias.ptr, N: NR, C: H, OC: H)
+        linearForward(a.k.ptr, x, lw.key.weight.ptr, lw.key.bias.ptr, N: N, C: H, OC: H)
+        linearForward(a.v.ptr, x, lw.value.weight.ptr, lw.value.bias.ptr, N: N, C: H, OC: H)
+        let z = FloatBuffer(uninitialized: NR * H)
+        parallelHalves(B, work: B * NH * R * T * hs * 4) { b0, b1 in
+            var srow = [Float](repeating: 0, count: T)
+            for b in b0..<b1 {
+                let len = batch.lengths[b]
+                for h in 0..<NH {
+                    for (r, t) in rows.enumerated() {
+                        let qi = q.ptr + (b * R + r) * H + h * hs
+                        var mx = -Float.infinity
+                        for j in 0..<T {
+                            let kj = a.k.ptr + (b * T + j) * H + h * hs
+                            var acc: Float = 0
+                            for d in 0..<hs { acc += qi[d] * kj[d] }
+                            srow[j] = acc * scale + (j < len ? 0 : -Float.greatestFiniteMagnitude)
+                            a.scores[((b * NH + h) * T + t) * T + j] = srow[j]
+                            mx = max(mx, srow[j])
+                        }
+                        var sum: Float = 0
+                        for j in 0..<T { srow[j] = expf(srow[j] - mx); sum += srow[j] }
+                        let zi = z.ptr + (b * R + r) * H + h * hs
+                        for d in 0..<hs { zi[d] = 0 }
+                        for j in 0..<T {
+                            let p = srow[j] / sum
+                            a.pattern[((b * NH + h) * T + t) * T + j] = p
+                            let vj = a.v.ptr + (b * T + j) * H + h * hs
+                            for d in 0..<hs { zi[d] += p * vj[d] }
+                        }
+                    }
+                }
+            }
+        }
+        let attnOut = FloatBuffer(uninitialized: NR * H), sum1 = FloatBuffer(uninitialized: NR * H), mid = FloatBuffer(uninitialized: NR * H)
+        let m1 = FloatBuffer(uninitialized: NR), r1 = FloatBuffer(uninitialized: NR), m2 = FloatBuffer(uninitialized: NR), r2 = FloatBuffer(uninitialized: NR)
+        linearForward(attnOut.ptr, z.ptr, lw.attnOut.weight.ptr, lw.attnOut.bias.ptr, N: NR, C: H, OC: H)
+        residualForward(sum1.ptr, xs.ptr, attnOut.ptr, N: NR * H)
+        layernormForward(mid.ptr, m1.ptr, r1.ptr, sum1.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
+        let pre = FloatBuffer(uninitialized: NR * I), post = FloatBuffer(uninitialized: NR * I)
+        linearForward(pre.ptr, mid.ptr, lw.ffnIn.weight.ptr, lw.ffnIn.bias.ptr, N: NR, C: H, OC: I)
+        geluForward(post.ptr, pre.ptr, N: NR * I)
+        let mlpOut = FloatBuffer(uninitialized: NR * H), sum2 = FloatBuffer(uninitialized: NR * H), out = FloatBuffer(uninitialized: NR * H)
+        linearForward(mlpOut.ptr, post.ptr, lw.ffnOut.weight.ptr, lw.ffnOut.bias.ptr, N: NR, C: I, OC: H)
+        residualForward(sum2.ptr, mid.ptr, mlpOut.ptr, N: NR * H)
+        layernormForward(out.ptr, m2.ptr, r2.ptr, sum2.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
+        scatter(q, a.q.ptr, H); scatter(z, a.z.ptr, H); scatter(attnOut, a.attnOut.ptr, H); scatter(sum1, a.sum1.ptr, H)
+        scatter(mid, a.residMid.ptr, H); scatter(pre, a.mlpPre.ptr, I); scatter(post, a.mlpPost.ptr, I)
+        scatter(mlpOut, a.mlpOut.ptr, H); scatter(sum2, a.sum2.ptr, H); scatter(out, a.residPost.ptr, H)
+        scatter(m1, a.ln1Mean.ptr, 1); scatter(r1, a.ln1Rstd.ptr, 1); scatter(m2, a.ln2Mean.ptr, 1); scatter(r2, a.ln2Rstd.ptr, 1)
     }
 
     /// Encodes text (and an optional second segment) and runs one full forward pass.

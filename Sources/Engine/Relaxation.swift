@@ -147,7 +147,7 @@ public final class RelaxedInput: @unchecked Sendable {
         let seqs = spans.map { span -> [Int] in var s = ids; for i in 0..<P { s[first + i] = span[i] }; return s }
         let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
                                      upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM,
-                                     keep: Set(objective.sites))
+                                     keep: Set(objective.sites), lastLayerRows: objective.rowsAtDeepestLayer(T: T))
         return try objective.evaluate(acts, grads: nil)
     }
 }

@@ -46,7 +46,7 @@ public func tokenSearch(model: BertModel, ids: [Int], typeIds: [Int], position: 
         let chunk = Array(pool[done..<min(done + batchSize, pool.count)])
         let seqs = chunk.map { id -> [Int] in var s = ids; s[position] = id; return s }
         let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
-                                     upTo: upTo, withMLM: objective.needsMLM, keep: keep)
+                                     upTo: upTo, withMLM: objective.needsMLM, keep: keep, lastLayerRows: objective.rowsAtDeepestLayer(T: T))
         let values = try objective.evaluate(acts, grads: nil)
         for (id, v) in zip(chunk, values) { offer(v, id) }
         done += chunk.count

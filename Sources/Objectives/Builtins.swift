@@ -2,7 +2,16 @@ import Engine
 import Foundation
 
 /// One element of any site: site[index] with 0-based per-sequence coordinates (e.g. [pos, unit] or [head, from, to]).
-public final class SiteElement: ActivationObjective {
+public final class SiteElement: ActivationObjective, RowLimitedObjective {
+    /// The query row for attention sites, the position for the others.
+    public func rowsRead(T: Int) -> [Int]? {
+        switch site.kind {
+        case .scores, .pattern: return index.count == 3 ? [index[1]] : nil
+        case .embed, .mlmLogits: return nil
+        default: return index.first.map { [$0] }
+        }
+    }
+
     public let site: Site
     public let index: [Int]
     public let label: String
@@ -45,7 +54,9 @@ public final class SiteElement: ActivationObjective {
 }
 
 /// The L2 norm of one head's output (hook_z) at one position.
-public final class HeadNorm: ActivationObjective {
+public final class HeadNorm: ActivationObjective, RowLimitedObjective {
+    public func rowsRead(T: Int) -> [Int]? { [word] }
+
     public let layer: Int, head: Int, word: Int
     public init(layer: Int, head: Int, word: Int) { self.layer = layer; self.head = head; self.word = word }
     public var sites: [Site] { [Site(.z, layer: layer)] }
@@ -69,7 +80,17 @@ public final class HeadNorm: ActivationObjective {
 }
 
 /// Σ c_i · objective_i + constant, evaluated as one graph on one forward pass.
-public final class LinearCombination: ActivationObjective {
+public final class LinearCombination: ActivationObjective, RowLimitedObjective {
+    /// The union of the terms' rows, when every term at the deepest layer says which rows it reads.
+    public func rowsRead(T: Int) -> [Int]? {
+        var rows = Set<Int>()
+        for t in terms where t.obj.deepestLayer == deepestLayer {
+            guard let r = t.obj.rowsAtDeepestLayer(T: T) else { return nil }
+            rows.formUnion(r)
+        }
+        return rows.sorted()
+    }
+
     public let terms: [(coef: Float, obj: ActivationObjective)]
     public let constant: Float
     public init(_ terms: [(coef: Float, obj: ActivationObjective)], constant: Float = 0) {

@@ -30,7 +30,9 @@ enum Check {
 /// - word and unit given: h[L][word][unit], divided by ‖h[·][word][·]‖ (all layers at that word) when normalized
 /// - unit nil: the mean over units of h[L][word]
 /// - word nil: the mean over words; the norm then runs over every layer, word and unit
-public final class PairActivation: ActivationObjective {
+public final class PairActivation: ActivationObjective, RowLimitedObjective {
+    public func rowsRead(T: Int) -> [Int]? { word.map { [$0] } }
+
     public let layer: Int
     public let word: Int?
     public let unit: Int?

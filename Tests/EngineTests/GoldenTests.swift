@@ -90,4 +90,25 @@ final class GoldenTests: XCTestCase {
         XCTAssertEqual(try lean.site(Site(.residPost, layer: 5)).data, try full.site(Site(.residPost, layer: 5)).data)
         assertThrows(try lean.site(Site(.mlpPost, layer: 1)), contains: ["not computed"])
     }
+
+    func testLastLayerRowsMatchTheFullPass() throws {
+        let m = try defaultModel()
+        let seqs = ["i hate kickshaws", "a longer sentence with padding in the batch", "hi"].map { m.tokenizer.encode($0).ids }
+        let batch = InputBatch(ids: seqs)
+        let full = try m.forward(batch)
+        let lean = try m.forward(batch, keep: [Site(.residPost, layer: 5), Site(.pattern, layer: 5)], lastLayerRows: [0, 2])
+        for b in 0..<3 {
+            let f = try full.site(Site(.residPost, layer: 5), batch: b), l = try lean.site(Site(.residPost, layer: 5), batch: b)
+            for row in [0, 2] {
+                XCTAssertLessThan(Tensor.maxAbsDiff(Array(f.data[(row * 384)..<((row + 1) * 384)]), Array(l.data[(row * 384)..<((row + 1) * 384)])), 1e-5)
+            }
+            let fp = try full.site(Site(.pattern, layer: 5), batch: b), lp = try lean.site(Site(.pattern, layer: 5), batch: b)
+            let T = seqs[b].count
+            for h in 0..<12 { for j in 0..<T {
+                XCTAssertEqual(fp.data[(h * T + 2) * T + j], lp.data[(h * T + 2) * T + j], accuracy: 1e-6)
+            } }
+        }
+        // Earlier layers are untouched by the pruning.
+        XCTAssertEqual(try lean.site(Site(.residPost, layer: 3), batch: 1).data, try full.site(Site(.residPost, layer: 3), batch: 1).data)
+    }
 }
