@@ -33,6 +33,15 @@ doc(lab.plugin, [==[lab.plugin(name_or_path [, {instructions=50e6, memory=256MB}
   Loads a plugin someone else wrote in a sandbox: Lua source only; no os, io, package, debug, load, dofile or require;
   an instruction budget and a memory cap. Searches ./plugins, ~/.dreamlab/plugins, $DREAMLAB_PATH and scripts/plugins.
   example:  p = lab.plugin("prev_token"); obj = p.prev_token(3, 7)]==])
+doc(lab.search, [==[lab.search{objective=, model=, sentence="i hate kickshaws", position=2, topk=100, batch=256, limit=nil} -> s
+  Every vocabulary token at one position (PAIR's token search), scored exactly in batches that stop at the layer the
+  objective needs. s[1..topk] = {token=, id=, activation=}, best first; s.candidates, s.seconds, s.interrupted.
+  Ctrl-C keeps the partial top-k.  example:  lab.search{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, topk=10}]==])
+doc(lab.corpus, [==[lab.corpus{file=, unit={layer=, unit= [, site=]} or objective=, topk=10, batch=32, max_tokens=128, model=} -> c
+  Top passages of a text file (one per line), streamed in batches in bounded memory. With unit=, each token's
+  activation of the unit (c[i].activations) and the passage's maximum (c[i].activation); with objective=, its value.
+  example:  lab.corpus{file="text.txt", unit={layer=5, unit=300}, topk=10}]==])
+doc(lab.tensor, "lab.tensor(nested lists) -> Tensor; tensors support + - * / with tensors and numbers (edited or shifted targets)")
 doc(lab.plugins, "lab.plugins() -> names of the installed plugins")
 doc(lab.quiet, "lab.quiet(true|false): silence the progress line of long work")
 doc(lab.info, "lab.info() -> {version=, blas_core=, blas_threads=}")
@@ -63,6 +72,7 @@ function help(f)
   lab.objectives.*              neuron layer site attention head entropy direction mlm reconstruct diversity sum mean
   lab.objective(fn [, name])    a custom objective, traced into a native graph
   lab.dream{...}                PAIR's dream;  lab.gradient{...}  gradient w.r.t. the relaxed input
+  lab.search{...}, lab.corpus{...}   exhaustive token search; top passages of a text file
   lab.schedules.*               anneal constant linear cosine (or any function(step))
   lab.plugin(name), lab.plugins()   sandboxed objective plugins
   lab.json.encode/decode, lab.quiet(on), lab.info()

@@ -16,6 +16,8 @@ commands:
                            --gumbel --k --metrics_frequency --output_dir (required) --model; PAIR's defaults
   search --flags           PAIR's token_search.py: --sentence --layer_id --word_id --neuron_id --change_word --top_k
                            --output_dir (required) --model --batch; writes top_tokens_in_<sentence>_<word>.json
+  corpus --file F --layer_id L --neuron_id U [--site S] [--top_k K] [--output out.json]
+                           top passages of a text file (one per line) for one unit
   info                     show version, BLAS core and threads, and the default model
 
 options:
@@ -66,6 +68,9 @@ while !args.isEmpty {
         setenv("LAB_MODEL", args.removeFirst(), 1)
     case "bench":
         exit(runBench(args))
+    case "corpus":
+        installSignalHandler()
+        exit(runCorpusCommand(args))
     case "search":
         installSignalHandler()
         exit(runPairSearch(args))

@@ -217,4 +217,34 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "ok")
     }
+
+    func testCorpusTopPassagesMatchOneByOneEvaluation() throws {
+        let dir = tempDir("corpus")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let lines = ["i hate kickshaws", "", "the cat sat on the mat", "london bridge is falling down", "money makes the world go round",
+                     "kickshaws and trinkets", "a river runs through it"]
+        try lines.joined(separator: "\n").write(toFile: dir + "/c.txt", atomically: true, encoding: .utf8)
+        let code = """
+        local m = lab.load()
+        local c = lab.corpus{model=m, file="\(dir)/c.txt", unit={layer=3, unit=77}, topk=3, batch=2}
+        assert(c.passages == 6 and #c == 3, "blank lines are skipped")
+        local best, bestv = nil, -math.huge
+        for line in io.lines("\(dir)/c.txt") do
+          if #line > 0 then
+            local t = m:run(line):site("blocks.3.hook_resid_post")
+            for pos = 0, t:shape()[1] - 1 do
+              local v = t:get(pos, 77)
+              if v > bestv then best, bestv = line, v end
+            end
+          end
+        end
+        assert(c[1].text == best, c[1].text .. " vs " .. best)
+        assert(math.abs(c[1].activation - bestv) < 1e-4)
+        assert(#c[1].activations == #c[1].tokens)
+        print("ok")
+        """
+        let r = try dreamlab(["-e", code])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "ok")
+    }
 }
