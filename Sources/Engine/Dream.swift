@@ -120,15 +120,17 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
                              startIds: enc.ids, first: o.first, last: o.last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
 
+    // ids_activation per restart, cached by (restart, span). All R rows are scored together, in order, because an
+    // objective may depend on the batch position (a sweep's per-unit objectives, diversity).
     var idsCache: [[Int]: Float] = [:]
     func idsActivations(_ spans: [[Int]]) throws -> [Float] {
-        let missing = Array(Set(spans.filter { idsCache[$0] == nil }))
-        if !missing.isEmpty {
-            let vals = try input.discreteValues(missing, objective: objective)
-            for (s, v) in zip(missing, vals) { idsCache[s] = v }
+        let keys = spans.enumerated().map { [$0.offset] + $0.element }
+        if keys.contains(where: { idsCache[$0] == nil }) {
+            let vals = try input.discreteValues(spans, objective: objective)
             if idsCache.count > 100_000 { idsCache.removeAll(keepingCapacity: true) }
+            for (k, v) in zip(keys, vals) { idsCache[k] = v }
         }
-        return spans.map { idsCache[$0]! }
+        return keys.map { idsCache[$0]! }
     }
     func fullIds(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
     func spans(_ am: [Int]) -> [[Int]] { (0..<R).map { Array(am[($0 * P)..<(($0 + 1) * P)]) } }

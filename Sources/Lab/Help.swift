@@ -41,6 +41,11 @@ doc(lab.corpus, [==[lab.corpus{file=, unit={layer=, unit= [, site=]} or objectiv
   Top passages of a text file (one per line), streamed in batches in bounded memory. With unit=, each token's
   activation of the unit (c[i].activations) and the passage's maximum (c[i].activation); with objective=, its value.
   example:  lab.corpus{file="text.txt", unit={layer=5, unit=300}, topk=10}]==])
+doc(lab.sweep, [==[lab.sweep{objective=function(unit) return ... end, units={...} | from=, to=, out="sweep.jsonl", batch=8, shard="i/n",
+           model=, sentence=, first=, last=, steps=3000, lr=, temperature=, gumbel=, seed=, every=} -> {done, skipped, interrupted, out}
+  One dream per unit, `batch` units sharing each pass; one JSON line per finished unit is appended atomically to out,
+  and units already in out are skipped, so rerunning an interrupted sweep resumes it. shard="i/n" takes every n-th unit.
+  example:  lab.sweep{objective=function(u) return lab.objectives.neuron{layer=5, word=2, unit=u} end, from=0, to=63, first=2, last=2, steps=500, out="l5.jsonl"}]==])
 doc(lab.tensor, "lab.tensor(nested lists) -> Tensor; tensors support + - * / with tensors and numbers (edited or shifted targets)")
 doc(lab.plugins, "lab.plugins() -> names of the installed plugins")
 doc(lab.quiet, "lab.quiet(true|false): silence the progress line of long work")
@@ -73,6 +78,7 @@ function help(f)
   lab.objective(fn [, name])    a custom objective, traced into a native graph
   lab.dream{...}                PAIR's dream;  lab.gradient{...}  gradient w.r.t. the relaxed input
   lab.search{...}, lab.corpus{...}   exhaustive token search; top passages of a text file
+  lab.sweep{...}                one dream per unit, resumable JSON lines
   lab.schedules.*               anneal constant linear cosine (or any function(step))
   lab.plugin(name), lab.plugins()   sandboxed objective plugins
   lab.json.encode/decode, lab.quiet(on), lab.info()

@@ -18,6 +18,8 @@ commands:
                            --output_dir (required) --model --batch; writes top_tokens_in_<sentence>_<word>.json
   corpus --file F --layer_id L --neuron_id U [--site S] [--top_k K] [--output out.json]
                            top passages of a text file (one per line) for one unit
+  sweep --layer_id L --units 0-63 --out F.jsonl [--word_id W] [--num_iterations N] [--batch 8] [--shard i/n]
+                           one dream per unit, a JSON line each; rerun to resume; --merge OUT IN... joins shards
   info                     show version, BLAS core and threads, and the default model
 
 options:
@@ -68,6 +70,8 @@ while !args.isEmpty {
         setenv("LAB_MODEL", args.removeFirst(), 1)
     case "bench":
         exit(runBench(args))
+    case "sweep":
+        exit(runSweepCommand(args))
     case "corpus":
         installSignalHandler()
         exit(runCorpusCommand(args))

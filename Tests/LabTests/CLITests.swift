@@ -247,4 +247,47 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "ok")
     }
+
+    func testSweepInterruptedAndResumedEndsWithEveryUnitOnce() throws {
+        let dir = tempDir("sweep")
+        let out = dir + "/s.jsonl"
+        let args = ["sweep", "--layer_id", "5", "--word_id", "2", "--units", "0-63", "--num_iterations", "30", "--metrics_frequency", "30",
+                    "--dream_start", "2", "--dream_end", "2", "--batch", "8", "--out", out]
+        // First run: interrupted with SIGINT part-way, as Ctrl-C would.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: Self.root)
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let n = (try? String(contentsOfFile: out, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if n >= 8 { break }
+            usleep(50_000)
+        }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let partial = (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n").count
+        XCTAssertGreaterThan(partial, 0)
+        XCTAssertLessThan(partial, 64, "the first run was interrupted part-way")
+        // Rerun: resumes, and ends with 64 lines, no duplicates.
+        let r = try dreamlab(args)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("\(partial) already in"), r.out)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        let units = try lines.map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["unit"] as! Int }
+        XCTAssertEqual(lines.count, 64)
+        XCTAssertEqual(Set(units), Set(0..<64))
+        // Shards and merge: two shards of 0-7 joined give 8 units.
+        let s0 = dir + "/a.jsonl", s1 = dir + "/b.jsonl"
+        for (shard, file) in [("0/2", s0), ("1/2", s1)] {
+            let x = try dreamlab(["sweep", "--layer_id", "5", "--units", "0-7", "--num_iterations", "5", "--metrics_frequency", "5",
+                                  "--dream_start", "2", "--dream_end", "2", "--shard", shard, "--out", file])
+            XCTAssertEqual(x.status, 0, x.err)
+        }
+        let merged = try dreamlab(["sweep", "--merge", dir + "/all.jsonl", s0, s1, s0])
+        XCTAssertEqual(merged.status, 0, merged.err)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/all.jsonl", encoding: .utf8).split(separator: "\n").count, 8)
+    }
 }
