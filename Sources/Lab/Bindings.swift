@@ -298,6 +298,7 @@ func installLab(_ L: OpaquePointer) {
     setField(L, "search", labSearch)
     setField(L, "corpus", labCorpus)
     setField(L, "sweep", labSweep)
+    setField(L, "report", labReport)
     lua_createtable(L, 0, 4)
     for (k, f) in [("constant", schedConstant), ("anneal", schedAnneal), ("linear", schedLinear), ("cosine", schedCosine)] { setField(L, k, f) }
     lua_setfield(L, -2, "schedules")

@@ -3,7 +3,7 @@ import Engine
 import Foundation
 import Objectives
 
-func pushCorpus(_ L: OpaquePointer, _ r: CorpusResult) {
+func pushCorpus(_ L: OpaquePointer, _ r: CorpusResult, objective: String) {
     pushList(L, r.hits) { h in
         lua_createtable(L, 0, 5)
         push(L, h.text); lua_setfield(L, -2, "text")
@@ -15,6 +15,7 @@ func pushCorpus(_ L: OpaquePointer, _ r: CorpusResult) {
     lua_pushinteger(L, lua_Integer(r.passages)); lua_setfield(L, -2, "passages")
     lua_pushnumber(L, r.seconds); lua_setfield(L, -2, "seconds")
     lua_pushboolean(L, r.interrupted ? 1 : 0); lua_setfield(L, -2, "interrupted")
+    push(L, objective); lua_setfield(L, -2, "objective")
 }
 
 /// lab.corpus{model=, file=, objective= | unit={layer=, unit=[, site=]}, topk=10, batch=32, max_tokens=128}
@@ -48,7 +49,12 @@ let labCorpus: LuaFn = { L in luaBinding(L) { L in
     let r = try corpusTopK(model: m, path: file, score: score, topk: try a.int("topk", default: 10), batchSize: try a.int("batch", default: 32),
                            maxTokens: try a.int("max_tokens", default: 128)) { _, frac in progress.update(step: Int(frac * 100)) }
     interruptRequested.store(false, ordering: .relaxed)
-    pushCorpus(L, r)
+    let label: String
+    switch score {
+    case .unit(let site, let unit): label = "unit(\(site),\(unit))"
+    case .objective(let o): label = o.description
+    }
+    pushCorpus(L, r, objective: label)
     return 1
 } }
 

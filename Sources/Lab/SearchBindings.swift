@@ -3,7 +3,7 @@ import Engine
 import Foundation
 import Objectives
 
-func pushSearch(_ L: OpaquePointer, _ r: SearchResult) {
+func pushSearch(_ L: OpaquePointer, _ r: SearchResult, objective: String = "", position: Int = 0) {
     pushList(L, r.hits) { h in
         lua_createtable(L, 0, 3)
         push(L, h.token); lua_setfield(L, -2, "token")
@@ -13,6 +13,8 @@ func pushSearch(_ L: OpaquePointer, _ r: SearchResult) {
     lua_pushinteger(L, lua_Integer(r.candidates)); lua_setfield(L, -2, "candidates")
     lua_pushnumber(L, r.seconds); lua_setfield(L, -2, "seconds")
     lua_pushboolean(L, r.interrupted ? 1 : 0); lua_setfield(L, -2, "interrupted")
+    push(L, objective); lua_setfield(L, -2, "objective")
+    lua_pushinteger(L, lua_Integer(position)); lua_setfield(L, -2, "position")
 }
 
 /// lab.search{model=, sentence=, position=, objective=, topk=100, batch=256}
@@ -29,14 +31,15 @@ let labSearch: LuaFn = { L in luaBinding(L) { L in
     interruptRequested.store(false, ordering: .relaxed)
     nativeWorkRunning = true
     defer { nativeWorkRunning = false; progress.finish() }
-    let r = try tokenSearch(model: m, ids: e.ids, typeIds: e.typeIds, position: try a.int("position") ?? 2, objective: obj,
+    let position = try a.int("position") ?? 2
+    let r = try tokenSearch(model: m, ids: e.ids, typeIds: e.typeIds, position: position, objective: obj,
                             topk: try a.int("topk", default: 100), batchSize: try a.int("batch", default: 256),
                             candidates: try a.int("limit").map { Array(0..<min($0, m.config.vocabSize)) }) { done, _ in
         progress.update(step: done)
     }
     interruptRequested.store(false, ordering: .relaxed)
     if r.interrupted { FileHandle.standardError.write(Data("search interrupted after \(r.candidates) candidates; the partial top-k is returned\n".utf8)) }
-    pushSearch(L, r)
+    pushSearch(L, r, objective: obj.description, position: position)
     return 1
 } }
 

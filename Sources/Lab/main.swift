@@ -20,6 +20,7 @@ commands:
                            top passages of a text file (one per line) for one unit
   sweep --layer_id L --units 0-63 --out F.jsonl [--word_id W] [--num_iterations N] [--batch 8] [--shard i/n]
                            one dream per unit, a JSON line each; rerun to resume; --merge OUT IN... joins shards
+  report DIR -o file.html  an HTML report of a saved dream folder (Dreamlab's or PAIR's own)
   info                     show version, BLAS core and threads, and the default model
 
 options:
@@ -70,6 +71,8 @@ while !args.isEmpty {
         setenv("LAB_MODEL", args.removeFirst(), 1)
     case "bench":
         exit(runBench(args))
+    case "report":
+        exit(runReportCommand(args))
     case "sweep":
         exit(runSweepCommand(args))
     case "corpus":

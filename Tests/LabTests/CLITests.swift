@@ -290,4 +290,52 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(merged.status, 0, merged.err)
         XCTAssertEqual(try String(contentsOfFile: dir + "/all.jsonl", encoding: .utf8).split(separator: "\n").count, 8)
     }
+
+    /// Renders a report in headless Chromium; fails on any JS error (the page records it in data-status).
+    func renderInChromium(_ html: String, png: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
+            XCTFail("chromium is missing; scripts/test installs it (apt-get install chromium)")
+            return
+        }
+        func chromium(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
+            p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=" + NSTemporaryDirectory() + "dl-chromium-\(getpid())"] + args
+            let o = Pipe()
+            p.standardOutput = o; p.standardError = FileHandle.nullDevice
+            try p.run()
+            let d = o.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: d, as: UTF8.self)
+        }
+        let dom = try chromium(["--dump-dom", "file://" + html])
+        XCTAssertTrue(dom.contains("data-status=\"rendered\""), "the report's script did not finish: \(dom.prefix(300)) ... \(dom.range(of: "data-status").map { String(dom[$0.lowerBound...].prefix(200)) } ?? "")")
+        _ = try chromium(["--window-size=1100,2400", "--screenshot=" + png, "file://" + html])
+        let size = (try FileManager.default.attributesOfItem(atPath: png)[.size] as? NSNumber)?.intValue ?? 0
+        XCTAssertGreaterThan(size, 10_000, "the screenshot should show a rendered page")
+    }
+
+    func testReportRendersInAHeadlessBrowser() throws {
+        let dir = tempDir("report")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try (0..<40).map { "passage \($0) about london and music and kickshaws" }.joined(separator: "\n").write(toFile: dir + "/c.txt", atomically: true, encoding: .utf8)
+        let code = """
+        local m = lab.load()
+        local o = lab.objectives.neuron{layer=5, word=2, unit=300}
+        local r = lab.dream{model=m, objective=o, first=2, last=2, steps=60, every=10}
+        local s = lab.search{model=m, objective=o, position=2, topk=10, limit=300}
+        local c = lab.corpus{model=m, file="\(dir)/c.txt", objective=o, topk=3}
+        local a = lab.dream{model=m, objective=lab.objectives.attention{layer=3, head=7, from=2, to=4}, first=1, last=3, steps=20, every=10}
+        lab.report({r, s, c, a}, "\(dir)/all.html", "headline")
+        r:save("\(dir)/saved")
+        """
+        let r = try dreamlab(["-e", code])
+        XCTAssertEqual(r.status, 0, r.err)
+        let html = try String(contentsOfFile: dir + "/all.html", encoding: .utf8)
+        XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "the report is self-contained")
+        try renderInChromium(dir + "/all.html", png: dir + "/all.png")
+        let c = try dreamlab(["report", dir + "/saved", "-o", dir + "/saved.html"])
+        XCTAssertEqual(c.status, 0, c.err)
+        try renderInChromium(dir + "/saved.html", png: dir + "/saved.png")
+    }
 }
