@@ -17,6 +17,8 @@ public struct DreamOptions: @unchecked Sendable {
     public var restarts = 1
     /// Restarts after the first start from the one-hot plus seeded uniform noise of this size on z.
     public var initNoise: Float = 0.5
+    /// Batch rows that start exactly at the one-hot point (default: the first); the others get `initNoise`.
+    public var cleanStarts: Set<Int> = [0]
     /// Called after every step; returning false stops the dream (the result so far is kept).
     public var onStep: ((DreamProgress) throws -> Bool)? = nil
 
@@ -107,9 +109,11 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
     let R = o.restarts, P = input.P, V = input.V, T = input.T
     let tok = model.tokenizer
     var z = input.oneHotLogits()
-    if R > 1 {
+    if R > 1 && o.initNoise > 0 {
         var rng = SplitMix64(seed: o.seed &+ 0x5EED)
-        for i in (P * V)..<z.count { z[i] += Float(rng.nextDouble()) * o.initNoise }
+        for r in 0..<R where !o.cleanStarts.contains(r) {
+            for i in (r * P * V)..<((r + 1) * P * V) { z[i] += Float(rng.nextDouble()) * o.initNoise }
+        }
     }
     var noiseRng = SplitMix64(seed: o.seed)
     func noise() -> [Float]? { o.mode == .gumbel ? gumbelNoise(count: z.count, rng: &noiseRng) : nil }

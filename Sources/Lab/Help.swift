@@ -41,7 +41,7 @@ doc(lab.corpus, [==[lab.corpus{file=, unit={layer=, unit= [, site=]} or objectiv
   Top passages of a text file (one per line), streamed in batches in bounded memory. With unit=, each token's
   activation of the unit (c[i].activations) and the passage's maximum (c[i].activation); with objective=, its value.
   example:  lab.corpus{file="text.txt", unit={layer=5, unit=300}, topk=10}]==])
-doc(lab.sweep, [==[lab.sweep{objective=function(unit) return ... end, units={...} | from=, to=, out="sweep.jsonl", batch=8, shard="i/n",
+doc(lab.sweep, [==[lab.sweep{objective=function(unit) return ... end, units={...} | from=, to=, out="sweep.jsonl", batch=8, restarts=1, shard="i/n",
            model=, sentence=, first=, last=, steps=3000, lr=, temperature=, gumbel=, seed=, every=} -> {done, skipped, interrupted, out}
   One dream per unit, `batch` units sharing each pass; one JSON line per finished unit is appended atomically to out,
   and units already in out are skipped, so rerunning an interrupted sweep resumes it. shard="i/n" takes every n-th unit.

@@ -8,7 +8,8 @@ struct SweepSummary { var done = 0; var skipped = 0; var interrupted = false; va
 /// Runs one dream per unit, `batch` units per shared pass (each batch element its own objective), appending one JSON
 /// line per finished unit to `out`. Units already in `out` are skipped, so a rerun resumes an interrupted sweep.
 func runSweep(model: BertModel, sentence: String, first: Int, last: Int, units: [Int], batch: Int, out: String,
-              options base: DreamOptions, quiet: Bool, makeObjective: (Int) throws -> ActivationObjective) throws -> SweepSummary {
+              options base: DreamOptions, restarts: Int = 1, quiet: Bool,
+              makeObjective: (Int) throws -> ActivationObjective) throws -> SweepSummary {
     var summary = SweepSummary()
     let existing = try JSONLines.readRepairing(out)
     let done = Set(existing.compactMap { ($0["unit"] as? NSNumber)?.intValue })
@@ -25,20 +26,23 @@ func runSweep(model: BertModel, sentence: String, first: Int, last: Int, units: 
     while i < todo.count {
         let chunk = Array(todo[i..<min(i + max(1, batch), todo.count)])
         let objectives = try chunk.map(makeObjective)
+        let R = max(1, restarts)
         var o = base
-        o.restarts = chunk.count
-        o.initNoise = 0          // every unit starts from PAIR's one-hot point
+        o.restarts = chunk.count * R          // unit k owns rows k*R ..< (k+1)*R
+        o.cleanStarts = Set(stride(from: 0, to: chunk.count * R, by: R))   // each unit's first restart starts at PAIR's point
         o.first = first; o.last = last
-        let r = try dream(model: model, sentence: sentence, objective: PerSequenceObjective(objectives), options: o)
+        let perRow = objectives.flatMap { [ActivationObjective](repeating: $0, count: R) }
+        let r = try dream(model: model, sentence: sentence, objective: PerSequenceObjective(perRow), options: o)
         if r.interrupted { summary.interrupted = true; break }
         let rows: [[String: Any]] = chunk.enumerated().map { k, unit in
-            let run = r.runs[k]
+            let mine = r.runs[(k * R)..<((k + 1) * R)]
+            let run = mine.max { ($0.best?.activation ?? -.infinity) < ($1.best?.activation ?? -.infinity) }!
             var row: [String: Any] = ["unit": unit, "objective": objectives[k].description, "sentence": sentence,
                                       "first": first, "last": last, "steps": r.stepsDone,
                                       "final_tokens": run.finalIds[first...last].map { tok.idToToken[$0] },
                                       "final_activation": Double("\(run.finalActivation)") ?? 0,
                                       "final_ids_activation": Double("\(run.finalIdsActivation)") ?? 0,
-                                      "seconds_per_batch": r.seconds, "batch": chunk.count]
+                                      "seconds_per_batch": r.seconds, "batch": chunk.count, "restarts": R]
             if let b = run.best { row["best"] = b.json }
             return row
         }
@@ -57,7 +61,8 @@ func runSweep(model: BertModel, sentence: String, first: Int, last: Int, units: 
 ///           model=, sentence=, first=, last=, steps=, lr=, temperature=, gumbel=, seed=, quiet=}
 let labSweep: LuaFn = { L in luaBinding(L) { L in
     let a = try TableArgs(L, 1, function: "lab.sweep", known: ["objective", "units", "from", "to", "out", "batch", "shard", "model", "sentence",
-                                                              "first", "last", "steps", "lr", "temperature", "gumbel", "seed", "every", "quiet"])
+                                                              "first", "last", "steps", "lr", "temperature", "gumbel", "seed", "every", "quiet",
+                                                              "restarts", "init_noise"])
     let m: BertModel
     if a.push("model") != LUA_TNIL { m = try checkModel(L, -1) } else { m = try loadModel(nil) }
     dl_pop(L, 1)
@@ -84,8 +89,9 @@ let labSweep: LuaFn = { L in luaBinding(L) { L in
     o.mode = try a.bool("gumbel") == true ? .gumbel : .softmax
     o.seed = UInt64(max(0, try a.int("seed", default: 1)))
     o.every = try a.int("every", default: 250)
+    o.initNoise = Float(try a.number("init_noise") ?? 0.5)
     let s = try runSweep(model: m, sentence: sentence, first: o.first, last: o.last, units: units, batch: try a.int("batch", default: 8),
-                         out: out, options: o, quiet: try a.bool("quiet") ?? false) { unit in
+                         out: out, options: o, restarts: try a.int("restarts", default: 1), quiet: try a.bool("quiet") ?? false) { unit in
         lua_pushvalue(L, fnIndex)
         lua_pushinteger(L, lua_Integer(unit))
         dl_push_traceback_handler(L)
@@ -139,7 +145,7 @@ func runSweepCommand(_ args: [String]) -> Int32 {
         }
         installSignalHandler()
         let s = try runSweep(model: m, sentence: s2, first: o.first, last: o.last, units: units, batch: try f.int("batch"), out: f.string("out"),
-                             options: o, quiet: f.bool("quiet")) { unit in
+                             options: o, restarts: try f.int("restarts"), quiet: f.bool("quiet")) { unit in
             PairActivation(layer: layer, word: word == -1 ? nil : word, unit: unit, normalize: f.bool("normalize"), numLayers: m.config.numLayers)
         }
         print("sweep: \(s.done) units dreamed, \(s.skipped) already in \(f.string("out")), \(String(format: "%.1f", s.seconds)) s\(s.interrupted ? ", interrupted (rerun to resume)" : "")")

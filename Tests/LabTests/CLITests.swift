@@ -286,6 +286,11 @@ final class CLITests: XCTestCase {
                                   "--dream_start", "2", "--dream_end", "2", "--shard", shard, "--out", file])
             XCTAssertEqual(x.status, 0, x.err)
         }
+        // Restarts share the pass with the units: 3 units x 2 restarts, one line per unit.
+        let rs = try dreamlab(["-e", "print(lab.sweep{objective=function(u) return lab.objectives.neuron{layer=5, word=2, unit=u} end, from=10, to=12, restarts=2, first=2, last=2, steps=5, every=5, out='\(dir)/r.jsonl'}.done)"])
+        XCTAssertEqual(rs.status, 0, rs.err)
+        XCTAssertEqual(rs.out.trimmingCharacters(in: .whitespacesAndNewlines), "3")
+        XCTAssertTrue(try String(contentsOfFile: dir + "/r.jsonl", encoding: .utf8).contains("\"restarts\":2"))
         let merged = try dreamlab(["sweep", "--merge", dir + "/all.jsonl", s0, s1, s0])
         XCTAssertEqual(merged.status, 0, merged.err)
         XCTAssertEqual(try String(contentsOfFile: dir + "/all.jsonl", encoding: .utf8).split(separator: "\n").count, 8)
@@ -337,5 +342,14 @@ final class CLITests: XCTestCase {
         let c = try dreamlab(["report", dir + "/saved", "-o", dir + "/saved.html"])
         XCTAssertEqual(c.status, 0, c.err)
         try renderInChromium(dir + "/saved.html", png: dir + "/saved.png")
+        // A folder as PAIR's own dream.py writes it: the same files without Dreamlab's fields.
+        var results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/saved/results.json"))) as! [String: Any]
+        results["dreamlab"] = nil
+        try FileManager.default.createDirectory(atPath: dir + "/pair", withIntermediateDirectories: true)
+        try JSONSerialization.data(withJSONObject: results).write(to: URL(fileURLWithPath: dir + "/pair/results.json"))
+        try FileManager.default.copyItem(atPath: dir + "/saved/top_k2.json", toPath: dir + "/pair/top_k2.json")
+        let p = try dreamlab(["report", dir + "/pair", "-o", dir + "/pair.html"])
+        XCTAssertEqual(p.status, 0, p.err)
+        try renderInChromium(dir + "/pair.html", png: dir + "/pair.png")
     }
 }
