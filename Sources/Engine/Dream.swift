@@ -19,6 +19,8 @@ public struct DreamOptions: @unchecked Sendable {
     public var initNoise: Float = 0.5
     /// Batch rows that start exactly at the one-hot point (default: the first); the others get `initNoise`.
     public var cleanStarts: Set<Int> = [0]
+    /// "relaxed" (PAIR's), "hybrid" (Gumbel relaxation, exact argmax kept) or "discrete"; recorded in result files.
+    public var method = "relaxed"
     /// Called after every step; returning false stops the dream (the result so far is kept).
     public var onStep: ((DreamProgress) throws -> Bool)? = nil
 
@@ -116,7 +118,7 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         }
     }
     var noiseRng = SplitMix64(seed: o.seed)
-    func noise() -> [Float]? { o.mode == .gumbel ? gumbelNoise(count: z.count, rng: &noiseRng) : nil }
+    func noise() -> [Float]? { (o.mode == .gumbel || o.mode == .gumbelLogits) ? gumbelNoise(count: z.count, rng: &noiseRng) : nil }
 
     var adam = Adam(count: z.count, lr: o.lr)
     var cursor = try TemperatureSchedule.Cursor(o.schedule)

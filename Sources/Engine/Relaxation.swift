@@ -6,6 +6,7 @@ public enum RelaxationMode: String, Sendable {
     case softmax      // p = softmax(z / T), PAIR's default
     case gumbel       // p = softmax((log(max(z, 1e-10)) + g) / T), PAIR's Gumbel form, g seeded Gumbel noise
     case hard         // straight-through: the argmax token forward, the softmax gradient backward
+    case gumbelLogits = "gumbel_logits"   // p = softmax((z + g) / T): standard Gumbel-softmax on logits (the hybrid method)
 }
 
 /// One dreamed input: a tokenized sentence whose positions first...last (inclusive) are relaxed to
@@ -47,6 +48,10 @@ public final class RelaxedInput: @unchecked Sendable {
             // PAIR's form: softmax((log(max(z, 1e-10)) + g) / T)
             var u = [Float](repeating: 0, count: z.count)
             for i in 0..<z.count { u[i] = logf(max(z[i], 1e-10)) + noise[i] }
+            softmaxRows(&p, u, temperature)
+        } else if mode == .gumbelLogits, let noise {
+            var u = z
+            for i in 0..<z.count { u[i] += noise[i] }
             softmaxRows(&p, u, temperature)
         } else {
             softmaxRows(&p, z, temperature)

@@ -55,7 +55,7 @@ extension DreamResult {
         var p: [String: Any] = pairFields
         p["dream_start"] = first; p["dream_end"] = last
         p["num_iterations"] = options.steps
-        p["gumbel"] = options.mode == .gumbel
+        p["gumbel"] = options.mode == .gumbel || options.mode == .gumbelLogits
         if case .anneal(let start, let stop, let rate, let warmup) = options.schedule {
             p["warmup"] = warmup; p["start_temp"] = num(start); p["end_temp"] = num(stop); p["anneal"] = num(rate)
         }
@@ -75,7 +75,7 @@ extension DreamResult {
         let main = runs[bestRunIndex]
         var ours: [String: Any] = [
             "objective": objective, "model": modelPath, "seed": Int(options.seed), "restarts": options.restarts,
-            "method": "relaxed", "relaxation": options.mode.rawValue, "schedule": options.schedule.description,
+            "method": options.method, "relaxation": options.mode.rawValue, "schedule": options.schedule.description,
             "topk": options.topk, "steps_done": stepsDone, "stopped": stopped, "interrupted": interrupted,
             "timings": ["seconds": seconds, "steps_per_second": stepsPerSecond],
             "best_run": bestRunIndex,

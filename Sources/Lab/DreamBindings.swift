@@ -143,7 +143,7 @@ struct DreamSetup {
 
 func relaxationMode(_ a: TableArgs) throws -> RelaxationMode {
     if let r = try a.string("relaxation") {
-        guard let m = RelaxationMode(rawValue: r) else { throw LuaError("relaxation must be \"softmax\", \"gumbel\" or \"hard\", got \"\(r)\"") }
+        guard let m = RelaxationMode(rawValue: r) else { throw LuaError("relaxation must be \"softmax\", \"gumbel\", \"gumbel_logits\" or \"hard\", got \"\(r)\"") }
         return m
     }
     if try a.bool("hard") == true { return .hard }
@@ -156,12 +156,15 @@ nonisolated(unsafe) var nativeWorkRunning = false
 let labDream: LuaFn = { L in luaBinding(L) { L in
     let a = try TableArgs(L, 1, function: "lab.dream", known: ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
                                                               "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
-                                                              "every", "on_step", "restarts", "method", "init_noise", "quiet"])
+                                                              "every", "on_step", "restarts", "method", "init_noise", "quiet",
+                                                              "candidates", "k", "k_max", "honest", "population"])
     let s = try DreamSetup(a, function: "lab.dream")
-    if let method = try a.string("method"), method != "relaxed" {
-        throw LuaError("lab.dream: method \"\(method)\" is not available yet; method=\"relaxed\" (PAIR's) is")
+    let method = try a.string("method") ?? "relaxed"
+    guard ["relaxed", "hybrid", "discrete"].contains(method) else {
+        throw LuaError("lab.dream: method must be \"relaxed\" (PAIR's), \"hybrid\" or \"discrete\"; got \"\(method)\"")
     }
     var o = DreamOptions(first: s.first, last: s.last)
+    o.method = method
     o.steps = try a.int("steps", default: 3000)
     o.lr = Float(try a.number("lr") ?? 0.1)
     if a.push("temperature") != LUA_TNIL { o.schedule = try readSchedule(L, -1) }
@@ -171,6 +174,21 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     o.topk = try a.int("topk", default: 10)
     o.every = try a.int("every", default: 250)
     o.restarts = try a.int("restarts", default: 1)
+    if method == "hybrid" {
+        // Poerner et al.: Gumbel-softmax, the argmax input scored exactly every step and the best kept; the default
+        // schedule really reaches its final temperature (at 80% of the steps).
+        o.mode = .gumbelLogits   // PAIR's log-form Gumbel cannot leave a one-hot start (zero gradient off the hot token)
+        if !a.has("temperature") {
+            let n = max(1, Int(Double(o.steps) * 0.8))
+            o.schedule = .anneal(start: 2.0, stop: 0.05, rate: powf(0.05 / 2.0, 1 / Float(n)), warmup: 0)
+        }
+    }
+    var disc = DiscreteOptions()
+    disc.population = try a.int("population") ?? (a.has("restarts") ? o.restarts : 4)
+    disc.candidates = try a.int("candidates", default: 128)
+    disc.kStart = try a.int("k", default: 8)
+    disc.kMax = try a.int("k_max", default: 256)
+    disc.honest = try a.bool("honest") ?? false
     o.initNoise = Float(try a.number("init_noise") ?? 0.5)
     let quiet = try a.bool("quiet") ?? false
     var hasCallback = false
@@ -197,7 +215,9 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     interruptRequested.store(false, ordering: .relaxed)
     nativeWorkRunning = true
     defer { nativeWorkRunning = false; progress.finish() }
-    let result = try dream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o)
+    let result = method == "discrete"
+        ? try discreteDream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o, discrete: disc)
+        : try dream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o)
     interruptRequested.store(false, ordering: .relaxed)
     let h = DreamHandle(model: s.model, result: result)
     h.objectiveOfResult = s.objective
@@ -206,8 +226,12 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     return 1
 } }
 
-func pushDiscrete(_ L: OpaquePointer, _ d: DiscreteInput) {
-    lua_createtable(L, 0, 5)
+func pushDiscrete(_ L: OpaquePointer, _ d: DiscreteInput, model: BertModel? = nil) {
+    lua_createtable(L, 0, 6)
+    if let model {
+        // Honest tokens: does the dreamed input survive decode and re-encode?
+        lua_pushboolean(L, survivesReencode(model, d.ids, typeIds: []) ? 1 : 0); lua_setfield(L, -2, "honest")
+    }
     pushStrings(L, d.tokens); lua_setfield(L, -2, "tokens")
     pushInts(L, d.ids); lua_setfield(L, -2, "ids")
     push(L, d.text); lua_setfield(L, -2, "text")
@@ -245,7 +269,8 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     case "activation": lua_pushnumber(L, lua_Number(run.finalActivation))
     case "ids_activation": lua_pushnumber(L, lua_Number(run.finalIdsActivation))
     case "history": pushRecords(L, run.iterations)
-    case "best": if let b = r.best { pushDiscrete(L, b) } else { lua_pushnil(L) }
+    case "best": if let b = r.best { pushDiscrete(L, b, model: h.model) } else { lua_pushnil(L) }
+    case "method": push(L, r.options.method)
     case "steps": lua_pushinteger(L, lua_Integer(r.stepsDone))
     case "seconds": lua_pushnumber(L, r.seconds)
     case "steps_per_second": lua_pushnumber(L, r.stepsPerSecond)
@@ -259,7 +284,7 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
             pushStrings(L, run.finalIds.map { tok.idToToken[$0] }); lua_setfield(L, -2, "tokens")
             lua_pushnumber(L, lua_Number(run.finalActivation)); lua_setfield(L, -2, "activation")
             lua_pushnumber(L, lua_Number(run.finalIdsActivation)); lua_setfield(L, -2, "ids_activation")
-            if let b = run.best { pushDiscrete(L, b); lua_setfield(L, -2, "best") }
+            if let b = run.best { pushDiscrete(L, b, model: h.model); lua_setfield(L, -2, "best") }
             pushRecords(L, run.iterations); lua_setfield(L, -2, "history")
         }
     default:
@@ -303,7 +328,7 @@ let labGradient: LuaFn = { L in luaBinding(L) { L in
     let input = try RelaxedInput(model: s.model, ids: s.ids, typeIds: s.types, first: s.first, last: s.last)
     var rng = SplitMix64(seed: UInt64(max(0, try a.int("seed", default: 1))))
     let z = input.oneHotLogits()
-    let noise = mode == .gumbel ? gumbelNoise(count: z.count, rng: &rng) : nil
+    let noise = (mode == .gumbel || mode == .gumbelLogits) ? gumbelNoise(count: z.count, rng: &rng) : nil
     let (values, dz, _) = try input.valueAndGradient(z, temperature: temp, mode: mode, noise: noise, objective: s.objective)
     lua_createtable(L, 0, 2)
     lua_pushnumber(L, lua_Number(values[0])); lua_setfield(L, -2, "value")

@@ -19,7 +19,12 @@ doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", se
   temperature: a number, a lab.schedules.* schedule, or function(step) return T end.
   on_step(s) gets {step, temperature, activation, ids_activation, best, tokens}; return false to stop.
   Ctrl-C stops at the next step and returns what was found so far.
-  result: r.tokens r.text r.activation r.ids_activation r.history r.best{tokens,ids,text,activation} r.runs r:save(dir)
+  method="relaxed" (default): PAIR's algorithm, exactly; good for studying the relaxation itself, weak at finding maxima.
+  method="hybrid": Gumbel-softmax annealed to T=0.05, the argmax input scored exactly each step and the best kept.
+  method="discrete": gradient-guided token swaps (GCG/AutoPrompt, as a population like EPO) scored exactly in
+    batches: population=4, candidates=128 per step, k=8 growing to k_max=256; honest=true keeps only inputs that
+    survive decode + re-encode. Use it to find what a unit really responds to; 50-200 steps are usually enough.
+  result: r.tokens r.text r.activation r.ids_activation r.history r.best{tokens,ids,text,activation,honest} r.runs r.method r:save(dir)
   example:  r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=2, steps=500}]==])
 doc(lab.gradient, [==[lab.gradient{objective=, model=, sentence=, first=, last=, temperature=2.0, gumbel=false, hard=false, seed=1}
   -> {value=, grad=Tensor P×V}: the objective and its gradient w.r.t. the relaxed logits z at the starting one-hot point.

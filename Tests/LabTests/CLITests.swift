@@ -352,4 +352,31 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(p.status, 0, p.err)
         try renderInChromium(dir + "/pair.html", png: dir + "/pair.png")
     }
+
+    func testDiscreteAndHybridMethodsAndHonestTokens() throws {
+        let code = """
+        local m = lab.load()
+        local o = lab.objectives.neuron{layer=5, word=2, unit=300}
+        local s = lab.search{model=m, objective=o, position=2, topk=1}
+        local d = lab.dream{model=m, objective=o, first=2, last=2, method="discrete", steps=40, every=10, seed=1}
+        assert(d.method == "discrete")
+        assert(d.best.activation >= s[1].activation - 1e-5,
+               "discrete " .. d.best.activation .. " vs exhaustive " .. s[1].activation .. " (" .. s[1].token .. ")")
+        assert(math.abs(o:eval(m, d.best.ids) - d.best.activation) < 1e-4)
+        local again = m:encode(m:decode(d.best.ids)).ids
+        local same = #again == #d.best.ids
+        for i = 1, #again do same = same and again[i] == d.best.ids[i] end
+        assert(d.best.honest == same, "the honest flag says whether the input survives decode and re-encode")
+        local hd = lab.dream{model=m, objective=o, first=2, last=2, method="discrete", steps=20, honest=true}
+        assert(hd.best.honest, "honest=true keeps only inputs that survive re-encoding")
+        local h = lab.dream{model=m, objective=o, first=2, last=2, method="hybrid", steps=200, every=50}
+        assert(h.method == "hybrid" and h.history[#h.history].temperature < 0.1, "hybrid's schedule reaches its final temperature")
+        assert(h.best.activation > o:eval(m, "i hate kickshaws"))
+        print("ok", d.best.tokens[3], d.best.activation, s[1].token, s[1].activation, h.best.activation)
+        """
+        let r = try dreamlab(["-e", code])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("ok"), r.out)
+        print("discrete vs exhaustive: \(r.out)")
+    }
 }

@@ -1,0 +1,167 @@
+import Foundation
+
+/// Gradient-guided discrete search (GCG / AutoPrompt family, run as a population as EPO does): the gradient w.r.t.
+/// each dreamed position's one-hot input proposes the top-k tokens by first-order gain; a batch of single-token swaps
+/// drawn from them is scored exactly in one batched pass; the best distinct inputs survive. k grows when a step finds
+/// nothing better. Any objective works unchanged; results take the same form as relaxed dreams.
+public struct DiscreteOptions: Sendable {
+    public var population = 4
+    public var candidates = 128          // swaps scored exactly per step
+    public var kStart = 8
+    public var kMax = 256
+    public var honest = false            // keep only inputs that survive decode and re-encode
+    public init() {}
+}
+
+extension RelaxedInput {
+    /// Objective values at discrete spans and the gradient w.r.t. each dreamed position's one-hot input, (R,P,V).
+    public func oneHotGradient(_ spans: [[Int]], objective: ActivationObjective) throws -> (values: [Float], grad: [Float]) {
+        precondition(spans.count == R)
+        let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        let rows = FloatBuffer(count: R * T * H)
+        for r in 0..<R { for t in 0..<T {
+            let id = (t >= first && t <= last) ? spans[r][t - first] : ids[t]
+            (rows.ptr + (r * T + t) * H).update(from: E + id * H, count: H)
+        } }
+        let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM, wordRows: rows)
+        let grads = SiteGradients(B: R, T: T, config: model.config)
+        let values = try objective.evaluate(acts, grads: grads)
+        let dWord = model.backward(acts, grads)
+        let dRows = FloatBuffer(count: R * P * H)
+        for r in 0..<R { dRows.ptr.advanced(by: r * P * H).update(from: dWord.ptr + (r * T + first) * H, count: P * H) }
+        var g = [Float](repeating: 0, count: R * P * V)
+        g.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true) }
+        return (values, g)
+    }
+}
+
+/// Whether token ids survive decode then re-encode (the text a reader would copy gives back the same input).
+public func survivesReencode(_ model: BertModel, _ ids: [Int], typeIds: [Int]) -> Bool {
+    // Re-encode the text between [CLS] and the final [SEP]; pairs are checked segment by segment.
+    let tok = model.tokenizer
+    var segments: [[Int]] = [], cur: [Int] = []
+    for id in ids.dropFirst() { if id == tok.sepId { segments.append(cur); cur = [] } else { cur.append(id) } }
+    if !cur.isEmpty { return false }
+    for seg in segments where tok.tokenizeIds(tok.decode(seg)) != seg { return false }
+    return true
+}
+
+public func discreteDream(model: BertModel, sentence: String, sentence2: String? = nil, objective: ActivationObjective,
+                          options o: DreamOptions, discrete d: DiscreteOptions = DiscreteOptions()) throws -> DreamResult {
+    let enc = model.tokenizer.encode(sentence, sentence2)
+    let R = max(1, d.population)
+    var o = o
+    o.method = "discrete"
+    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last, restarts: R)
+    try objective.validate(model: model, T: input.T)
+    let P = input.P, V = input.V, tok = model.tokenizer
+    var rng = SplitMix64(seed: o.seed)
+    func full(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
+    func honestOK(_ span: [Int]) -> Bool { !d.honest || survivesReencode(model, full(span), typeIds: enc.typeIds) }
+    // Candidate tokens: no special tokens, no [unused*].
+    let banned = Set([tok.clsId, tok.sepId, tok.padId, tok.maskId ?? -1, tok.unkId] + (0..<V).filter { tok.idToToken[$0].hasPrefix("[unused") })
+
+    // Population: the starting sentence, then random perturbations of it.
+    var members: [[Int]] = [Array(enc.ids[o.first...o.last])]
+    while members.count < R {
+        var s = members[0]
+        s[Int(rng.next() % UInt64(P))] = Int(rng.next() % UInt64(V))
+        members.append(s)
+    }
+    var scores = try input.discreteValues(members, objective: objective)
+    var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: sentence, sentence2: sentence2,
+                             startIds: enc.ids, first: o.first, last: o.last, options: o,
+                             runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
+    var k = d.kStart
+    let start = Date()
+    var bestEver = scores.max() ?? -.infinity
+    func record(_ step: Int, grad: [Float]?) {
+        for r in 0..<R {
+            let ids = full(members[r])
+            result.runs[r].iterations.append(DreamRecord(number: step, tokens: ids.map { tok.idToToken[$0] }, temperature: 0,
+                                                         maxValues: [Float](repeating: 1, count: ids.count), activation: scores[r], idsActivation: scores[r]))
+            if let grad {
+                for i in 0..<P {
+                    let row = Array(grad[((r * P + i) * V)..<((r * P + i + 1) * V)])
+                    let top = row.indices.sorted { row[$0] > row[$1] }.prefix(o.topk)
+                    result.runs[r].topK[i].append(TopKRecord(number: step, indices: Array(top), tokens: top.map { tok.idToToken[$0] },
+                                                             scores: top.map { row[$0] }, activation: scores[r]))
+                }
+            }
+            if scores[r] > (result.runs[r].best?.activation ?? -.infinity), honestOK(members[r]) {
+                result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: scores[r], step: step)
+            }
+        }
+    }
+    var step = 0
+    while step < o.steps {
+        if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
+        let (_, grad) = try input.oneHotGradient(members, objective: objective)
+        if step % o.every == 0 { record(step, grad: grad) }
+        // Top-k tokens per member and position by first-order gain.
+        var proposals: [[[Int]]] = []
+        for r in 0..<R {
+            var perPos: [[Int]] = []
+            for i in 0..<P {
+                let base = (r * P + i) * V
+                var top: [(Float, Int)] = []
+                for j in 0..<V where !banned.contains(j) && j != members[r][i] {
+                    let gain = grad[base + j]
+                    if top.count < k { top.append((gain, j)); if top.count == k { top.sort { $0.0 > $1.0 } } }
+                    else if gain > top[k - 1].0 {
+                        var x = k - 1
+                        while x > 0 && top[x - 1].0 < gain { top[x] = top[x - 1]; x -= 1 }
+                        top[x] = (gain, j)
+                    }
+                }
+                perPos.append(top.map(\.1))
+            }
+            proposals.append(perPos)
+        }
+        // A batch of single-token swaps, spread over the members, scored exactly.
+        var children: [[Int]] = []
+        var seen = Set(members)
+        var tries = 0
+        while children.count < d.candidates && tries < d.candidates * 4 {
+            tries += 1
+            let r = Int(rng.next() % UInt64(R)), i = Int(rng.next() % UInt64(P))
+            let opts = proposals[r][i]
+            guard !opts.isEmpty else { continue }
+            var child = members[r]
+            child[i] = opts[Int(rng.next() % UInt64(opts.count))]
+            if seen.insert(child).inserted && honestOK(child) { children.append(child) }
+        }
+        var childScores: [Float] = []
+        var c0 = 0
+        while c0 < children.count {
+            let part = Array(children[c0..<min(c0 + 256, children.count)])
+            childScores += try input.discreteValues(part, objective: objective)
+            c0 += part.count
+        }
+        // Elitist selection of R distinct inputs from members and children.
+        var pool = zip(members, scores).map { ($0, $1) } + zip(children, childScores).map { ($0, $1) }
+        pool.sort { $0.1 > $1.1 }
+        var next: [([Int], Float)] = []
+        var taken = Set<[Int]>()
+        for p in pool where next.count < R && taken.insert(p.0).inserted { next.append(p) }
+        members = next.map(\.0); scores = next.map(\.1)
+        // Grow k when the step found nothing better: a wider net.
+        if let top = scores.first, top > bestEver { bestEver = top } else { k = min(d.kMax, k * 2) }
+        step += 1
+        result.stepsDone = step
+        if let cb = o.onStep {
+            let prog = DreamProgress(step: step, steps: o.steps, temperature: 0, activation: scores[0], idsActivation: scores[0],
+                                     bestActivation: bestEver, tokens: members[0].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
+            if try !cb(prog) { result.stopped = true; break }
+        }
+    }
+    result.seconds = Date().timeIntervalSince(start)
+    if !result.stopped && !result.interrupted && o.steps % o.every == 0 { record(o.steps, grad: nil) }
+    else { record(result.stepsDone, grad: nil) }
+    for r in 0..<R {
+        result.runs[r].finalIds = full(members[r])
+        result.runs[r].finalActivation = scores[r]
+        result.runs[r].finalIdsActivation = scores[r]
+    }
+    return result
+}
