@@ -55,8 +55,6 @@ public func corpusTopK(model: BertModel, path: String, score: CorpusScore, topk:
                                 activations: per, line: p.2))
             }
         case .objective(let obj):
-            let T = batch.T
-            try obj.validate(model: model, T: min(T, pending.map(\.1.count).min() ?? T))
             let acts = try model.forward(batch, upTo: min(obj.deepestLayer, model.config.numLayers - 1), withMLM: obj.needsMLM, keep: Set(obj.sites))
             let values = try obj.evaluate(acts, grads: nil)
             for (p, v) in zip(pending, values) {
@@ -96,6 +94,8 @@ public func corpusTopK(model: BertModel, path: String, score: CorpusScore, topk:
             if text.isEmpty { continue }
             var ids = model.tokenizer.encode(text).ids
             if ids.count > maxT { ids = Array(ids.prefix(maxT - 1)) + [model.tokenizer.sepId] }
+            // A position-bound objective skips passages too short to have that position.
+            if case .objective(let obj) = score, (try? obj.validate(model: model, T: ids.count)) == nil { continue }
             pending.append((text, ids, lineNo))
             if pending.count == batchSize { try flush() }
             if interruptRequested.load(ordering: .relaxed) { break }

@@ -208,6 +208,7 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
         lua_pushnumber(L, lua_Number(p.activation)); lua_setfield(L, -2, "activation")
         lua_pushnumber(L, lua_Number(p.idsActivation)); lua_setfield(L, -2, "ids_activation")
         lua_pushnumber(L, lua_Number(p.bestActivation)); lua_setfield(L, -2, "best")
+        lua_pushnumber(L, p.elapsed); lua_setfield(L, -2, "elapsed")
         pushStrings(L, p.tokens); lua_setfield(L, -2, "tokens")
         let r = try protectedCall(L, nargs: 1, what: "on_step")
         return r != 0   // false stops; nil or anything else continues

@@ -19,12 +19,27 @@ func pushSearch(_ L: OpaquePointer, _ r: SearchResult, objective: String = "", p
 
 /// lab.search{model=, sentence=, position=, objective=, topk=100, batch=256}
 let labSearch: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.search", known: ["model", "sentence", "sentence2", "position", "objective", "topk", "batch", "quiet", "limit"])
+    let a = try TableArgs(L, 1, function: "lab.search", known: ["model", "sentence", "sentence2", "position", "objective", "objectives", "topk", "batch", "quiet", "limit"])
     let m: BertModel
     if a.push("model") != LUA_TNIL { m = try checkModel(L, -1) } else { m = try loadModel(nil) }
     dl_pop(L, 1)
     let e = m.tokenizer.encode(try a.string("sentence") ?? "i hate kickshaws", try a.string("sentence2"))
-    guard a.push("objective") != LUA_TNIL else { dl_pop(L, 1); throw LuaError("lab.search: missing objective=") }
+    if a.push("objectives") != LUA_TNIL {
+        // Several objectives, one pass: returns a list of search results, one per objective.
+        let objs = try objectiveList(L, lua_gettop(L), "lab.search objectives")
+        dl_pop(L, 1)
+        let position = try a.int("position") ?? 2
+        interruptRequested.store(false, ordering: .relaxed)
+        nativeWorkRunning = true
+        defer { nativeWorkRunning = false }
+        let rs = try tokenSearchMany(model: m, ids: e.ids, typeIds: e.typeIds, position: position, objectives: objs,
+                                     topk: try a.int("topk", default: 100), batchSize: try a.int("batch", default: 256),
+                                     candidates: try a.int("limit").map { Array(0..<min($0, m.config.vocabSize)) })
+        pushList(L, Array(zip(rs, objs))) { pushSearch(L, $0.0, objective: $0.1.description, position: position) }
+        return 1
+    }
+    dl_pop(L, 1)
+    guard a.push("objective") != LUA_TNIL else { dl_pop(L, 1); throw LuaError("lab.search: missing objective= (or objectives={...})") }
     let obj = try checkObjective(L, -1, "lab.search: objective")
     dl_pop(L, 1)
     let progress = Progress(total: m.config.vocabSize, label: "search", quiet: try a.bool("quiet") ?? false)
