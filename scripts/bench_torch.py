@@ -5,15 +5,11 @@ Installs torch + transformers into a throw-away venv under /tmp (never a project
 usage: bench_torch.py MODEL_DIR|random-base SECONDS
 Prints human lines and one `BENCH_JSON {...}` line.
 """
-import json, os, resource, subprocess, sys, time
+import json, os, resource, sys, time
 
-VENV = os.environ.get("DREAMLAB_TORCH_VENV", "/tmp/dreamlab-torch-venv")
-py = os.path.join(VENV, "bin", "python")
-if sys.executable != py:
-    if not os.path.exists(py):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-        subprocess.check_call([py, "-m", "pip", "install", "-q", "torch", "transformers", "safetensors"])
-    os.execv(py, [py] + sys.argv)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torchenv import ensure_venv
+ensure_venv()
 
 import torch
 from transformers import BertConfig, BertModel

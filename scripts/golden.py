@@ -6,20 +6,13 @@ Run: scripts/golden.py            (creates a throw-away venv under /tmp with tor
 Writes Tests/Golden/golden.json: tokenizations of varied strings, sampled values at every site kind
 for a few sentences, and PAIR-objective gradients w.r.t. the relaxed logits z.
 """
-import json, os, subprocess, sys
+import json, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.environ.get("DREAMLAB_TORCH_VENV", "/tmp/dreamlab-torch-venv")
 MODEL = os.environ.get("LAB_MODEL", os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
 
-def ensure_venv():
-    py = os.path.join(VENV, "bin", "python")
-    if sys.executable != py:
-        if not os.path.exists(py):
-            subprocess.check_call([sys.executable, "-m", "venv", VENV])
-            subprocess.check_call([py, "-m", "pip", "install", "-q", "torch", "transformers", "safetensors"])
-        os.execv(py, [py] + sys.argv)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torchenv import ensure_venv
 ensure_venv()
 import numpy as np
 import torch
