@@ -10,6 +10,8 @@ public struct DiscreteOptions: Sendable {
     public var kStart = 8
     public var kMax = 256
     public var honest = false            // keep only inputs that survive decode and re-encode
+    public var explore: Float = 0.25     // share of swaps drawn from the whole vocabulary: where the gradient is flat
+                                         // (a GELU unit in its negative region) it proposes little
     public init() {}
 }
 
@@ -126,9 +128,14 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
             tries += 1
             let r = Int(rng.next() % UInt64(R)), i = Int(rng.next() % UInt64(P))
             let opts = proposals[r][i]
-            guard !opts.isEmpty else { continue }
             var child = members[r]
-            child[i] = opts[Int(rng.next() % UInt64(opts.count))]
+            if rng.nextDouble() < Double(d.explore) || opts.isEmpty {
+                let t = Int(rng.next() % UInt64(V))
+                if banned.contains(t) { continue }
+                child[i] = t
+            } else {
+                child[i] = opts[Int(rng.next() % UInt64(opts.count))]
+            }
             if seen.insert(child).inserted && honestOK(child) { children.append(child) }
         }
         var childScores: [Float] = []

@@ -157,7 +157,7 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     let a = try TableArgs(L, 1, function: "lab.dream", known: ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
                                                               "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
                                                               "every", "on_step", "restarts", "method", "init_noise", "quiet",
-                                                              "candidates", "k", "k_max", "honest", "population"])
+                                                              "candidates", "k", "k_max", "honest", "population", "explore"])
     let s = try DreamSetup(a, function: "lab.dream")
     let method = try a.string("method") ?? "relaxed"
     guard ["relaxed", "hybrid", "discrete"].contains(method) else {
@@ -189,6 +189,7 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     disc.kStart = try a.int("k", default: 8)
     disc.kMax = try a.int("k_max", default: 256)
     disc.honest = try a.bool("honest") ?? false
+    disc.explore = Float(try a.number("explore") ?? 0.25)
     o.initNoise = Float(try a.number("init_noise") ?? 0.5)
     let quiet = try a.bool("quiet") ?? false
     var hasCallback = false

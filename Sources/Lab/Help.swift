@@ -22,7 +22,8 @@ doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", se
   method="relaxed" (default): PAIR's algorithm, exactly; good for studying the relaxation itself, weak at finding maxima.
   method="hybrid": Gumbel-softmax annealed to T=0.05, the argmax input scored exactly each step and the best kept.
   method="discrete": gradient-guided token swaps (GCG/AutoPrompt, as a population like EPO) scored exactly in
-    batches: population=4, candidates=128 per step, k=8 growing to k_max=256; honest=true keeps only inputs that
+    batches: population=4, candidates=128 per step, k=8 growing to k_max=256, explore=0.25 of the swaps drawn from the
+    whole vocabulary (for units whose gradient is flat); honest=true keeps only inputs that
     survive decode + re-encode. Use it to find what a unit really responds to; 50-200 steps are usually enough.
   result: r.tokens r.text r.activation r.ids_activation r.history r.best{tokens,ids,text,activation,honest} r.runs r.method r:save(dir)
   example:  r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=2, steps=500}]==])
