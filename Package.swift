@@ -21,8 +21,9 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Objectives", dependencies: ["Engine"]),
         .executableTarget(name: "Lab", dependencies: ["Engine", "Objectives", "CLua", "CReadline"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Engine"]),
+        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Engine", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Engine"]),
     ],
     swiftLanguageModes: [.v6]

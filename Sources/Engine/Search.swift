@@ -44,12 +44,6 @@ public func tokenSearchMany(model: BertModel, ids: [Int], typeIds: [Int], positi
     }
 }
 
-/// The rank (1-based) a value would take among all candidates' values for one objective: computed by tokenSearchMany
-/// callers from the full list; here for one objective and one value.
-public func searchRank(of value: Float, in result: SearchResult) -> Int? {
-    result.hits.firstIndex { $0.activation <= value }.map { $0 + 1 }
-}
-
 /// Exhaustive token search (PAIR's token_search.py): every vocabulary token at one position, scored exactly in
 /// large batches, each running only up to the deepest layer the objective needs and keeping only the sites it reads.
 /// Ctrl-C (interruptRequested) stops between batches and keeps the partial top-k.
