@@ -32,7 +32,7 @@ public func corpusTopK(model: BertModel, path: String, score: CorpusScore, topk:
     let total = Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.doubleValue ?? 1)
     guard topk >= 1 else { throw DreamlabError.invalidArgument("topk must be at least 1") }
     let maxT = min(maxTokens, model.config.maxPositions)
-    var best: [CorpusHit] = []
+    var best = BestK<CorpusHit>(topk)
     var pending: [(String, [Int], Int)] = []
     var lineNo = 0, bytes = 0, passages = 0
     let start = Date()
@@ -65,14 +65,7 @@ public func corpusTopK(model: BertModel, path: String, score: CorpusScore, topk:
         pending.removeAll(keepingCapacity: true)
         onProgress?(passages, Double(bytes) / max(total, 1))
     }
-    func offer(_ h: CorpusHit) {
-        guard h.activation.isFinite else { return }
-        if best.count == topk, let last = best.last, h.activation <= last.activation { return }
-        var i = best.count
-        while i > 0 && best[i - 1].activation < h.activation { i -= 1 }
-        best.insert(h, at: i)
-        if best.count > topk { best.removeLast() }
-    }
+    func offer(_ h: CorpusHit) { best.offer(h.activation, h) }
 
     // Read in blocks and split lines ourselves: bounded memory whatever the file size.
     var carry = Data()
@@ -103,5 +96,5 @@ public func corpusTopK(model: BertModel, path: String, score: CorpusScore, topk:
         if block.isEmpty { break }
     }
     if !interrupted { try flush() }
-    return CorpusResult(hits: best, passages: passages, seconds: Date().timeIntervalSince(start), interrupted: interrupted)
+    return CorpusResult(hits: best.items, passages: passages, seconds: Date().timeIntervalSince(start), interrupted: interrupted)
 }

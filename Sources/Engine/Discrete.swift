@@ -106,17 +106,9 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
             var perPos: [[Int]] = []
             for i in 0..<P {
                 let base = (r * P + i) * V
-                var top: [(Float, Int)] = []
-                for j in 0..<V where !banned.contains(j) && j != members[r][i] {
-                    let gain = grad[base + j]
-                    if top.count < k { top.append((gain, j)); if top.count == k { top.sort { $0.0 > $1.0 } } }
-                    else if gain > top[k - 1].0 {
-                        var x = k - 1
-                        while x > 0 && top[x - 1].0 < gain { top[x] = top[x - 1]; x -= 1 }
-                        top[x] = (gain, j)
-                    }
-                }
-                perPos.append(top.map(\.1))
+                var top = BestK<Int>(k)
+                for j in 0..<V where !banned.contains(j) && j != members[r][i] { top.offer(grad[base + j], j) }
+                perPos.append(top.items)
             }
             proposals.append(perPos)
         }

@@ -118,7 +118,7 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         }
     }
     var noiseRng = SplitMix64(seed: o.seed)
-    func noise() -> [Float]? { (o.mode == .gumbel || o.mode == .gumbelLogits) ? gumbelNoise(count: z.count, rng: &noiseRng) : nil }
+    func noise() -> [Float]? { o.mode.usesGumbelNoise ? gumbelNoise(count: z.count, rng: &noiseRng) : nil }
 
     var adam = Adam(count: z.count, lr: o.lr)
     var cursor = try TemperatureSchedule.Cursor(o.schedule)
@@ -151,18 +151,9 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
     }
     func topK(_ p: [Float], row: Int) -> (idx: [Int], scores: [Float]) {
         let base = row * V
-        var heap: [(Float, Int)] = []
-        for j in 0..<V {
-            let v = p[base + j]
-            if heap.count < o.topk { heap.append((v, j)); if heap.count == o.topk { heap.sort { $0.0 > $1.0 } } }
-            else if v > heap[o.topk - 1].0 {
-                var k = o.topk - 1
-                while k > 0 && heap[k - 1].0 < v { heap[k] = heap[k - 1]; k -= 1 }
-                heap[k] = (v, j)
-            }
-        }
-        heap.sort { $0.0 > $1.0 }
-        return (heap.map(\.1), heap.map(\.0))
+        var best = BestK<Int>(o.topk)
+        for j in 0..<V { best.offer(p[base + j], j) }
+        return (best.items, best.scores)
     }
     func updateBest(_ r: Int, _ span: [Int], _ act: Float, _ step: Int) {
         if act > (result.runs[r].best?.activation ?? -.infinity) {

@@ -7,6 +7,9 @@ public enum RelaxationMode: String, Sendable {
     case gumbel       // p = softmax((log(max(z, 1e-10)) + g) / T), PAIR's Gumbel form, g seeded Gumbel noise
     case hard         // straight-through: the argmax token forward, the softmax gradient backward
     case gumbelLogits = "gumbel_logits"   // p = softmax((z + g) / T): standard Gumbel-softmax on logits (the hybrid method)
+
+    /// Whether the relaxation draws Gumbel noise each step.
+    public var usesGumbelNoise: Bool { self == .gumbel || self == .gumbelLogits }
 }
 
 /// One dreamed input: a tokenized sentence whose positions first...last (inclusive) are relaxed to

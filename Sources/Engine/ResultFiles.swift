@@ -55,7 +55,7 @@ extension DreamResult {
         var p: [String: Any] = pairFields
         p["dream_start"] = first; p["dream_end"] = last
         p["num_iterations"] = options.steps
-        p["gumbel"] = options.mode == .gumbel || options.mode == .gumbelLogits
+        p["gumbel"] = options.mode.usesGumbelNoise
         if case .anneal(let start, let stop, let rate, let warmup) = options.schedule {
             p["warmup"] = warmup; p["start_temp"] = num(start); p["end_temp"] = num(stop); p["anneal"] = num(rate)
         }

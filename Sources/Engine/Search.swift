@@ -59,15 +59,7 @@ public func tokenSearch(model: BertModel, ids: [Int], typeIds: [Int], position: 
     let pool = candidates ?? Array(0..<V)
     let upTo = min(objective.deepestLayer, model.config.numLayers - 1)
     let keep = Set(objective.sites)
-    var best: [(Float, Int)] = []   // kept sorted, best first, at most topk
-    func offer(_ v: Float, _ id: Int) {
-        guard v.isFinite else { return }
-        if best.count == topk, let last = best.last, v <= last.0 { return }
-        var i = best.count
-        while i > 0 && best[i - 1].0 < v { i -= 1 }
-        best.insert((v, id), at: i)
-        if best.count > topk { best.removeLast() }
-    }
+    var best = BestK<Int>(topk)
     let start = Date()
     var done = 0
     var interrupted = false
@@ -78,10 +70,10 @@ public func tokenSearch(model: BertModel, ids: [Int], typeIds: [Int], position: 
         let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
                                      upTo: upTo, withMLM: objective.needsMLM, keep: keep, lastLayerRows: objective.rowsAtDeepestLayer(T: T))
         let values = try objective.evaluate(acts, grads: nil)
-        for (id, v) in zip(chunk, values) { offer(v, id) }
+        for (id, v) in zip(chunk, values) { best.offer(v, id) }
         done += chunk.count
         onProgress?(done, pool.count)
     }
-    let hits = best.map { SearchHit(id: $0.1, token: model.tokenizer.idToToken[$0.1], activation: $0.0) }
+    let hits = best.entries.map { SearchHit(id: $0.item, token: model.tokenizer.idToToken[$0.item], activation: $0.score) }
     return SearchResult(hits: hits, candidates: done, seconds: Date().timeIntervalSince(start), interrupted: interrupted)
 }

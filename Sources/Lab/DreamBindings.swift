@@ -120,8 +120,7 @@ struct DreamSetup {
 
     init(_ a: TableArgs, function: String) throws {
         let L = a.L
-        if a.push("model") != LUA_TNIL { model = try checkModel(L, -1) } else { model = try loadModel(nil) }
-        dl_pop(L, 1)
+        model = try objectiveModel(a)
         sentence = try a.string("sentence") ?? "i hate kickshaws"
         sentence2 = try a.string("sentence2")
         let e = model.tokenizer.encode(sentence, sentence2)
@@ -330,7 +329,7 @@ let labGradient: LuaFn = { L in luaBinding(L) { L in
     let input = try RelaxedInput(model: s.model, ids: s.ids, typeIds: s.types, first: s.first, last: s.last)
     var rng = SplitMix64(seed: UInt64(max(0, try a.int("seed", default: 1))))
     let z = input.oneHotLogits()
-    let noise = (mode == .gumbel || mode == .gumbelLogits) ? gumbelNoise(count: z.count, rng: &rng) : nil
+    let noise = mode.usesGumbelNoise ? gumbelNoise(count: z.count, rng: &rng) : nil
     let (values, dz, _) = try input.valueAndGradient(z, temperature: temp, mode: mode, noise: noise, objective: s.objective)
     lua_createtable(L, 0, 2)
     lua_pushnumber(L, lua_Number(values[0])); lua_setfield(L, -2, "value")

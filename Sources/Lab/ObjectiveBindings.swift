@@ -15,7 +15,7 @@ func checkObjective(_ L: OpaquePointer, _ i: Int32, _ what: String = "objective"
 /// `as any` stops Swift from opening the existential, so the box holds the protocol type that checkObjective reads.
 func pushObjective(_ L: OpaquePointer, _ o: ActivationObjective) { pushObject(L, o as any ActivationObjective, metatable: objectiveClass) }
 
-/// The model an objective factory sizes itself by: `model=` if given, else the default model.
+/// The `model=` argument of a lab.* call, else the default model.
 func objectiveModel(_ a: TableArgs) throws -> BertModel {
     if a.push("model") != LUA_TNIL { defer { dl_pop(a.L, 1) }; return try checkModel(a.L, -1) }
     dl_pop(a.L, 1)

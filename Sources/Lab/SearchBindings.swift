@@ -20,9 +20,7 @@ func pushSearch(_ L: OpaquePointer, _ r: SearchResult, objective: String = "", p
 /// lab.search{model=, sentence=, position=, objective=, topk=100, batch=256}
 let labSearch: LuaFn = { L in luaBinding(L) { L in
     let a = try TableArgs(L, 1, function: "lab.search", known: ["model", "sentence", "sentence2", "position", "objective", "objectives", "topk", "batch", "quiet", "limit"])
-    let m: BertModel
-    if a.push("model") != LUA_TNIL { m = try checkModel(L, -1) } else { m = try loadModel(nil) }
-    dl_pop(L, 1)
+    let m = try objectiveModel(a)
     let e = m.tokenizer.encode(try a.string("sentence") ?? "i hate kickshaws", try a.string("sentence2"))
     if a.push("objectives") != LUA_TNIL {
         // Several objectives, one pass: returns a list of search results, one per objective.

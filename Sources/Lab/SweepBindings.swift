@@ -63,9 +63,7 @@ let labSweep: LuaFn = { L in luaBinding(L) { L in
     let a = try TableArgs(L, 1, function: "lab.sweep", known: ["objective", "units", "from", "to", "out", "batch", "shard", "model", "sentence",
                                                               "first", "last", "steps", "lr", "temperature", "gumbel", "seed", "every", "quiet",
                                                               "restarts", "init_noise"])
-    let m: BertModel
-    if a.push("model") != LUA_TNIL { m = try checkModel(L, -1) } else { m = try loadModel(nil) }
-    dl_pop(L, 1)
+    let m = try objectiveModel(a)
     guard a.push("objective") == LUA_TFUNCTION else {
         dl_pop(L, 1)
         throw LuaError("lab.sweep: objective= must be a template function(unit) return lab.objectives.neuron{layer=5, word=2, unit=unit} end")
