@@ -70,7 +70,14 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         s[Int(rng.next() % UInt64(P))] = Int(rng.next() % UInt64(V))
         members.append(s)
     }
-    var scores = try input.discreteValues(members, objective: objective)
+    // With fluency the score is activation + λ·PLL; `acts` keeps the activation alone.
+    let fluency = try o.fluency.map { f in
+        (scorer: try FluencyScorer(model: f.model, dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last), lambda: f.lambda)
+    }
+    let lambda = fluency?.lambda ?? 0
+    var acts = try input.discreteValues(members, objective: objective)
+    var plls = try fluency?.scorer.pll(members) ?? [Float](repeating: 0, count: R)
+    var scores = zip(acts, plls).map { $0 + lambda * $1 }
     var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: sentence, sentence2: sentence2,
                              startIds: enc.ids, first: o.first, last: o.last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
@@ -81,24 +88,35 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         for r in 0..<R {
             let ids = full(members[r])
             result.runs[r].iterations.append(DreamRecord(number: step, tokens: ids.map { tok.idToToken[$0] }, temperature: 0,
-                                                         maxValues: [Float](repeating: 1, count: ids.count), activation: scores[r], idsActivation: scores[r]))
+                                                         maxValues: [Float](repeating: 1, count: ids.count), activation: acts[r], idsActivation: acts[r],
+                                                         idsPLL: fluency == nil ? nil : plls[r]))
             if let grad {
                 for i in 0..<P {
                     let row = Array(grad[((r * P + i) * V)..<((r * P + i + 1) * V)])
                     let top = row.indices.sorted { row[$0] > row[$1] }.prefix(o.topk)
                     result.runs[r].topK[i].append(TopKRecord(number: step, indices: Array(top), tokens: top.map { tok.idToToken[$0] },
-                                                             scores: top.map { row[$0] }, activation: scores[r]))
+                                                             scores: top.map { row[$0] }, activation: acts[r]))
                 }
             }
-            if scores[r] > (result.runs[r].best?.activation ?? -.infinity), honestOK(members[r]) {
-                result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: scores[r], step: step)
+            if scores[r] > (result.runs[r].best?.score ?? -.infinity), honestOK(members[r]) {
+                result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: acts[r], step: step,
+                                                    pll: fluency == nil ? nil : plls[r], lambda: lambda)
             }
         }
     }
     var step = 0
     while step < o.steps {
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
-        let (_, grad) = try input.oneHotGradient(members, objective: objective)
+        var (_, grad) = try input.oneHotGradient(members, objective: objective)
+        // Fluency: its one-hot gradient joins the activation's; its log q at each masked position gives the exact
+        // change of a swap's own term, used to pick which children get an exact PLL.
+        var logq: [Float] = []
+        if let fluency {
+            let ev = try fluency.scorer.evaluate(.ids(members), rows: fluency.scorer.rows(spans: members), R: R, gradient: true)
+            let dIn = ev.dInput!
+            for k in 0..<grad.count { grad[k] += lambda * dIn[k] }
+            logq = ev.logProbs
+        }
         if step % o.every == 0 { record(step, grad: grad) }
         // Top-k tokens per member and position by first-order gain.
         var proposals: [[[Int]]] = []
@@ -114,6 +132,7 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         }
         // A batch of single-token swaps, spread over the members, scored exactly.
         var children: [[Int]] = []
+        var parents: [(r: Int, i: Int)] = []
         var seen = Set(members)
         var tries = 0
         while children.count < d.candidates && tries < d.candidates * 4 {
@@ -128,28 +147,42 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
             } else {
                 child[i] = opts[Int(rng.next() % UInt64(opts.count))]
             }
-            if seen.insert(child).inserted && honestOK(child) { children.append(child) }
+            if seen.insert(child).inserted && honestOK(child) { children.append(child); parents.append((r, i)) }
         }
-        var childScores: [Float] = []
+        var childActs: [Float] = []
         var c0 = 0
         while c0 < children.count {
             let part = Array(children[c0..<min(c0 + 256, children.count)])
-            childScores += try input.discreteValues(part, objective: objective)
+            childActs += try input.discreteValues(part, objective: objective)
             c0 += part.count
         }
-        // Elitist selection of R distinct inputs from members and children.
-        var pool = zip(members, scores).map { ($0, $1) } + zip(children, childScores).map { ($0, $1) }
-        pool.sort { $0.1 > $1.1 }
-        var next: [([Int], Float)] = []
+        var childPLLs = [Float](repeating: 0, count: children.count)
+        var exact = Array(children.indices)
+        if let fluency, !children.isEmpty {
+            // Estimate each child's PLL from its parent's masked pass (its own term exactly, the context unchanged),
+            // then score the most promising quarter exactly; only exactly scored children compete.
+            var estimate = [Float](repeating: 0, count: children.count)
+            for (c, (r, i)) in parents.enumerated() {
+                let row = (r * P + i) * V
+                estimate[c] = childActs[c] + lambda * (plls[r] + (logq[row + children[c][i]] - logq[row + members[r][i]]) / Float(P))
+            }
+            exact = Array(children.indices.sorted { estimate[$0] > estimate[$1] }.prefix(max(R, d.candidates / 4)))
+            for (c, v) in zip(exact, try fluency.scorer.pll(exact.map { children[$0] })) { childPLLs[c] = v }
+        }
+        // Elitist selection of R distinct inputs from members and the exactly scored children.
+        var pool = (0..<R).map { (members[$0], acts[$0], plls[$0]) } + exact.map { (children[$0], childActs[$0], childPLLs[$0]) }
+        pool.sort { $0.1 + lambda * $0.2 > $1.1 + lambda * $1.2 }
+        var next: [([Int], Float, Float)] = []
         var taken = Set<[Int]>()
         for p in pool where next.count < R && taken.insert(p.0).inserted { next.append(p) }
-        members = next.map(\.0); scores = next.map(\.1)
+        members = next.map(\.0); acts = next.map(\.1); plls = next.map(\.2)
+        scores = zip(acts, plls).map { $0 + lambda * $1 }
         // Grow k when the step found nothing better: a wider net.
         if let top = scores.first, top > bestEver { bestEver = top } else { k = min(d.kMax, k * 2) }
         step += 1
         result.stepsDone = step
         if let cb = o.onStep {
-            let prog = DreamProgress(step: step, steps: o.steps, temperature: 0, activation: scores[0], idsActivation: scores[0],
+            let prog = DreamProgress(step: step, steps: o.steps, temperature: 0, activation: acts[0], idsActivation: acts[0],
                                      bestActivation: bestEver, tokens: members[0].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
             if try !cb(prog) { result.stopped = true; break }
         }
@@ -159,8 +192,8 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
     else { record(result.stepsDone, grad: nil) }
     for r in 0..<R {
         result.runs[r].finalIds = full(members[r])
-        result.runs[r].finalActivation = scores[r]
-        result.runs[r].finalIdsActivation = scores[r]
+        result.runs[r].finalActivation = acts[r]
+        result.runs[r].finalIdsActivation = acts[r]
     }
     return result
 }

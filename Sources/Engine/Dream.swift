@@ -21,6 +21,8 @@ public struct DreamOptions: @unchecked Sendable {
     public var cleanStarts: Set<Int> = [0]
     /// "relaxed" (PAIR's), "hybrid" (Gumbel relaxation, exact argmax kept) or "discrete"; recorded in result files.
     public var method = "relaxed"
+    /// `fluency=λ`: maximise activation + λ · PLL of the dreamed span under an MLM model (see FluencyScorer).
+    public var fluency: FluencyTerm? = nil
     /// Called after every step; returning false stops the dream (the result so far is kept).
     public var onStep: ((DreamProgress) throws -> Bool)? = nil
 
@@ -45,6 +47,7 @@ public struct DreamRecord: Sendable {
     public let maxValues: [Float]
     public let activation: Float
     public let idsActivation: Float
+    public var idsPLL: Float? = nil       // with fluency: PLL of the recorded tokens
 }
 
 /// One top-k record for one dreamed position, as PAIR's get_top_ks writes it.
@@ -62,6 +65,14 @@ public struct DiscreteInput: Sendable {
     public let text: String
     public let activation: Float
     public let step: Int
+    public let pll: Float?            // with fluency: mean log-probability per dreamed token
+    public let score: Float           // what the dream maximised: activation, + λ·pll with fluency
+
+    public init(ids: [Int], tokens: [String], text: String, activation: Float, step: Int, pll: Float? = nil, lambda: Float = 0) {
+        self.ids = ids; self.tokens = tokens; self.text = text; self.activation = activation; self.step = step
+        self.pll = pll
+        score = activation + lambda * (pll ?? 0)
+    }
 }
 
 public struct DreamRun: Sendable {
@@ -89,9 +100,9 @@ public struct DreamResult: Sendable {
     public var seconds: Double = 0
     public var stepsPerSecond: Double { seconds > 0 ? Double(stepsDone) / seconds : 0 }
 
-    /// The run whose best discrete input scored highest.
+    /// The run whose best discrete input scored highest (activation, + λ·PLL with fluency).
     public var bestRunIndex: Int {
-        runs.indices.max { (runs[$0].best?.activation ?? -.infinity) < (runs[$1].best?.activation ?? -.infinity) } ?? 0
+        runs.indices.max { (runs[$0].best?.score ?? -.infinity) < (runs[$1].best?.score ?? -.infinity) } ?? 0
     }
     public var best: DiscreteInput? { runs[bestRunIndex].best }
 }
@@ -128,7 +139,13 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
 
     // ids_activation per restart, cached by (restart, span). All R rows are scored together, in order, because an
     // objective may depend on the batch position (a sweep's per-unit objectives, diversity).
+    // With fluency, the PLL of each argmax span too, cached by span.
+    let fluency = try o.fluency.map { f in
+        (scorer: try FluencyScorer(model: f.model, dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last), lambda: f.lambda)
+    }
+    let lambda = fluency?.lambda ?? 0
     var idsCache: [[Int]: Float] = [:]
+    var pllCache: [[Int]: Float] = [:]
     func idsActivations(_ spans: [[Int]]) throws -> [Float] {
         let keys = spans.enumerated().map { [$0.offset] + $0.element }
         if keys.contains(where: { idsCache[$0] == nil }) {
@@ -137,6 +154,15 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
             for (k, v) in zip(keys, vals) { idsCache[k] = v }
         }
         return keys.map { idsCache[$0]! }
+    }
+    func idsPLLs(_ spans: [[Int]]) throws -> [Float]? {
+        guard let fluency else { return nil }
+        let missing = Array(Set(spans.filter { pllCache[$0] == nil }))
+        if !missing.isEmpty {
+            if pllCache.count > 100_000 { pllCache.removeAll(keepingCapacity: true) }
+            for (k, v) in zip(missing, try fluency.scorer.pll(missing)) { pllCache[k] = v }
+        }
+        return spans.map { pllCache[$0]! }
     }
     func fullIds(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
     func spans(_ am: [Int]) -> [[Int]] { (0..<R).map { Array(am[($0 * P)..<(($0 + 1) * P)]) } }
@@ -155,10 +181,11 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         for j in 0..<V { best.offer(p[base + j], j) }
         return (best.items, best.scores)
     }
-    func updateBest(_ r: Int, _ span: [Int], _ act: Float, _ step: Int) {
-        if act > (result.runs[r].best?.activation ?? -.infinity) {
+    func updateBest(_ r: Int, _ span: [Int], _ act: Float, _ pll: Float?, _ step: Int) {
+        if act + lambda * (pll ?? 0) > (result.runs[r].best?.score ?? -.infinity) {
             let ids = fullIds(span)
-            result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: act, step: step)
+            result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: act, step: step,
+                                                pll: pll, lambda: lambda)
         }
     }
 
@@ -167,8 +194,9 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
     var am = input.argmax(p0)
     var prevSpans = spans(am)
     var prevIdsAct = try idsActivations(prevSpans)
+    var prevPLL = try idsPLLs(prevSpans)
     var prevMax = (0..<R).map { maxValues(p0, $0) }
-    for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], 0) }
+    for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], 0) }
     p0 = []
 
     let start = Date()
@@ -177,7 +205,7 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         for r in 0..<R {
             result.runs[r].iterations.append(DreamRecord(number: step, tokens: fullIds(prevSpans[r]).map { tok.idToToken[$0] },
                                                          temperature: temp, maxValues: prevMax[r], activation: values[r],
-                                                         idsActivation: prevIdsAct[r]))
+                                                         idsActivation: prevIdsAct[r], idsPLL: prevPLL?[r]))
             for i in 0..<P {
                 let (idx, sc) = topK(p, row: r * P + i)
                 result.runs[r].topK[i].append(TopKRecord(number: step, indices: idx, tokens: idx.map { tok.idToToken[$0] },
@@ -190,7 +218,8 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
     while step < o.steps {
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
         let temp = cursor.current
-        let (values, dz, p) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective)
+        let (values, dz, p, _) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective,
+                                                            fluency: fluency)
         lastValues = values
         if step % o.every == 0 { record(step, temp, values, p) }
         // Adam minimises the loss -activation.
@@ -201,15 +230,16 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         am = input.argmax(p2)
         prevSpans = spans(am)
         prevIdsAct = try idsActivations(prevSpans)
+        prevPLL = try idsPLLs(prevSpans)
         prevMax = (0..<R).map { maxValues(p2, $0) }
-        for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], step + 1) }
+        for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], step + 1) }
         try cursor.advance()
         step += 1
         result.stepsDone = step
         if let cb = o.onStep {
             let b = (0..<R).max { prevIdsAct[$0] < prevIdsAct[$1] } ?? 0
             let prog = DreamProgress(step: step, steps: o.steps, temperature: temp, activation: values[b], idsActivation: prevIdsAct[b],
-                                     bestActivation: result.runs.compactMap { $0.best?.activation }.max() ?? prevIdsAct[b],
+                                     bestActivation: result.best?.activation ?? prevIdsAct[b],
                                      tokens: prevSpans[b].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
             if try !cb(prog) { result.stopped = true; break }
         }

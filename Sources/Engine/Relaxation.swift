@@ -107,7 +107,9 @@ public final class RelaxedInput: @unchecked Sendable {
     }
 
     /// dz from d(word rows): dp = dRows·E^T, then back through the softmax (and the Gumbel log).
-    public func logitGradient(dWord: FloatBuffer, p: [Float], z: [Float], temperature: Float, mode: RelaxationMode) -> [Float] {
+    /// `extraDp` (R,P,V), when given, is added to dp first: a fluency term's gradient w.r.t. the same p.
+    public func logitGradient(dWord: FloatBuffer, p: [Float], z: [Float], temperature: Float, mode: RelaxationMode,
+                              extraDp: [Float]? = nil) -> [Float] {
         let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
         var dz = [Float](repeating: 0, count: R * P * V)
         dz.withUnsafeMutableBufferPointer { dzp in
@@ -116,6 +118,7 @@ public final class RelaxedInput: @unchecked Sendable {
             let dRows = FloatBuffer(count: R * P * H)
             for r in 0..<R { dRows.ptr.advanced(by: r * P * H).update(from: dWord.ptr + (r * T + first) * H, count: P * H) }
             matmulNT(dp, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true)
+            if let extraDp { for k in 0..<(R * P * V) { dp[k] += extraDp[k] } }
             p.withUnsafeBufferPointer { pp in z.withUnsafeBufferPointer { zp in
                 parallelHalves(R * P, work: R * P * V * 20) { r0, r1 in
                 for row in r0..<r1 {
@@ -138,8 +141,10 @@ public final class RelaxedInput: @unchecked Sendable {
     }
 
     /// Value and dz of an objective at logits z: one batched forward to the objective's deepest layer, one backward.
+    /// With `fluency`, dz climbs activation + λ·PLL(p), and `pll` holds each restart's soft PLL.
     public func valueAndGradient(_ z: [Float], temperature: Float, mode: RelaxationMode, noise: [Float]?,
-                                 objective: ActivationObjective) throws -> (values: [Float], dz: [Float], p: [Float]) {
+                                 objective: ActivationObjective,
+                                 fluency: (scorer: FluencyScorer, lambda: Float)? = nil) throws -> (values: [Float], dz: [Float], p: [Float], pll: [Float]?) {
         let p = probabilities(z, temperature: temperature, mode: mode, noise: noise)
         let rows = wordRows(p, mode: mode)
         let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
@@ -147,7 +152,20 @@ public final class RelaxedInput: @unchecked Sendable {
         let grads = SiteGradients(B: R, T: T, config: model.config)
         let values = try objective.evaluate(acts, grads: grads)
         let dWord = model.backward(acts, grads)
-        return (values, logitGradient(dWord: dWord, p: p, z: z, temperature: temperature, mode: mode), p)
+        var extra: [Float]? = nil, pll: [Float]? = nil
+        if let (scorer, lambda) = fluency {
+            // The fluency model sees what the dreamed model sees: the soft mixture, or the argmax token (.hard).
+            let ev: FluencyScorer.Evaluation
+            if mode == .hard {
+                let am = argmax(p), spans = (0..<R).map { Array(am[($0 * P)..<(($0 + 1) * P)]) }
+                ev = try scorer.evaluate(.ids(spans), rows: scorer.rows(spans: spans), R: R, gradient: true)
+            } else {
+                ev = try scorer.evaluate(.soft(p), rows: scorer.rows(soft: p, R: R), R: R, gradient: true)
+            }
+            extra = ev.dInput!.map { $0 * lambda }
+            pll = ev.pll
+        }
+        return (values, logitGradient(dWord: dWord, p: p, z: z, temperature: temperature, mode: mode, extraDp: extra), p, pll)
     }
 
     /// Objective values at discrete token ids for the dreamed span (one row of P ids per sequence), one batched pass.

@@ -60,7 +60,7 @@ func runBench(_ args: [String]) -> Int32 {
                 var z = input.oneHotLogits()
                 var adam = Adam(count: z.count, lr: 0.1)
                 let rate = try timeIt("dream step T=12 span 10 restarts=\(R)", units: 1, unitName: "steps/s") {
-                    let (_, dz, p) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
+                    let (_, dz, p, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
                     adam.step(&z, grad: dz.map { -$0 })
                     // What the dream loop adds per step: the argmax input's activation.
                     let am = input.argmax(p)
@@ -83,7 +83,7 @@ func runBench(_ args: [String]) -> Int32 {
                     var z = input.oneHotLogits()
                     var adam = Adam(count: z.count, lr: 0.1)
                     results[key] = try timeIt(label, units: 1, unitName: "steps/s") {
-                        let (_, dz, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: o)
+                        let (_, dz, _, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: o)
                         adam.step(&z, grad: dz.map { -$0 })
                     }
                 }

@@ -330,7 +330,7 @@ let labGradient: LuaFn = { L in luaBinding(L) { L in
     var rng = SplitMix64(seed: UInt64(max(0, try a.int("seed", default: 1))))
     let z = input.oneHotLogits()
     let noise = mode.usesGumbelNoise ? gumbelNoise(count: z.count, rng: &rng) : nil
-    let (values, dz, _) = try input.valueAndGradient(z, temperature: temp, mode: mode, noise: noise, objective: s.objective)
+    let (values, dz, _, _) = try input.valueAndGradient(z, temperature: temp, mode: mode, noise: noise, objective: s.objective)
     lua_createtable(L, 0, 2)
     lua_pushnumber(L, lua_Number(values[0])); lua_setfield(L, -2, "value")
     pushObject(L, Tensor(shape: [input.P, input.V], data: dz), metatable: tensorClass); lua_setfield(L, -2, "grad")

@@ -140,7 +140,7 @@ final class BackwardTests: XCTestCase {
                 // Gumbel on logits is scaled down here: full-size noise sharpens p until float32 finite differences blur.
                 let noise = mode == .softmax ? nil : gumbelNoise(count: z.count, rng: &nrng).map { mode == .gumbelLogits ? $0 * 0.3 : $0 }
                 let temp: Float = 0.8
-                let (_, dz, _) = try input.valueAndGradient(z, temperature: temp, mode: mode, noise: noise, objective: obj)
+                let (_, dz, _, _) = try input.valueAndGradient(z, temperature: temp, mode: mode, noise: noise, objective: obj)
                 func f(_ zz: [Float]) -> Double {
                     Double(try! input.valueAndGradient(zz, temperature: temp, mode: mode, noise: noise, objective: obj).values[0])
                 }

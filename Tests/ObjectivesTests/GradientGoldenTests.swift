@@ -15,7 +15,7 @@ final class GradientGoldenTests: XCTestCase {
                                      normalize: true, numLayers: m.config.numLayers)
             let e = m.tokenizer.encode(sentence)
             let input = try RelaxedInput(model: m, ids: e.ids, typeIds: e.typeIds, first: first, last: last)
-            let (values, dz, _) = try input.valueAndGradient(input.oneHotLogits(), temperature: temp, mode: .softmax,
+            let (values, dz, _, _) = try input.valueAndGradient(input.oneHotLogits(), temperature: temp, mode: .softmax,
                                                              noise: nil, objective: obj)
             XCTAssertEqual(Double(values[0]), g["value"] as! Double, accuracy: 1e-5, "\(sentence) value")
             let V = m.config.vocabSize

@@ -22,7 +22,7 @@ final class ObjectiveGradientTests: XCTestCase {
         var z = input.oneHotLogits()
         for i in 0..<z.count { z[i] += Float(rng.nextDouble()) * 0.5 }
         let temp: Float = 0.9
-        let (values, dz, _) = try input.valueAndGradient(z, temperature: temp, mode: .softmax, noise: nil, objective: obj)
+        let (values, dz, _, _) = try input.valueAndGradient(z, temperature: temp, mode: .softmax, noise: nil, objective: obj)
         XCTAssertTrue(values.allSatisfy(\.isFinite), "\(label): value \(values)", file: file, line: line)
         func f(_ zz: [Float]) -> Double {
             Double(try! input.valueAndGradient(zz, temperature: temp, mode: .softmax, noise: nil, objective: obj).values.reduce(0, +))
