@@ -19,7 +19,7 @@ public final class FluencyScorer: @unchecked Sendable {
     public init(model: BertModel, dreamModel: BertModel, ids: [Int], typeIds: [Int], first: Int, last: Int) throws {
         let name = (model.directory as NSString).lastPathComponent
         guard model.hasMLM else {
-            throw DreamlabError.invalidArgument("fluency needs an MLM head, and \(name) has none (no cls.predictions.* weights); pass fluency_model= a BERT that has one and shares the vocabulary, e.g. fluency_model=\"bert-base-uncased\"")
+            throw DreamlabError.invalidArgument("\(name) has no MLM head (no cls.predictions.* weights), so it cannot score pseudo-log-likelihood; use a BERT that has one and the same vocabulary (in lab.dream: fluency_model=\"bert-base-uncased\", say)")
         }
         guard model.tokenizer.idToToken == dreamModel.tokenizer.idToToken else {
             throw DreamlabError.invalidArgument("fluency model \(name) has a different vocabulary (\(model.config.vocabSize) tokens) from the dreamed model \((dreamModel.directory as NSString).lastPathComponent) (\(dreamModel.config.vocabSize)); PLL needs the same token ids: pick a fluency model with the same vocab.txt (e.g. bert-base-uncased for uncased BERTs)")
@@ -192,4 +192,14 @@ public struct FluencyTerm: @unchecked Sendable {
     public let model: BertModel
     public let lambda: Float
     public init(model: BertModel, lambda: Float) { self.model = model; self.lambda = lambda }
+}
+
+/// Indices of the points that no other point beats on both axes (both maximised), ordered by x ascending.
+/// Exact duplicates count once (the first).
+public func paretoFrontier(_ points: [(x: Float, y: Float)]) -> [Int] {
+    let order = points.indices.sorted { points[$0].x != points[$1].x ? points[$0].x > points[$1].x : (points[$0].y != points[$1].y ? points[$0].y > points[$1].y : $0 < $1) }
+    var keep: [Int] = []
+    var bestY = -Float.infinity
+    for i in order where points[i].y > bestY { keep.append(i); bestY = points[i].y }
+    return keep.reversed()
 }

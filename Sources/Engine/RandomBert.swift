@@ -106,24 +106,27 @@ public enum RandomBert {
     }
 
     /// Writes a complete model directory (config.json, vocab.txt, model.safetensors).
+    /// `vocab`: a real vocabulary (a real model's vocab.txt lines) instead of the synthetic one; it must have c.vocabSize entries.
     public static func writeDirectory(_ dir: String, config c: BertConfig, seed: UInt64 = 1, withMLM: Bool = false,
-                                      dtype: SafetensorsFile.DType = .F32) throws {
+                                      dtype: SafetensorsFile.DType = .F32, vocab realVocab: [String]? = nil) throws {
+        precondition(realVocab == nil || realVocab!.count == c.vocabSize, "vocabulary size must equal config.vocabSize")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try configJSON(c).write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
-        try (vocab(size: c.vocabSize).joined(separator: "\n") + "\n").write(toFile: dir + "/vocab.txt", atomically: true, encoding: .utf8)
+        try ((realVocab ?? vocab(size: c.vocabSize)).joined(separator: "\n") + "\n").write(toFile: dir + "/vocab.txt", atomically: true, encoding: .utf8)
         let data = try SafetensorsWriter.encode(tensors(c, seed: seed, withMLM: withMLM), dtype: dtype)
         try data.write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
     }
 
     /// The model in memory, filled in place: no file and no second copy of the weights (bert-base stays at 440 MB).
-    public static func model(_ c: BertConfig, seed: UInt64 = 1, withMLM: Bool = false) throws -> BertModel {
+    /// `tokenizer`: a real model's tokenizer (its vocabulary size must equal c.vocabSize) instead of the synthetic one.
+    public static func model(_ c: BertConfig, seed: UInt64 = 1, withMLM: Bool = false, tokenizer: WordPieceTokenizer? = nil) throws -> BertModel {
         let names = Set(layout(c, withMLM: withMLM).map(\.name))
         let w = try BertWeights.build(config: c, has: { names.contains($0) }) { name, shape in
             let buf = FloatBuffer(uninitialized: shape.reduce(1, *))
             fill(name, shape: shape, seed: seed, into: buf.ptr)
             return buf
         }
-        let tok = try WordPieceTokenizer(vocab: vocab(size: c.vocabSize))
+        let tok = try tokenizer ?? WordPieceTokenizer(vocab: vocab(size: c.vocabSize))
         return BertModel(config: c, weights: w, tokenizer: tok, directory: "<random \(c.hiddenSize)x\(c.numLayers), seed \(seed)>")
     }
 }

@@ -37,7 +37,7 @@ public func jsonData(_ value: Any) throws -> Data {
 extension DreamRecord {
     var json: [String: Any] {
         ["number": number, "tokens": tokens, "temperature": num(temperature), "max_values": maxValues.map(num),
-         "activation": num(activation), "ids_activation": num(idsActivation)]
+         "activation": num(activation), "ids_activation": num(idsActivation)].merging(idsPLL.map { ["ids_pll": num($0)] } ?? [:]) { a, _ in a }
     }
 }
 extension TopKRecord {
@@ -46,7 +46,11 @@ extension TopKRecord {
     }
 }
 extension DiscreteInput {
-    public var json: [String: Any] { ["ids": ids, "tokens": tokens, "text": text, "activation": num(activation), "step": step] }
+    public var json: [String: Any] {
+        var d: [String: Any] = ["ids": ids, "tokens": tokens, "text": text, "activation": num(activation), "step": step]
+        if let pll { d["pll"] = num(pll); d["score"] = num(score) }
+        return d
+    }
 }
 
 extension DreamResult {
@@ -81,6 +85,7 @@ extension DreamResult {
             "best_run": bestRunIndex,
         ]
         if let b = best { ours["best"] = b.json }
+        if let f = options.fluency { ours["fluency"] = ["lambda": num(f.lambda), "model": f.model.directory] }
         ours["runs"] = runs.map { r -> [String: Any] in
             var d: [String: Any] = ["seed": Int(r.seed), "final_ids": r.finalIds, "final_activation": num(r.finalActivation),
                                     "final_ids_activation": num(r.finalIdsActivation), "iterations": r.iterations.map(\.json)]

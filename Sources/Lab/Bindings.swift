@@ -269,7 +269,7 @@ func installLab(_ L: OpaquePointer) {
     pushFunction(L, modelIndex); lua_setfield(L, -2, "__index")
     dl_pop(L, 1)
     lua_createtable(L, 0, 4)
-    for (n, f) in [("encode", modelEncode), ("decode", modelDecode), ("run", modelRun)] { setField(L, n, f) }
+    for (n, f) in [("encode", modelEncode), ("decode", modelDecode), ("run", modelRun), ("pll", modelPLL)] { setField(L, n, f) }
     lua_setfield(L, dl_registryindex(), modelClass + ".methods")
 
     defineClass(L, traceClass, methods: [("site", traceSite), ("tokens", traceTokens)], tostring: traceToString)
@@ -298,6 +298,7 @@ func installLab(_ L: OpaquePointer) {
     setField(L, "search", labSearch)
     setField(L, "corpus", labCorpus)
     setField(L, "sweep", labSweep)
+    setField(L, "fluency_sweep", labFluencySweep)
     setField(L, "report", labReport)
     lua_createtable(L, 0, 4)
     for (k, f) in [("constant", schedConstant), ("anneal", schedAnneal), ("linear", schedLinear), ("cosine", schedCosine)] { setField(L, k, f) }

@@ -152,15 +152,35 @@ func relaxationMode(_ a: TableArgs) throws -> RelaxationMode {
 /// Set while native work runs: Ctrl-C then only asks the work to stop at its next step.
 nonisolated(unsafe) var nativeWorkRunning = false
 
+let dreamArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
+                      "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
+                      "every", "on_step", "restarts", "method", "init_noise", "quiet",
+                      "candidates", "k", "k_max", "honest", "population", "explore", "fluency", "fluency_model"]
+
 let labDream: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.dream", known: ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
-                                                              "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
-                                                              "every", "on_step", "restarts", "method", "init_noise", "quiet",
-                                                              "candidates", "k", "k_max", "honest", "population", "explore"])
-    let s = try DreamSetup(a, function: "lab.dream")
+    let a = try TableArgs(L, 1, function: "lab.dream", known: dreamArgNames)
+    let h = try dreamFromArgs(L, a, function: "lab.dream")
+    pushObject(L, h, metatable: dreamResultClass)
+    return 1
+} }
+
+/// The model that scores fluency: fluency_model= (a model or a name/path for lab.load), else the dreamed model.
+func fluencyModel(_ a: TableArgs, dreamModel: BertModel) throws -> BertModel {
+    let L = a.L
+    defer { dl_pop(L, 1) }
+    switch a.push("fluency_model") {
+    case LUA_TNIL: return dreamModel
+    case LUA_TSTRING: return try loadModel(String(cString: dl_tostring(L, -1)!))
+    default: return try checkModel(L, -1)
+    }
+}
+
+/// Reads lab.dream's arguments and runs the dream. `lambda` overrides fluency= (the λ sweep).
+func dreamFromArgs(_ L: OpaquePointer, _ a: TableArgs, function: String, lambda: Float? = nil, label: String = "dream") throws -> DreamHandle {
+    let s = try DreamSetup(a, function: function)
     let method = try a.string("method") ?? "relaxed"
     guard ["relaxed", "hybrid", "discrete"].contains(method) else {
-        throw LuaError("lab.dream: method must be \"relaxed\" (PAIR's), \"hybrid\" or \"discrete\"; got \"\(method)\"")
+        throw LuaError("\(function): method must be \"relaxed\" (PAIR's), \"hybrid\" or \"discrete\"; got \"\(method)\"")
     }
     var o = DreamOptions(first: s.first, last: s.last)
     o.method = method
@@ -190,14 +210,24 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     disc.honest = try a.bool("honest") ?? false
     disc.explore = Float(try a.number("explore") ?? 0.25)
     o.initNoise = Float(try a.number("init_noise") ?? 0.5)
+    if let lambda = try lambda ?? a.number("fluency").map(Float.init) {
+        guard lambda >= 0 && lambda.isFinite else { throw LuaError("\(function): fluency must be a number >= 0 (the weight λ of the span's pseudo-log-likelihood)") }
+        let fm = try fluencyModel(a, dreamModel: s.model)
+        guard fm.hasMLM else {
+            throw LuaError("\(function): fluency= needs a model with an MLM head, and \((fm.directory as NSString).lastPathComponent) has none; add fluency_model= a BERT with cls.predictions.* weights and the same vocabulary, e.g. fluency_model=\"bert-base-uncased\" (a path, a Hugging Face cache name, or lab.load(...))")
+        }
+        o.fluency = FluencyTerm(model: fm, lambda: lambda)
+    } else if a.has("fluency_model") {
+        throw LuaError("\(function): fluency_model= has no effect without fluency=λ (e.g. fluency=1)")
+    }
     let quiet = try a.bool("quiet") ?? false
     var hasCallback = false
     if a.push("on_step") != LUA_TNIL {
-        guard lua_type(L, -1) == LUA_TFUNCTION else { throw LuaError("lab.dream: on_step must be a function(s) ... end") }
+        guard lua_type(L, -1) == LUA_TFUNCTION else { throw LuaError("\(function): on_step must be a function(s) ... end") }
         hasCallback = true
     }
     let cbIndex = lua_gettop(L)
-    let progress = Progress(total: o.steps, label: "dream", quiet: quiet)
+    let progress = Progress(total: o.steps, label: label, quiet: quiet)
     o.onStep = { p in
         progress.update(step: p.step, temperature: p.temperature, activation: p.activation, best: p.bestActivation, tokens: p.tokens)
         guard hasCallback else { return true }
@@ -220,12 +250,12 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
         ? try discreteDream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o, discrete: disc)
         : try dream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o)
     interruptRequested.store(false, ordering: .relaxed)
+    dl_pop(L, 1)   // the on_step value (or nil) pushed above
     let h = DreamHandle(model: s.model, result: result)
     h.objectiveOfResult = s.objective
-    pushObject(L, h, metatable: dreamResultClass)
     if result.interrupted { FileHandle.standardError.write(Data("dream interrupted at step \(result.stepsDone); the result so far is returned\n".utf8)) }
-    return 1
-} }
+    return h
+}
 
 func pushDiscrete(_ L: OpaquePointer, _ d: DiscreteInput, model: BertModel? = nil) {
     lua_createtable(L, 0, 6)
@@ -238,6 +268,10 @@ func pushDiscrete(_ L: OpaquePointer, _ d: DiscreteInput, model: BertModel? = ni
     push(L, d.text); lua_setfield(L, -2, "text")
     lua_pushnumber(L, lua_Number(d.activation)); lua_setfield(L, -2, "activation")
     lua_pushinteger(L, lua_Integer(d.step)); lua_setfield(L, -2, "step")
+    if let pll = d.pll {
+        lua_pushnumber(L, lua_Number(pll)); lua_setfield(L, -2, "pll")
+        lua_pushnumber(L, lua_Number(d.score)); lua_setfield(L, -2, "score")
+    }
 }
 
 func pushRecords(_ L: OpaquePointer, _ recs: [DreamRecord]) {
@@ -248,6 +282,7 @@ func pushRecords(_ L: OpaquePointer, _ recs: [DreamRecord]) {
         lua_pushnumber(L, lua_Number(r.temperature)); lua_setfield(L, -2, "temperature")
         lua_pushnumber(L, lua_Number(r.activation)); lua_setfield(L, -2, "activation")
         lua_pushnumber(L, lua_Number(r.idsActivation)); lua_setfield(L, -2, "ids_activation")
+        if let pll = r.idsPLL { lua_pushnumber(L, lua_Number(pll)); lua_setfield(L, -2, "ids_pll") }
         pushNumbers(L, r.maxValues); lua_setfield(L, -2, "max_values")
     }
 }
@@ -272,6 +307,7 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     case "history": pushRecords(L, run.iterations)
     case "best": if let b = r.best { pushDiscrete(L, b, model: h.model) } else { lua_pushnil(L) }
     case "method": push(L, r.options.method)
+    case "fluency": if let f = r.options.fluency { lua_pushnumber(L, lua_Number(f.lambda)) } else { lua_pushnil(L) }
     case "steps": lua_pushinteger(L, lua_Integer(r.stepsDone))
     case "seconds": lua_pushnumber(L, r.seconds)
     case "steps_per_second": lua_pushnumber(L, r.stepsPerSecond)

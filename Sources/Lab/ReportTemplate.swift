@@ -105,6 +105,32 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
       }
     });
   }
+  function scatter(parent, points, frontier) {
+    // x: pseudo-log-likelihood (nats per dreamed token), y: activation; the frontier joined and labelled with λ.
+    const W = 900, H = 340, L = 70, R = 60, T = 26, B = 46;
+    const svg = el("svg:svg", { width: W, height: H }, parent);
+    const xs = points.map(p => p.pll), ys = points.map(p => p.activation);
+    let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+    if (x1 === x0) { x0 -= 1; x1 += 1; } if (y1 === y0) { y0 -= 1; y1 += 1; }
+    const X = x => L + (W - L - R) * (x - x0) / (x1 - x0), Y = y => T + (H - T - B) * (1 - (y - y0) / (y1 - y0));
+    const lams = [...new Set(points.map(p => p.lambda))].sort((a, b) => a - b);
+    const hue = l => "hsl(" + Math.round(260 * lams.indexOf(l) / Math.max(1, lams.length - 1)) + ",70%,45%)";
+    el("svg:line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999" }, svg);
+    el("svg:line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#999" }, svg);
+    for (const v of [x0, (x0 + x1) / 2, x1]) el("svg:text", { x: X(v) - 14, y: H - B + 16 }, svg, fmt(v));
+    for (const v of [y0, (y0 + y1) / 2, y1]) el("svg:text", { x: 4, y: Y(v) + 4 }, svg, fmt(v));
+    el("svg:text", { x: W / 2 - 120, y: H - 6 }, svg, "pseudo-log-likelihood (nats per dreamed token) →");
+    el("svg:text", { x: L + 4, y: T - 8 }, svg, "activation ↑");
+    el("svg:polyline", { points: frontier.map(p => X(p.pll) + "," + Y(p.activation)).join(" "), fill: "none", stroke: "#c2a", "stroke-width": 2 }, svg);
+    for (const p of points) {
+      const c = el("svg:circle", { cx: X(p.pll), cy: Y(p.activation), r: 5, fill: hue(p.lambda), "fill-opacity": 0.8 }, svg);
+      el("svg:title", {}, c, "λ=" + p.lambda + ": " + p.text + " (activation " + fmt(p.activation) + ", PLL " + fmt(p.pll) + ")");
+    }
+    for (const p of frontier) el("svg:text", { x: X(p.pll) + 7, y: Y(p.activation) - 6, fill: "#c2a" }, svg, "λ=" + p.lambda);
+    const leg = el("div", { class: "legend" }, parent);
+    for (const l of lams) el("span", { style: "color:" + hue(l) }, leg, "● λ=" + l);
+    el("span", { style: "color:#c2a" }, leg, "— Pareto frontier");
+  }
   if (data.title) document.getElementById("title").textContent = data.title;
   (data.dreams || []).forEach((d, n) => {
     // The dream is marked against token-search and corpus maxima of the same objective.
@@ -135,6 +161,16 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
     if (d.final_tokens) { el("h3", {}, root, "Final input" + (d.final_activations ? ", coloured by the unit's activation" : "")); tokens(root, d.final_tokens, d.final_activations); }
     if (d.best && d.best.tokens) { el("h3", {}, root, "Best discrete input (" + fmt(d.best.activation) + ")"); tokens(root, d.best.tokens, d.best_activations); }
     if (d.attention) { el("h3", {}, root, "Attention pattern, layer " + d.attention.layer + " head " + d.attention.head + " (best input)"); grid(root, d.attention.pattern, d.attention.tokens); }
+  });
+  (data.frontiers || []).forEach(f => {
+    el("h2", {}, root, "Fluency frontier: " + f.objective);
+    el("p", { class: "muted" }, root, (f.method || "") + " dreams, PLL under " + (f.fluency_model || "?") + ", λ in {" + (f.lambdas || []).join(", ") + "}" +
+       (f.interrupted ? ", interrupted" : "") + ": " + f.points.length + " inputs, " + f.frontier.length + " on the frontier");
+    if (f.points.length) scatter(root, f.points, f.frontier);
+    const t = el("table", {}, root);
+    const hr = el("tr", {}, t); for (const h of ["λ", "activation", "PLL", "input"]) el("th", {}, hr, h);
+    f.frontier.slice().reverse().forEach(p => { const r = el("tr", {}, t); el("td", {}, r, String(p.lambda)); el("td", {}, r, fmt(p.activation));
+      el("td", {}, r, fmt(p.pll)); el("td", {}, r, p.text + (p.honest === false ? " (does not survive re-encoding)" : "")); });
   });
   (data.searches || []).forEach(s => {
     el("h2", {}, root, "Token search: " + s.objective + " at position " + s.position);

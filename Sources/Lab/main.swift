@@ -21,6 +21,9 @@ commands:
   sweep --layer_id L --units 0-63 --out F.jsonl [--word_id W] [--num_iterations N] [--batch 8] [--shard i/n]
                            one dream per unit, a JSON line each; rerun to resume; --merge OUT IN... joins shards
   report DIR -o file.html  an HTML report of a saved dream folder (Dreamlab's or PAIR's own)
+  random-model --out DIR [--vocab_from MODEL] [--hidden 32 --layers 2 --heads 2 --intermediate 64 --seed 7]
+                           a small random BERT with an MLM head and a real vocabulary: a fixture for tests
+                           and pipelines (e.g. fluency_model=), not a language model
   info                     show version, BLAS core and threads, and the default model
 
 options:
@@ -71,6 +74,8 @@ while !args.isEmpty {
         setenv("LAB_MODEL", args.removeFirst(), 1)
     case "bench":
         exit(runBench(args))
+    case "random-model":
+        exit(runRandomModelCommand(args))
     case "report":
         exit(runReportCommand(args))
     case "sweep":

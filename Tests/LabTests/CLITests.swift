@@ -380,3 +380,57 @@ final class CLITests: XCTestCase {
         print("discrete vs exhaustive: \(r.out)")
     }
 }
+
+extension CLITests {
+    /// Fluency on the real default model, scored by a random MLM model with the default model's vocabulary (no real
+    /// MLM checkpoint is reachable here): the λ sweep, its Pareto frontier, files on disk, and the report plot.
+    func testFluencySweepFrontierFilesAndReport() throws {
+        let dir = tempDir("fluency")
+        let mk = try dreamlab(["random-model", "--out", dir + "/mlm", "--seed", "5"])
+        XCTAssertEqual(mk.status, 0, mk.err)
+        let code = """
+        local m = lab.load()
+        local f = lab.load("\(dir)/mlm")
+        local o = lab.objectives.neuron{layer=5, word=2, unit=300}
+        local ok, err = pcall(lab.dream, {model=m, objective=o, fluency=1, steps=2})
+        assert(not ok and err:find("fluency_model="), err)
+        local r = lab.dream{model=m, objective=o, first=2, last=3, method="discrete", steps=6, fluency=0.5, fluency_model=f, quiet=true}
+        local p = f:pll(r.best.ids, 2, 3)
+        assert(math.abs(p - r.best.pll) < 1e-4, "best.pll " .. r.best.pll .. " vs m:pll " .. p)
+        assert(math.abs(r.best.score - (r.best.activation + 0.5 * r.best.pll)) < 1e-4)
+        assert(math.abs(o:eval(m, r.best.ids) - r.best.activation) < 1e-4)
+        local s = lab.fluency_sweep{model=m, objective=o, first=2, last=3, method="discrete", steps=8, fluency_model=f,
+                                    lambdas={0, 0.05, 1}, out="\(dir)/sweep", quiet=true}
+        assert(#s.dreams == 3 and #s.points >= 3 and #s.frontier >= 1)
+        local function dominated(a, b) return b.pll >= a.pll and b.activation >= a.activation and (b.pll > a.pll or b.activation > a.activation) end
+        for _, a in ipairs(s.frontier) do for _, b in ipairs(s.points) do assert(not dominated(a, b), "a frontier point is dominated") end end
+        for _, a in ipairs(s.points) do
+          local covered = false
+          for _, b in ipairs(s.frontier) do covered = covered or dominated(a, b) or (a.pll == b.pll and a.activation == b.activation) end
+          assert(covered, "a point off the frontier must be dominated by one on it")
+        end
+        for i = 2, #s.frontier do assert(s.frontier[i].pll > s.frontier[i-1].pll and s.frontier[i].activation < s.frontier[i-1].activation) end
+        local b0, b1 = s.dreams[1].best, s.dreams[3].best
+        assert(b1.pll > b0.pll, "λ=1 must buy fluency: " .. b1.pll .. " vs " .. b0.pll)
+        assert(b0.activation > b1.activation, "and pay in activation")
+        lab.report(s, "\(dir)/frontier.html", "fluency")
+        print("ok", #s.points, #s.frontier, b0.activation, b0.pll, b1.activation, b1.pll)
+        """
+        let r = try dreamlab(["-e", code])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("ok"), r.out)
+        print("fluency sweep: \(r.out)")
+        let front = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/sweep/frontier.json"))) as! [String: Any]
+        XCTAssertEqual((front["lambdas"] as? [Double]) ?? [], [0, 0.05, 1])
+        XCTAssertGreaterThanOrEqual((front["points"] as? [Any])?.count ?? 0, 3)
+        for sub in ["lambda_00_0", "lambda_01_0.05", "lambda_02_1"] {
+            let res = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/sweep/\(sub)/results.json"))) as! [String: Any]
+            let ours = res["dreamlab"] as! [String: Any]
+            XCTAssertNotNil((ours["fluency"] as? [String: Any])?["lambda"], sub)
+            XCTAssertNotNil((ours["best"] as? [String: Any])?["pll"], sub)
+        }
+        let html = try String(contentsOfFile: dir + "/frontier.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("\"frontiers\""))
+        try renderInChromium(dir + "/frontier.html", png: dir + "/frontier.png")
+    }
+}
