@@ -101,6 +101,50 @@ def pair_gradient(sentence, first, last, temperature, layer, word, unit):
     return {"sentence": sentence, "first": first, "last": last, "temperature": temperature,
             "layer": layer, "word": word, "unit": unit, "value": float(value), "rows": rows}
 
+RANDOM_MLM = {"hidden": 32, "layers": 2, "heads": 2, "intermediate": 64, "max_positions": 128, "seed": 7}
+
+def fluency_goldens():
+    """Pseudo-log-likelihood and its one-hot gradient from transformers' BertForMaskedLM, on the random MLM model that
+    `dreamlab random-model` writes with the default model's vocabulary (no real MLM checkpoint is reachable offline;
+    the test rebuilds the same weights in memory). Each dreamed position is masked in turn; the scored term is
+    onehot_i · log q_i, so its gradient w.r.t. onehot_i is log q_i, plus the context terms through the other copies."""
+    import subprocess, tempfile
+    from transformers import BertForMaskedLM
+    binary = os.path.join(ROOT, ".build", "release", "dreamlab")
+    if not os.path.exists(binary):
+        sys.exit("golden.py: build the CLI first: swift build -c release --product dreamlab")
+    d = tempfile.mkdtemp(prefix="dreamlab-golden-mlm-")
+    flags = sum([[f"--{k}", str(v)] for k, v in RANDOM_MLM.items()], [])
+    subprocess.check_call([binary, "random-model", "--out", d, "--vocab_from", MODEL] + flags, stdout=subprocess.DEVNULL)
+    mlm = BertForMaskedLM.from_pretrained(d, attn_implementation="eager").eval()
+    E = mlm.bert.embeddings.word_embeddings.weight.detach()
+    V = E.shape[0]
+    cases = []
+    for sentence, first, last in [("i hate kickshaws", 1, 4), ("the quick brown fox jumps over the lazy dog", 2, 5), ("i hate kickshaws", 2, 2)]:
+        enc = tok(sentence, return_tensors="pt")
+        ids = enc["input_ids"][0]
+        P = last - first + 1
+        onehot = torch.nn.functional.one_hot(ids[first:last + 1], V).float().requires_grad_(True)
+        total, per = 0, []
+        for i in range(P):
+            rows = [E[ids[t]] for t in range(len(ids))]
+            for j in range(P):
+                rows[first + j] = onehot[j] @ E if j != i else E[tok.mask_token_id]
+            logits = mlm(inputs_embeds=torch.stack(rows).unsqueeze(0), token_type_ids=enc["token_type_ids"],
+                         attention_mask=enc["attention_mask"]).logits[0, first + i]
+            term = (onehot[i] * torch.log_softmax(logits, -1)).sum()
+            per.append(float(term)); total = total + term
+        pll = total / P
+        pll.backward()
+        g = onehot.grad
+        grows = []
+        for i in range(P):
+            top = torch.topk(g[i], 5).indices.tolist()
+            grows.append({"position": first + i, "norm": float(torch.norm(g[i])), "top5": top, "top5_values": [float(g[i][j]) for j in top]})
+        cases.append({"sentence": sentence, "first": first, "last": last, "ids": ids.tolist(), "pll": float(pll),
+                      "per_position": per, "gradient": grows})
+    return {"config": RANDOM_MLM, "cases": cases}
+
 def main():
     rng = np.random.RandomState(0)
     golden = {"model": os.path.basename(MODEL), "transformers": __import__("transformers").__version__,
@@ -124,6 +168,7 @@ def main():
     golden["gradients"].append(pair_gradient("i hate kickshaws", 2, 2, 2.0, last, 2, 300))
     golden["gradients"].append(pair_gradient("the quick brown fox jumps over the lazy dog", 1, 4, 0.7, 3, 2, 100))
     golden["gradients"].append(pair_gradient("i hate kickshaws", 1, 3, 1.3, last, 1, 17))
+    golden["fluency"] = fluency_goldens()
     path = os.path.join(ROOT, "Tests", "Golden", "golden.json")
     with open(path + ".tmp", "w") as f:
         json.dump(golden, f, ensure_ascii=True, separators=(",", ":"))

@@ -142,3 +142,41 @@ final class FluencyTests: XCTestCase {
         XCTAssertThrowsError(try scorer(other, dream: other, first: 0, last: 2)) { XCTAssertTrue("\($0)".contains("must lie inside")) }
     }
 }
+
+/// PLL and its one-hot gradient against transformers' BertForMaskedLM (golden.json "fluency", scripts/golden.py), on
+/// the random MLM model `dreamlab random-model` writes with the default model's vocabulary, rebuilt here in memory.
+final class FluencyGoldenTests: XCTestCase {
+    func testPLLAndGradientMatchTransformers() throws {
+        let g = try XCTUnwrap(TestPaths.golden["fluency"] as? [String: Any], "golden.json lacks fluency goldens; rerun scripts/golden.py")
+        let cfg = g["config"] as! [String: Int]
+        let real = try defaultModel()
+        let c = BertConfig(hiddenSize: cfg["hidden"]!, numLayers: cfg["layers"]!, numHeads: cfg["heads"]!, intermediateSize: cfg["intermediate"]!,
+                           vocabSize: real.config.vocabSize, maxPositions: cfg["max_positions"]!)
+        let mlm = try RandomBert.model(c, seed: UInt64(cfg["seed"]!), withMLM: true, tokenizer: real.tokenizer)
+        let V = c.vocabSize
+        for case_ in g["cases"] as! [[String: Any]] {
+            let ids = case_["ids"] as! [Int], first = case_["first"] as! Int, last = case_["last"] as! Int
+            XCTAssertEqual(real.tokenizer.encode(case_["sentence"] as! String).ids, ids)
+            let sc = try FluencyScorer(model: mlm, dreamModel: real, ids: ids, typeIds: [Int](repeating: 0, count: ids.count), first: first, last: last)
+            let span = Array(ids[first...last])
+            let ev = try sc.evaluate(.ids([span]), rows: sc.rows(spans: [span]), R: 1, gradient: true)
+            let want = case_["pll"] as! Double
+            var worstPos = 0.0
+            for (i, w) in (case_["per_position"] as! [Double]).enumerated() { worstPos = max(worstPos, abs(Double(ev.logProbs[i * V + span[i]]) - w)) }
+            var worstNorm = 0.0
+            for row in case_["gradient"] as! [[String: Any]] {
+                let i = (row["position"] as! Int) - first
+                let grad = Array(ev.dInput![(i * V)..<((i + 1) * V)])
+                let norm = sqrt(grad.reduce(0.0) { $0 + Double($1) * Double($1) })
+                worstNorm = max(worstNorm, abs(norm - (row["norm"] as! Double)) / (row["norm"] as! Double))
+                let top = grad.indices.sorted { grad[$0] > grad[$1] }.prefix(5)
+                XCTAssertEqual(Array(top), row["top5"] as! [Int], "top-5 gradient tokens at position \(i + first)")
+            }
+            print(String(format: "pll golden %@ %d...%d: %.6f vs transformers %.6f (|diff| %.1e), per position max |diff| %.1e, gradient norm rel err %.1e",
+                         case_["sentence"] as! String, first, last, ev.pll[0], want, abs(Double(ev.pll[0]) - want), worstPos, worstNorm))
+            XCTAssertEqual(Double(ev.pll[0]), want, accuracy: 1e-4)
+            XCTAssertLessThan(worstPos, 1e-4)
+            XCTAssertLessThan(worstNorm, 1e-4)
+        }
+    }
+}
