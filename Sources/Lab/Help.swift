@@ -11,6 +11,7 @@ doc(lab.load, [==[lab.load([dir_or_name]) -> model
   m.config  {layers=, hidden=, heads=, intermediate=, vocab=, max_positions=, has_mlm=}
   m:encode(text [, text2]) -> {tokens=, ids=, type_ids=}    m:decode(ids) -> text
   m:run(text | ids) -> trace;  tr:site("blocks.5.hook_resid_post") -> tensor;  m.sites lists every site
+  m:pll(text | ids [, first, last]) -> mean log-probability per token, per-position list (needs an MLM head)
   example:  m = lab.load(); print(m:run("i hate kickshaws"):site("blocks.5.hook_resid_post"):get(2, 300))]==])
 doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", sentence2=, first=1, last=T-2, steps=3000, lr=0.1,
           temperature=lab.schedules.anneal{start=2.0, stop=0.1, rate=0.9995, warmup=200}, gumbel=false, hard=false,
@@ -25,8 +26,25 @@ doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", se
     batches: population=4, candidates=128 per step, k=8 growing to k_max=256, explore=0.25 of the swaps drawn from the
     whole vocabulary (for units whose gradient is flat); honest=true keeps only inputs that
     survive decode + re-encode. Use it to find what a unit really responds to; 50-200 steps are usually enough.
-  result: r.tokens r.text r.activation r.ids_activation r.history r.best{tokens,ids,text,activation,honest} r.runs r.method r:save(dir)
+  Which: discrete to find the maximum; hybrid when you want a relaxation that ends on real tokens; relaxed to
+    reproduce PAIR or study the soft input.
+  fluency=λ, fluency_model=: maximise activation + λ·PLL, the span's pseudo-log-likelihood (mean log-probability per
+    dreamed token, each position masked in turn, one batched pass) under a BERT with an MLM head and the same
+    vocabulary (default: the dreamed model, which needs a head; the default MiniLM has none, so name one, e.g.
+    fluency_model="bert-base-uncased"). Works with every method; discrete scores the most promising quarter of each
+    step's swaps exactly. lab.fluency_sweep runs several λ and returns the Pareto frontier.
+  result: r.tokens r.text r.activation r.ids_activation r.history r.best{tokens,ids,text,activation,honest,pll,score}
+          r.runs r.method r.fluency r:save(dir)
   example:  r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=2, steps=500}]==])
+doc(lab.fluency_sweep, [==[lab.fluency_sweep{<lab.dream's arguments>, fluency_model=, lambdas={0, 0.01, 0.03, 0.1, 0.3, 1}, out=dir} -> f
+  One dream per λ (method= as in lab.dream; discrete finds the best trade-offs). Every run's best input becomes a point
+  {lambda, activation, pll, score, text, tokens, ids, honest}; f.frontier holds the points no other point beats on
+  both activation and PLL, by PLL ascending (EPO's Pareto frontier); f.points, f.dreams, f.lambdas.
+  λ is activation per nat: scale it to the unit's activation range. out= saves each dream as it finishes
+  (out/lambda_NN_λ/) and rewrites out/frontier.json atomically; Ctrl-C returns the points so far.
+  lab.report(f, "frontier.html") plots activation against PLL.
+  example:  f = lab.fluency_sweep{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=4,
+              method="discrete", steps=100, fluency_model="bert-base-uncased", lambdas={0, 0.02, 0.1}}]==])
 doc(lab.gradient, [==[lab.gradient{objective=, model=, sentence=, first=, last=, temperature=2.0, gumbel=false, hard=false, seed=1}
   -> {value=, grad=Tensor P×V}: the objective and its gradient w.r.t. the relaxed logits z at the starting one-hot point.
   example:  g = lab.gradient{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=2}]==])
@@ -52,6 +70,11 @@ doc(lab.sweep, [==[lab.sweep{objective=function(unit) return ... end, units={...
   One dream per unit, `batch` units sharing each pass; one JSON line per finished unit is appended atomically to out,
   and units already in out are skipped, so rerunning an interrupted sweep resumes it. shard="i/n" takes every n-th unit.
   example:  lab.sweep{objective=function(u) return lab.objectives.neuron{layer=5, word=2, unit=u} end, from=0, to=63, first=2, last=2, steps=500, out="l5.jsonl"}]==])
+doc(lab.report, [==[lab.report(x, "file.html" [, title]) -> path
+  One self-contained HTML file (inline SVG, no network) from a dream result, a token search, a corpus result, a fluency
+  sweep, or a list of them: activation and temperature curves against search and corpus maxima, top-k heatmaps,
+  token colouring, attention grids, and the activation / PLL frontier. Written atomically.
+  example:  lab.report({r, s, c}, "unit300.html", "L5 unit 300")]==])
 doc(lab.tensor, "lab.tensor(nested lists) -> Tensor; tensors support + - * / with tensors and numbers (edited or shifted targets)")
 doc(lab.plugins, "lab.plugins() -> names of the installed plugins")
 doc(lab.quiet, "lab.quiet(true|false): silence the progress line of long work")
@@ -85,6 +108,8 @@ function help(f)
   lab.dream{...}                PAIR's dream;  lab.gradient{...}  gradient w.r.t. the relaxed input
   lab.search{...}, lab.corpus{...}   exhaustive token search; top passages of a text file
   lab.sweep{...}                one dream per unit, resumable JSON lines
+  lab.fluency_sweep{...}        dreams over fluency weights λ: the activation / pseudo-log-likelihood frontier
+  lab.report(x, "out.html")     an HTML report of dreams, searches, corpus passes and frontiers
   lab.schedules.*               anneal constant linear cosine (or any function(step))
   lab.plugin(name), lab.plugins()   sandboxed objective plugins
   lab.json.encode/decode, lab.quiet(on), lab.info()

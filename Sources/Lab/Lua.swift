@@ -15,7 +15,7 @@ typealias LuaFn = @convention(c) (OpaquePointer?) -> Int32
 func luaBinding(_ L: OpaquePointer?, _ body: (OpaquePointer) throws -> Int32) -> Int32 {
     guard let L else { return 0 }
     do { return try body(L) } catch {
-        let msg = (error as? CustomStringConvertible)?.description ?? "\(error)"
+        let msg = String(describing: error)
         lua_settop(L, 0)
         luaL_where(L, 1)
         lua_pushstring(L, msg)
