@@ -1,6 +1,6 @@
 -- The dream-quality benchmark (scripts/quality runs it after set-up). See scripts/quality for the arguments.
 local n_units = tonumber(arg[1]) or 20
-local budget = tonumber(arg[2]) or 3
+local budget = tonumber(arg[2]) or 5
 local out = arg[3] or "out/quality.json"
 local m = lab.load()
 lab.quiet(true)

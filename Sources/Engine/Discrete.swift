@@ -2,16 +2,21 @@ import Foundation
 
 /// Gradient-guided discrete search (GCG / AutoPrompt family, run as a population as EPO does): the gradient w.r.t.
 /// each dreamed position's one-hot input proposes the top-k tokens by first-order gain; a batch of single-token swaps
-/// drawn from them is scored exactly in one batched pass; the best distinct inputs survive. k grows when a step finds
-/// nothing better. Any objective works unchanged; results take the same form as relaxed dreams.
+/// drawn from them (plus random tokens and embedding neighbours) is scored exactly in one batched pass; the best
+/// distinct inputs survive. k grows when a step finds nothing better, and a long stall restarts the weaker half.
+/// Any objective works unchanged; results take the same form as relaxed dreams.
 public struct DiscreteOptions: Sendable {
-    public var population = 4
+    public var population = 8
     public var candidates = 128          // swaps scored exactly per step
     public var kStart = 8
-    public var kMax = 256
+    public var kMax = Int.max            // capped at the vocabulary: when stuck, the net widens until it is the whole vocabulary
+    public var restartAfter = 8          // steps without a gain before the weaker half of the population restarts
     public var honest = false            // keep only inputs that survive decode and re-encode
     public var explore: Float = 0.25     // share of swaps drawn from the whole vocabulary: where the gradient is flat
                                          // (a GELU unit in its negative region) it proposes little
+    public var neighbors: Float = 0.25   // share of swaps drawn from the current token's nearest embeddings (cosine):
+                                         // related tokens (22nd, 23rd, 70th) often drive a unit alike, which a
+                                         // first-order estimate from one of them can miss
     public init() {}
 }
 
@@ -82,6 +87,22 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
                              startIds: enc.ids, first: o.first, last: o.last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
     var k = d.kStart
+    var tried = Set(members)   // every input scored so far
+    var stale = 0              // steps since the best score last rose
+    // Nearest tokens by cosine of word embeddings, per token, computed on first use.
+    let E = model.weights.wordEmbeddings.ptr, H = model.config.hiddenSize
+    var invNorm = [Float](repeating: 0, count: V)
+    for j in 0..<V { var s: Float = 0; for h in 0..<H { s += E[j * H + h] * E[j * H + h] }; invNorm[j] = s > 0 ? 1 / s.squareRoot() : 0 }
+    var neighbourCache: [Int: [Int]] = [:]
+    func neighbours(of t: Int) -> [Int] {
+        if let n = neighbourCache[t] { return n }
+        var dots = [Float](repeating: 0, count: V)
+        dots.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, E + t * H, E, nil, M: 1, N: V, K: H, streaming: true) }
+        var best = BestK<Int>(64)
+        for j in 0..<V where j != t && !banned.contains(j) { best.offer(dots[j] * invNorm[j], j) }
+        neighbourCache[t] = best.items
+        return best.items
+    }
     let start = Date()
     var bestEver = scores.max() ?? -.infinity
     func record(_ step: Int, grad: [Float]?) {
@@ -118,36 +139,60 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
             logq = ev.logProbs
         }
         if step % o.every == 0 { record(step, grad: grad) }
-        // Top-k tokens per member and position by first-order gain.
-        var proposals: [[[Int]]] = []
-        for r in 0..<R {
-            var perPos: [[Int]] = []
-            for i in 0..<P {
-                let base = (r * P + i) * V
-                var top = BestK<Int>(k)
-                for j in 0..<V where !banned.contains(j) && j != members[r][i] { top.offer(grad[base + j], j) }
-                perPos.append(top.items)
+        // Proposals per member and position: a token drawn uniformly from the top k by first-order gain. Small k keeps
+        // the list (BestK); a wide net keeps only the gain threshold of rank k and draws by rejection. Built lazily.
+        var lists = [[Int]?](repeating: nil, count: R * P)
+        var thresholds = [Float?](repeating: nil, count: R * P)
+        func propose(_ r: Int, _ i: Int) -> Int? {
+            let row = r * P + i, base = row * V
+            if k <= 256 {
+                if lists[row] == nil {
+                    var top = BestK<Int>(k)
+                    for j in 0..<V where !banned.contains(j) && j != members[r][i] { top.offer(grad[base + j], j) }
+                    lists[row] = top.items
+                }
+                let opts = lists[row]!
+                return opts.isEmpty ? nil : opts[Int(rng.next() % UInt64(opts.count))]
             }
-            proposals.append(perPos)
+            if thresholds[row] == nil {
+                let sorted = grad[base..<(base + V)].sorted(by: >)
+                thresholds[row] = sorted[min(k, V) - 1]
+            }
+            let thr = thresholds[row]!
+            for _ in 0..<64 {
+                let j = Int(rng.next() % UInt64(V))
+                if grad[base + j] >= thr && !banned.contains(j) && j != members[r][i] { return j }
+            }
+            return nil
         }
-        // A batch of single-token swaps, spread over the members, scored exactly.
+        // A batch of single-token swaps, spread over the members, scored exactly; an input is never scored twice.
         var children: [[Int]] = []
         var parents: [(r: Int, i: Int)] = []
-        var seen = Set(members)
         var tries = 0
-        while children.count < d.candidates && tries < d.candidates * 4 {
+        while children.count < d.candidates && tries < d.candidates * 64 {
             tries += 1
+            // Most proposals already scored (a small k, one position): widen the net for this step so the batch fills.
+            if tries % (d.candidates * 4) == 0 && k < min(d.kMax, V) {
+                k = min(d.kMax, V, k * 2)
+                lists = [[Int]?](repeating: nil, count: R * P); thresholds = [Float?](repeating: nil, count: R * P)
+            }
             let r = Int(rng.next() % UInt64(R)), i = Int(rng.next() % UInt64(P))
-            let opts = proposals[r][i]
             var child = members[r]
-            if rng.nextDouble() < Double(d.explore) || opts.isEmpty {
+            let u = rng.nextDouble()
+            if u < Double(d.explore) {
                 let t = Int(rng.next() % UInt64(V))
                 if banned.contains(t) { continue }
                 child[i] = t
+            } else if u < Double(d.explore + d.neighbors) {
+                // The nearest untried neighbour of the token there.
+                let near = neighbours(of: members[r][i])
+                guard let t = near.first(where: { t in var c = child; c[i] = t; return !tried.contains(c) }) else { continue }
+                child[i] = t
             } else {
-                child[i] = opts[Int(rng.next() % UInt64(opts.count))]
+                guard let t = propose(r, i) else { continue }
+                child[i] = t
             }
-            if seen.insert(child).inserted && honestOK(child) { children.append(child); parents.append((r, i)) }
+            if !tried.contains(child) && honestOK(child) { tried.insert(child); children.append(child); parents.append((r, i)) }
         }
         var childActs: [Float] = []
         var c0 = 0
@@ -177,8 +222,26 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         for p in pool where next.count < R && taken.insert(p.0).inserted { next.append(p) }
         members = next.map(\.0); acts = next.map(\.1); plls = next.map(\.2)
         scores = zip(acts, plls).map { $0 + lambda * $1 }
-        // Grow k when the step found nothing better: a wider net.
-        if let top = scores.first, top > bestEver { bestEver = top } else { k = min(d.kMax, k * 2) }
+        // Grow k when the step found nothing better (a wider net); start small again after an improvement.
+        if let top = scores.first, top > bestEver { bestEver = top; k = d.kStart; stale = 0 } else { k = min(d.kMax, V, k * 2); stale += 1 }
+        // Stuck: restart the weaker half from the best input with half its positions (at least one) redrawn at random,
+        // so their gradients and neighbours propose from elsewhere (EPO's restarts). The best inputs stay recorded.
+        if stale >= d.restartAfter && R > 1 {
+            var fresh: [[Int]] = []
+            while fresh.count < R - R / 2 {
+                var s = members[0]
+                for _ in 0..<max(1, P / 2) {
+                    let t = Int(rng.next() % UInt64(V))
+                    if !banned.contains(t) { s[Int(rng.next() % UInt64(P))] = t }
+                }
+                if !tried.contains(s) && honestOK(s) { tried.insert(s); fresh.append(s) }
+            }
+            let freshActs = try input.discreteValues(fresh, objective: objective)
+            let freshPLLs = try fluency?.scorer.pll(fresh) ?? [Float](repeating: 0, count: fresh.count)
+            for (n, r) in ((R / 2)..<R).enumerated() { members[r] = fresh[n]; acts[r] = freshActs[n]; plls[r] = freshPLLs[n] }
+            scores = zip(acts, plls).map { $0 + lambda * $1 }
+            stale = 0; k = d.kStart
+        }
         step += 1
         result.stepsDone = step
         if let cb = o.onStep {

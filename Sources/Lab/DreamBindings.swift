@@ -155,7 +155,7 @@ nonisolated(unsafe) var nativeWorkRunning = false
 let dreamArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
                       "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
                       "every", "on_step", "restarts", "method", "init_noise", "quiet",
-                      "candidates", "k", "k_max", "honest", "population", "explore", "fluency", "fluency_model"]
+                      "candidates", "k", "k_max", "honest", "population", "explore", "neighbors", "fluency", "fluency_model"]
 
 let labDream: LuaFn = { L in luaBinding(L) { L in
     let a = try TableArgs(L, 1, function: "lab.dream", known: dreamArgNames)
@@ -203,12 +203,16 @@ func dreamFromArgs(_ L: OpaquePointer, _ a: TableArgs, function: String, lambda:
         }
     }
     var disc = DiscreteOptions()
-    disc.population = try a.int("population") ?? (a.has("restarts") ? o.restarts : 4)
+    disc.population = try a.int("population") ?? (a.has("restarts") ? o.restarts : 8)
     disc.candidates = try a.int("candidates", default: 128)
     disc.kStart = try a.int("k", default: 8)
-    disc.kMax = try a.int("k_max", default: 256)
+    disc.kMax = try a.int("k_max") ?? Int.max
     disc.honest = try a.bool("honest") ?? false
     disc.explore = Float(try a.number("explore") ?? 0.25)
+    disc.neighbors = Float(try a.number("neighbors") ?? 0.25)
+    guard disc.explore >= 0, disc.neighbors >= 0, disc.explore + disc.neighbors <= 1 else {
+        throw LuaError("\(function): explore= and neighbors= are shares of the swaps: each >= 0, together <= 1")
+    }
     o.initNoise = Float(try a.number("init_noise") ?? 0.5)
     if let lambda = try lambda ?? a.number("fluency").map(Float.init) {
         guard lambda >= 0 && lambda.isFinite else { throw LuaError("\(function): fluency must be a number >= 0 (the weight λ of the span's pseudo-log-likelihood)") }

@@ -180,3 +180,26 @@ final class FluencyGoldenTests: XCTestCase {
         }
     }
 }
+
+final class ParetoTests: XCTestCase {
+    /// The sorted scan against the definition: a point is on the frontier iff no other point is at least as good on
+    /// both axes and better on one (exact duplicates count once).
+    func testFrontierMatchesPairwiseDefinition() {
+        var rng = SplitMix64(seed: 4)
+        for n in [0, 1, 2, 7, 40, 200] {
+            // Coarse values so ties on one axis and exact duplicates occur.
+            let pts = (0..<n).map { _ in (x: Float(Int(rng.next() % 12)), y: Float(Int(rng.next() % 12))) }
+            let fast = paretoFrontier(pts)
+            var naive: [Int] = []
+            for i in pts.indices {
+                let dominated = pts.indices.contains { j in
+                    j != i && pts[j].x >= pts[i].x && pts[j].y >= pts[i].y && (pts[j].x > pts[i].x || pts[j].y > pts[i].y)
+                }
+                let earlierTwin = pts.indices.contains { j in j < i && pts[j].x == pts[i].x && pts[j].y == pts[i].y }
+                if !dominated && !earlierTwin { naive.append(i) }
+            }
+            XCTAssertEqual(Set(fast), Set(naive), "n=\(n)")
+            XCTAssertEqual(fast.map { pts[$0].x }, fast.map { pts[$0].x }.sorted(), "ordered by x")
+        }
+    }
+}

@@ -157,7 +157,10 @@ final class CLITests: XCTestCase {
             ("custom_schedule.lua", ["120"], "best:"),
             ("sweep_units.lua", ["5", "5", out + "/sweep.jsonl"], "wrote"),
             ("objectives_tour.lua", ["10"], "prev_token(L3,h7)"),
+            ("fluency_frontier.lua", [out + "/mlm", "6", out + "/frontier"], "on the frontier"),
         ]
+        let mk = try dreamlab(["random-model", "--out", out + "/mlm"])
+        XCTAssertEqual(mk.status, 0, mk.err)
         for (script, args, expect) in runs {
             let r = try dreamlab(["run", "scripts/examples/" + script] + args)
             XCTAssertEqual(r.status, 0, "\(script): \(r.err)")
@@ -166,6 +169,7 @@ final class CLITests: XCTestCase {
         let lines = try String(contentsOfFile: out + "/sweep.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 16, "one JSON line per unit")
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/pair/results.json"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/frontier/frontier.html"))
     }
 
     func testTokenSearchMatchesBruteForceAndWritesPairLayout() throws {
