@@ -247,13 +247,15 @@ func dreamFromArgs(_ L: OpaquePointer, _ a: TableArgs, function: String, lambda:
         let r = try protectedCall(L, nargs: 1, what: "on_step")
         return r != 0   // false stops; nil or anything else continues
     }
-    interruptRequested.store(false, ordering: .relaxed)
+    // Inside a λ sweep (outer native work) the sweep owns the Ctrl-C flag, so one Ctrl-C stops the whole sweep.
+    let outer = nativeWorkRunning
+    if !outer { interruptRequested.store(false, ordering: .relaxed) }
     nativeWorkRunning = true
-    defer { nativeWorkRunning = false; progress.finish() }
+    defer { nativeWorkRunning = outer; progress.finish() }
     let result = method == "discrete"
         ? try discreteDream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o, discrete: disc)
         : try dream(model: s.model, sentence: s.sentence, sentence2: s.sentence2, objective: s.objective, options: o)
-    interruptRequested.store(false, ordering: .relaxed)
+    if !outer { interruptRequested.store(false, ordering: .relaxed) }
     dl_pop(L, 1)   // the on_step value (or nil) pushed above
     let h = DreamHandle(model: s.model, result: result)
     h.objectiveOfResult = s.objective

@@ -45,8 +45,12 @@ let labFluencySweep: LuaFn = { L in luaBinding(L) { L in
                 "method": dreams.first?.result.options.method ?? "", "lambdas": lambdas.map(shortest),
                 "points": points.map(\.json), "frontier": front.map { points[$0].json }, "interrupted": interrupted]
     }
+    // One Ctrl-C stops the sweep: at the current dream's next step, or between dreams.
+    interruptRequested.store(false, ordering: .relaxed)
+    nativeWorkRunning = true
+    defer { nativeWorkRunning = false; interruptRequested.store(false, ordering: .relaxed) }
     for (n, lambda) in lambdas.enumerated() {
-        let h = try dreamFromArgs(L, a, function: "lab.fluency_sweep", lambda: lambda, label: "λ=\(lambda)")
+        let h = try dreamFromArgs(L, a, function: "lab.fluency_sweep", lambda: lambda, label: String(format: "λ=%g", Double(lambda)))
         dreams.append(h)
         for run in h.result.runs {
             guard let b = run.best, seen.insert(b.ids).inserted else { continue }
@@ -58,7 +62,7 @@ let labFluencySweep: LuaFn = { L in luaBinding(L) { L in
             try h.result.save(to: out + String(format: "/lambda_%02d_%g", n, Double(lambda)), tokens: h.result.startIds.map { tok.idToToken[$0] },
                               pairFields: h.pairFields)
         }
-        interrupted = h.result.interrupted
+        interrupted = h.result.interrupted || interruptRequested.load(ordering: .relaxed)
         if let out { try writeAtomically(Data(try jsonString(summary(), pretty: true).utf8), to: out + "/frontier.json") }
         if interrupted {
             FileHandle.standardError.write(Data("fluency sweep interrupted at λ=\(lambda); the points so far are returned\n".utf8))
