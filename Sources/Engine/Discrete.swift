@@ -86,6 +86,7 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
     var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: sentence, sentence2: sentence2,
                              startIds: enc.ids, first: o.first, last: o.last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
+    result.scored = members.count
     var k = d.kStart
     var tried = Set(members)   // every input scored so far
     var stale = 0              // steps since the best score last rose
@@ -199,6 +200,7 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         while c0 < children.count {
             let part = Array(children[c0..<min(c0 + 256, children.count)])
             childActs += try input.discreteValues(part, objective: objective)
+            result.scored += part.count
             c0 += part.count
         }
         var childPLLs = [Float](repeating: 0, count: children.count)
@@ -237,6 +239,7 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
                 if !tried.contains(s) && honestOK(s) { tried.insert(s); fresh.append(s) }
             }
             let freshActs = try input.discreteValues(fresh, objective: objective)
+            result.scored += fresh.count
             let freshPLLs = try fluency?.scorer.pll(fresh) ?? [Float](repeating: 0, count: fresh.count)
             for (n, r) in ((R / 2)..<R).enumerated() { members[r] = fresh[n]; acts[r] = freshActs[n]; plls[r] = freshPLLs[n] }
             scores = zip(acts, plls).map { $0 + lambda * $1 }

@@ -95,6 +95,7 @@ public struct DreamResult: Sendable {
     public let options: DreamOptions
     public var runs: [DreamRun]
     public var stepsDone = 0
+    public var scored = 0             // discrete inputs whose objective was computed exactly (argmax inputs, swaps)
     public var stopped = false        // on_step returned false
     public var interrupted = false    // Ctrl-C
     public var seconds: Double = 0
@@ -150,6 +151,7 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         let keys = spans.enumerated().map { [$0.offset] + $0.element }
         if keys.contains(where: { idsCache[$0] == nil }) {
             let vals = try input.discreteValues(spans, objective: objective)
+            result.scored += spans.count
             if idsCache.count > 100_000 { idsCache.removeAll(keepingCapacity: true) }
             for (k, v) in zip(keys, vals) { idsCache[k] = v }
         }

@@ -81,7 +81,7 @@ extension DreamResult {
             "objective": objective, "model": modelPath, "seed": Int(options.seed), "restarts": options.restarts,
             "method": options.method, "relaxation": options.mode.rawValue, "schedule": options.schedule.description,
             "topk": options.topk, "steps_done": stepsDone, "stopped": stopped, "interrupted": interrupted,
-            "timings": ["seconds": seconds, "steps_per_second": stepsPerSecond],
+            "timings": ["seconds": seconds, "steps_per_second": stepsPerSecond, "inputs_scored": scored],
             "best_run": bestRunIndex,
         ]
         if let b = best { ours["best"] = b.json }

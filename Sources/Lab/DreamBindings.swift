@@ -317,6 +317,7 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     case "steps": lua_pushinteger(L, lua_Integer(r.stepsDone))
     case "seconds": lua_pushnumber(L, r.seconds)
     case "steps_per_second": lua_pushnumber(L, r.stepsPerSecond)
+    case "scored": lua_pushinteger(L, lua_Integer(r.scored))
     case "interrupted": lua_pushboolean(L, r.interrupted ? 1 : 0)
     case "stopped": lua_pushboolean(L, r.stopped ? 1 : 0)
     case "objective": push(L, r.objective)

@@ -33,12 +33,22 @@ final class REPLTests: XCTestCase {
         }
         session = "s\(Int.random(in: 0..<1_000_000))"
         let bin = Self.root + "/.build/release/dreamlab"
-        _ = tmux(["new-session", "-d", "-s", session, "-x", "200", "-y", "50",
-                  "cd \(Self.root) && DREAMLAB_HISTORY=\(history) \(bin)"])
+        // A tmux server still shutting down (the previous session was its last) can swallow new-session: retry.
+        for _ in 0..<10 {
+            _ = tmux(["new-session", "-d", "-s", session, "-x", "200", "-y", "50",
+                      "cd \(Self.root) && DREAMLAB_HISTORY=\(history) \(bin)"])
+            if sessionExists() { break }
+            usleep(300_000)
+        }
         try waitFor("m = Model{")
     }
 
-    func stop() { _ = tmux(["kill-session", "-t", session]) }
+    func sessionExists() -> Bool { tmux(["list-sessions", "-F", "#{session_name}"]).split(separator: "\n").contains { $0 == session } }
+
+    func stop() {
+        _ = tmux(["kill-session", "-t", session])
+        for _ in 0..<20 where sessionExists() { usleep(100_000) }
+    }
 
     override func setUp() {
         history = NSTemporaryDirectory() + "dreamlab-history-\(getpid())-\(name.filter { $0.isLetter })"
