@@ -19,7 +19,7 @@ public final class FluencyScorer: @unchecked Sendable {
     public init(model: BertModel, dreamModel: BertModel, ids: [Int], typeIds: [Int], first: Int, last: Int) throws {
         let name = (model.directory as NSString).lastPathComponent
         guard model.hasMLM else {
-            throw DreamlabError.invalidArgument("\(name) has no MLM head (no cls.predictions.* weights), so it cannot score pseudo-log-likelihood; use a BERT that has one and the same vocabulary (in lab.dream: fluency_model=\"bert-base-uncased\", say)")
+            throw DreamlabError.invalidArgument("\(name) has no MLM head (no cls.predictions.* weights), so it cannot score pseudo-log-likelihood; use a BERT that has one and the same vocabulary: fluency_model=\"bert-base-uncased\" in lab.dream, --fluency_model bert-base-uncased on the command line")
         }
         guard model.tokenizer.idToToken == dreamModel.tokenizer.idToToken else {
             throw DreamlabError.invalidArgument("fluency model \(name) has a different vocabulary (\(model.config.vocabSize) tokens) from the dreamed model \((dreamModel.directory as NSString).lastPathComponent) (\(dreamModel.config.vocabSize)); PLL needs the same token ids: pick a fluency model with the same vocab.txt (e.g. bert-base-uncased for uncased BERTs)")

@@ -62,7 +62,7 @@ func timestampDirectory(_ base: String, prefix: String) -> String {
 /// `dreamlab dream`: PAIR's dream.py, with its flags and defaults, writing its files.
 func runPairDream(_ args: [String]) -> Int32 {
     do {
-        let f = try PairFlags(args, command: "dream")
+        let f = try PairFlags(args, command: "dream", extra: ["fluency": "", "fluency_model": ""])
         let outDir = f.string("output_dir")
         guard !outDir.isEmpty else { throw DreamlabError.invalidArgument("dreamlab dream: --output_dir is required (PAIR's flag), e.g. --output_dir out") }
         let model = try loadModel(f.string("model").isEmpty ? nil : f.string("model"))
@@ -90,6 +90,16 @@ func runPairDream(_ args: [String]) -> Int32 {
         o.every = try f.int("metrics_frequency")
         o.seed = UInt64(max(0, try f.int("seed")))
         o.restarts = try f.int("restarts")
+        if !f.string("fluency").isEmpty {
+            // Not PAIR's: activation + λ·PLL of the span under an MLM model (--fluency_model, else this model).
+            guard let lambda = Float(f.string("fluency")), lambda >= 0, lambda.isFinite else {
+                throw DreamlabError.invalidArgument("dreamlab dream: --fluency takes a number >= 0 (the weight λ of the span's pseudo-log-likelihood)")
+            }
+            let fm = f.string("fluency_model").isEmpty ? model : try loadModel(f.string("fluency_model"))
+            o.fluency = FluencyTerm(model: fm, lambda: lambda)
+        } else if !f.string("fluency_model").isEmpty {
+            throw DreamlabError.invalidArgument("dreamlab dream: --fluency_model has no effect without --fluency λ (e.g. --fluency 0.05)")
+        }
         let objective = PairActivation(layer: layer, word: word == -1 ? nil : word, unit: unit == -1 ? nil : unit,
                                        normalize: f.bool("normalize"), numLayers: c.numLayers)
         let progress = Progress(total: o.steps, label: "dream", quiet: f.bool("quiet"))
@@ -109,7 +119,7 @@ func runPairDream(_ args: [String]) -> Int32 {
         let run = result.runs[result.bestRunIndex]
         print("dream \(objective): \(result.stepsDone) steps in \(String(format: "%.1f", result.seconds)) s (\(String(format: "%.1f", result.stepsPerSecond)) steps/s)\(result.interrupted ? ", interrupted" : "")")
         print("final: \(tok.decode(run.finalIds))  activation \(run.finalActivation)  ids_activation \(run.finalIdsActivation)")
-        if let b = result.best { print("best:  \(b.text)  ids_activation \(b.activation) (step \(b.step))") }
+        if let b = result.best { print("best:  \(b.text)  ids_activation \(b.activation) (step \(b.step))\(b.pll.map { "  pll \($0)  score \(b.score)" } ?? "")") }
         print("wrote \(dir)/results.json and top_k*.json")
         return 0
     } catch {

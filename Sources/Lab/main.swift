@@ -13,7 +13,8 @@ commands:
   run FILE.lua [args...]   run a Lua experiment script; `arg` holds its arguments
   dream --flags            PAIR's dream.py: --sentence --layer_id --word_id --neuron_id --dream_start --dream_end
                            --num_iterations --warmup --start_temp --end_temp --anneal --learning_rate --normalize
-                           --gumbel --k --metrics_frequency --output_dir (required) --model; PAIR's defaults
+                           --gumbel --k --metrics_frequency --output_dir (required) --model; PAIR's defaults;
+                           not PAIR's: --fluency λ [--fluency_model M] adds λ·PLL of the span (MLM head needed)
   search --flags           PAIR's token_search.py: --sentence --layer_id --word_id --neuron_id --change_word --top_k
                            --output_dir (required) --model --batch; writes top_tokens_in_<sentence>_<word>.json
   corpus --file F --layer_id L --neuron_id U [--site S] [--top_k K] [--output out.json]

@@ -435,6 +435,18 @@ extension CLITests {
         }
         let html = try String(contentsOfFile: dir + "/frontier.html", encoding: .utf8)
         XCTAssertTrue(html.contains("\"frontiers\""))
+        // PAIR's command with the fluency flags: the PLL lands in the saved files.
+        let pair = try dreamlab(["dream", "--layer_id", "5", "--word_id", "2", "--neuron_id", "300", "--dream_start", "2", "--dream_end", "2",
+                                 "--num_iterations", "20", "--metrics_frequency", "10", "--fluency", "0.05", "--fluency_model", dir + "/mlm",
+                                 "--output_dir", dir + "/pair", "--quiet"])
+        XCTAssertEqual(pair.status, 0, pair.err)
+        XCTAssertTrue(pair.out.contains("pll "), pair.out)
+        let folder = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir + "/pair").first { $0.hasPrefix("dream") })
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/pair/\(folder)/results.json"))) as! [String: Any]
+        XCTAssertNotNil(((saved["dreamlab"] as? [String: Any])?["best"] as? [String: Any])?["pll"])
+        let noHead = try dreamlab(["dream", "--neuron_id", "300", "--fluency", "1", "--num_iterations", "2", "--output_dir", dir + "/x"])
+        XCTAssertEqual(noHead.status, 2)
+        XCTAssertTrue(noHead.err.contains("--fluency_model"), noHead.err)
         try renderInChromium(dir + "/frontier.html", png: dir + "/frontier.png")
     }
 }
