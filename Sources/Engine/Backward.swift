@@ -75,12 +75,7 @@ extension BertModel {
         // dx: gradient w.r.t. the residual stream entering the current point (resid_post of the layer being undone).
         let dx = FloatBuffer(count: N * H)
         if deepest == c.numLayers, let m = acts.mlm, let head = w.mlm, let dLogits = grads.get(Site(.mlmLogits, layer: c.numLayers)) {
-            // MLM head: logits = LN(gelu(x W^T + b)) · D^T + bias
-            let dNormed = FloatBuffer(count: N * H), dPost = FloatBuffer(count: N * H), dPre = FloatBuffer(count: N * H)
-            linearBackward(dNormed.ptr, dLogits.ptr, head.decoder.ptr, N: N, C: H, OC: c.vocabSize)
-            layernormBackward(dPost.ptr, dNormed.ptr, m.post.ptr, m.mean.ptr, m.rstd.ptr, head.ln.gamma.ptr, N: N, C: H)
-            geluBackward(dPre.ptr, dPost.ptr, m.pre.ptr, N: N * H)
-            linearBackward(dx.ptr, dPre.ptr, head.transform.weight.ptr, N: N, C: H, OC: H)
+            head.backward(dx.ptr, dLogits.ptr, m, c: c)
         }
         let startLayer = min(deepest, c.numLayers - 1)
         if startLayer >= 0 {

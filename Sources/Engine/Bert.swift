@@ -91,15 +91,40 @@ public final class LayerActivations: @unchecked Sendable {
     }
 }
 
+/// The MLM head's record at N rows: every row of a batch (N = B·T), or only the rows a caller scores.
 public final class MLMActivations: @unchecked Sendable {
-    public let pre, post, normed: FloatBuffer  // (B,T,H)
-    public let mean, rstd: FloatBuffer         // (B,T)
-    public let logits: FloatBuffer             // (B,T,V)
-    init(B: Int, T: Int, c: BertConfig) {
-        let BTH = B * T * c.hiddenSize
-        pre = FloatBuffer(count: BTH); post = FloatBuffer(count: BTH); normed = FloatBuffer(count: BTH)
-        mean = FloatBuffer(count: B * T); rstd = FloatBuffer(count: B * T)
-        logits = FloatBuffer(count: B * T * c.vocabSize)
+    public let N: Int
+    public let pre, post, normed: FloatBuffer  // (N,H)
+    public let mean, rstd: FloatBuffer         // (N)
+    public let logits: FloatBuffer             // (N,V)
+    init(rows N: Int, c: BertConfig) {
+        let NH = N * c.hiddenSize
+        self.N = N
+        pre = FloatBuffer(count: NH); post = FloatBuffer(count: NH); normed = FloatBuffer(count: NH)
+        mean = FloatBuffer(count: N); rstd = FloatBuffer(count: N)
+        logits = FloatBuffer(count: N * c.vocabSize)
+    }
+}
+
+extension MLMHeadWeights {
+    /// logits = LN(gelu(x W^T + b)) · D^T + bias.  x (N,H) -> (N,V), with the caches its backward needs.
+    func forward(_ x: CFPtr, rows N: Int, c: BertConfig) -> MLMActivations {
+        let m = MLMActivations(rows: N, c: c), H = c.hiddenSize
+        linearForward(m.pre.ptr, x, transform.weight.ptr, transform.bias.ptr, N: N, C: H, OC: H)
+        geluForward(m.post.ptr, m.pre.ptr, N: N * H)
+        layernormForward(m.normed.ptr, m.mean.ptr, m.rstd.ptr, m.post.ptr, ln.gamma.ptr, ln.beta.ptr, N: N, C: H, eps: c.layerNormEps)
+        linearForward(m.logits.ptr, m.normed.ptr, decoder.ptr, bias.ptr, N: N, C: H, OC: c.vocabSize)
+        return m
+    }
+
+    /// dLogits (N,V) -> dx (N,H), accumulated.
+    func backward(_ dx: FPtr, _ dLogits: CFPtr, _ m: MLMActivations, c: BertConfig) {
+        let N = m.N, H = c.hiddenSize
+        let dNormed = FloatBuffer(count: N * H), dPost = FloatBuffer(count: N * H), dPre = FloatBuffer(count: N * H)
+        linearBackward(dNormed.ptr, dLogits, decoder.ptr, N: N, C: H, OC: c.vocabSize)
+        layernormBackward(dPost.ptr, dNormed.ptr, m.post.ptr, m.mean.ptr, m.rstd.ptr, ln.gamma.ptr, N: N, C: H)
+        geluBackward(dPre.ptr, dPost.ptr, m.pre.ptr, N: N * H)
+        linearBackward(dx, dPre.ptr, transform.weight.ptr, N: N, C: H, OC: H)
     }
 }
 
@@ -262,13 +287,7 @@ extension BertModel {
                 throw DreamlabError.invalidArgument("this checkpoint has no MLM head (cls.predictions.*); load one that has it, such as bert-base-uncased")
             }
             guard deepest == c.numLayers - 1 else { throw DreamlabError.invalidArgument("the MLM head needs every layer") }
-            let m = MLMActivations(B: B, T: T, c: c)
-            linearForward(m.pre.ptr, x, head.transform.weight.ptr, head.transform.bias.ptr, N: N, C: H, OC: H)
-            geluForward(m.post.ptr, m.pre.ptr, N: N * H)
-            layernormForward(m.normed.ptr, m.mean.ptr, m.rstd.ptr, m.post.ptr, head.ln.gamma.ptr, head.ln.beta.ptr,
-                             N: N, C: H, eps: c.layerNormEps)
-            linearForward(m.logits.ptr, m.normed.ptr, head.decoder.ptr, head.bias.ptr, N: N, C: H, OC: c.vocabSize)
-            acts.mlm = m
+            acts.mlm = head.forward(x, rows: N, c: c)
         }
         return acts
     }

@@ -76,13 +76,11 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         members.append(s)
     }
     // With fluency the score is activation + λ·PLL; `acts` keeps the activation alone.
-    let fluency = try o.fluency.map { f in
-        (scorer: try FluencyScorer(model: f.model, dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last), lambda: f.lambda)
-    }
+    let fluency = try o.fluency?.scorer(dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last)
     let lambda = fluency?.lambda ?? 0
     var acts = try input.discreteValues(members, objective: objective)
     var plls = try fluency?.scorer.pll(members) ?? [Float](repeating: 0, count: R)
-    var scores = zip(acts, plls).map { $0 + lambda * $1 }
+    var scores: [Float] { zip(acts, plls).map { $0 + lambda * $1 } }
     var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: sentence, sentence2: sentence2,
                              startIds: enc.ids, first: o.first, last: o.last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
@@ -90,13 +88,19 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
     var k = d.kStart
     var tried = Set(members)   // every input scored so far
     var stale = 0              // steps since the best score last rose
-    // Nearest tokens by cosine of word embeddings, per token, computed on first use.
+    // Nearest tokens by cosine of word embeddings, per token, computed on first use (the norms too).
     let E = model.weights.wordEmbeddings.ptr, H = model.config.hiddenSize
-    var invNorm = [Float](repeating: 0, count: V)
-    for j in 0..<V { var s: Float = 0; for h in 0..<H { s += E[j * H + h] * E[j * H + h] }; invNorm[j] = s > 0 ? 1 / s.squareRoot() : 0 }
+    var invNorm: [Float] = []
     var neighbourCache: [Int: [Int]] = [:]
     func neighbours(of t: Int) -> [Int] {
         if let n = neighbourCache[t] { return n }
+        if invNorm.isEmpty {
+            invNorm = (0..<V).map { j in
+                var s: Float = 0
+                for h in 0..<H { s += E[j * H + h] * E[j * H + h] }
+                return s > 0 ? 1 / s.squareRoot() : 0
+            }
+        }
         var dots = [Float](repeating: 0, count: V)
         dots.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, E + t * H, E, nil, M: 1, N: V, K: H, streaming: true) }
         var best = BestK<Int>(64)
@@ -132,7 +136,7 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         var (_, grad) = try input.oneHotGradient(members, objective: objective)
         // Fluency: its one-hot gradient joins the activation's; its log q at each masked position gives the exact
         // change of a swap's own term, used to pick which children get an exact PLL.
-        var logq: [Float] = []
+        var logq: FloatBuffer? = nil
         if let fluency {
             let ev = try fluency.scorer.evaluate(.ids(members), rows: fluency.scorer.rows(spans: members), R: R, gradient: true)
             let dIn = ev.dInput!
@@ -208,6 +212,7 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         if let fluency, !children.isEmpty {
             // Estimate each child's PLL from its parent's masked pass (its own term exactly, the context unchanged),
             // then score the most promising quarter exactly; only exactly scored children compete.
+            let logq = logq!
             var estimate = [Float](repeating: 0, count: children.count)
             for (c, (r, i)) in parents.enumerated() {
                 let row = (r * P + i) * V
@@ -223,7 +228,6 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
         var taken = Set<[Int]>()
         for p in pool where next.count < R && taken.insert(p.0).inserted { next.append(p) }
         members = next.map(\.0); acts = next.map(\.1); plls = next.map(\.2)
-        scores = zip(acts, plls).map { $0 + lambda * $1 }
         // Grow k when the step found nothing better (a wider net); start small again after an improvement.
         if let top = scores.first, top > bestEver { bestEver = top; k = d.kStart; stale = 0 } else { k = min(d.kMax, V, k * 2); stale += 1 }
         // Stuck: restart the weaker half from the best input with half its positions (at least one) redrawn at random,
@@ -242,7 +246,6 @@ public func discreteDream(model: BertModel, sentence: String, sentence2: String?
             result.scored += fresh.count
             let freshPLLs = try fluency?.scorer.pll(fresh) ?? [Float](repeating: 0, count: fresh.count)
             for (n, r) in ((R / 2)..<R).enumerated() { members[r] = fresh[n]; acts[r] = freshActs[n]; plls[r] = freshPLLs[n] }
-            scores = zip(acts, plls).map { $0 + lambda * $1 }
             stale = 0; k = d.kStart
         }
         step += 1

@@ -141,9 +141,7 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
     // ids_activation per restart, cached by (restart, span). All R rows are scored together, in order, because an
     // objective may depend on the batch position (a sweep's per-unit objectives, diversity).
     // With fluency, the PLL of each argmax span too, cached by span.
-    let fluency = try o.fluency.map { f in
-        (scorer: try FluencyScorer(model: f.model, dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last), lambda: f.lambda)
-    }
+    let fluency = try o.fluency?.scorer(dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: o.last)
     let lambda = fluency?.lambda ?? 0
     var idsCache: [[Int]: Float] = [:]
     var pllCache: [[Int]: Float] = [:]
@@ -167,7 +165,6 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         return spans.map { pllCache[$0]! }
     }
     func fullIds(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
-    func spans(_ am: [Int]) -> [[Int]] { (0..<R).map { Array(am[($0 * P)..<(($0 + 1) * P)]) } }
     func maxValues(_ p: [Float], _ r: Int) -> [Float] {
         (0..<T).map { t in
             guard t >= o.first && t <= o.last else { return 1 }
@@ -193,8 +190,7 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
 
     // State PAIR reports at each record: tokens, max values and ids_activation from after the previous update.
     var p0 = input.probabilities(z, temperature: cursor.current, mode: o.mode, noise: noise())
-    var am = input.argmax(p0)
-    var prevSpans = spans(am)
+    var prevSpans = input.argmaxSpans(p0)
     var prevIdsAct = try idsActivations(prevSpans)
     var prevPLL = try idsPLLs(prevSpans)
     var prevMax = (0..<R).map { maxValues(p0, $0) }
@@ -229,8 +225,7 @@ public func dream(model: BertModel, sentence: String, sentence2: String? = nil, 
         for i in 0..<g.count { g[i] = -g[i] }
         adam.step(&z, grad: g)
         let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
-        am = input.argmax(p2)
-        prevSpans = spans(am)
+        prevSpans = input.argmaxSpans(p2)
         prevIdsAct = try idsActivations(prevSpans)
         prevPLL = try idsPLLs(prevSpans)
         prevMax = (0..<R).map { maxValues(p2, $0) }

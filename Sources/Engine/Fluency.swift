@@ -60,7 +60,7 @@ public final class FluencyScorer: @unchecked Sendable {
 
     public struct Evaluation {
         public let pll: [Float]        // (R) mean log-probability per dreamed token
-        public let logProbs: [Float]   // (R,P,V) log q at each masked position: the exact gain of a one-token swap's own term
+        public let logProbs: FloatBuffer   // (R,P,V) log q at each masked position: the exact gain of a one-token swap's own term
         public let dInput: [Float]?    // (R,P,V) d pll / d(one-hot or soft input), when asked
     }
 
@@ -90,19 +90,12 @@ public final class FluencyScorer: @unchecked Sendable {
                                      lastLayerRows: gradient ? nil : Array(first...last))
         guard let (hidden, _) = acts.buffer(top) else { throw DreamlabError.invalidArgument("fluency forward kept no final layer") }
 
-        // The MLM head at the B masked rows only: logits = LN(gelu(x W^T + b)) · D^T + bias.  x (B,H) -> logits (B,V)
+        // The MLM head at the B masked rows only.  x (B,H) -> log q (B,V)
         let x = FloatBuffer(uninitialized: B * H)
         for b in 0..<B { (x.ptr + b * H).update(from: hidden.ptr + (b * T + first + b % P) * H, count: H) }
-        let pre = FloatBuffer(uninitialized: B * H), post = FloatBuffer(uninitialized: B * H), normed = FloatBuffer(uninitialized: B * H)
-        let mean = FloatBuffer(uninitialized: B), rstd = FloatBuffer(uninitialized: B)
-        linearForward(pre.ptr, x.ptr, head.transform.weight.ptr, head.transform.bias.ptr, N: B, C: H, OC: H)
-        geluForward(post.ptr, pre.ptr, N: B * H)
-        layernormForward(normed.ptr, mean.ptr, rstd.ptr, post.ptr, head.ln.gamma.ptr, head.ln.beta.ptr, N: B, C: H, eps: c.layerNormEps)
-        var logq = [Float](repeating: 0, count: B * V)
-        logq.withUnsafeMutableBufferPointer { lp in
-            linearForward(lp.baseAddress!, normed.ptr, head.decoder.ptr, head.bias.ptr, N: B, C: H, OC: V)
-            logSoftmaxRows(lp.baseAddress!, rows: B, V: V)
-        }
+        let headActs = head.forward(x.ptr, rows: B, c: c)
+        let logq = headActs.logits
+        logSoftmaxRows(logq.ptr, rows: B, V: V)
 
         // pll[r] = mean_i Σ_v target(r,i,v) · log q(r,i,v)
         var pll = [Float](repeating: 0, count: R)
@@ -136,11 +129,8 @@ public final class FluencyScorer: @unchecked Sendable {
             }
             for v in 0..<V { d[v] -= expf(logq[b * V + v]) * mass * scale }
         }
-        let dNormed = FloatBuffer(count: B * H), dPost = FloatBuffer(count: B * H), dPre = FloatBuffer(count: B * H), dx = FloatBuffer(count: B * H)
-        linearBackward(dNormed.ptr, dLogits.ptr, head.decoder.ptr, N: B, C: H, OC: V)
-        layernormBackward(dPost.ptr, dNormed.ptr, post.ptr, mean.ptr, rstd.ptr, head.ln.gamma.ptr, N: B, C: H)
-        geluBackward(dPre.ptr, dPost.ptr, pre.ptr, N: B * H)
-        linearBackward(dx.ptr, dPre.ptr, head.transform.weight.ptr, N: B, C: H, OC: H)
+        let dx = FloatBuffer(count: B * H)
+        head.backward(dx.ptr, dLogits.ptr, headActs, c: c)
         let grads = SiteGradients(B: B, T: T, config: c)
         let g = grads.buffer(top)
         for b in 0..<B { (g.ptr + (b * T + first + b % P) * H).update(from: dx.ptr + b * H, count: H) }
@@ -192,6 +182,11 @@ public struct FluencyTerm: @unchecked Sendable {
     public let model: BertModel
     public let lambda: Float
     public init(model: BertModel, lambda: Float) { self.model = model; self.lambda = lambda }
+
+    /// The scorer for one dream's input, with λ beside it (checks the MLM head, vocabulary and span).
+    func scorer(dreamModel: BertModel, ids: [Int], typeIds: [Int], first: Int, last: Int) throws -> (scorer: FluencyScorer, lambda: Float) {
+        (try FluencyScorer(model: model, dreamModel: dreamModel, ids: ids, typeIds: typeIds, first: first, last: last), lambda)
+    }
 }
 
 /// Indices of the points that no other point beats on both axes (both maximised), ordered by x ascending.

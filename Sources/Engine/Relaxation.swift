@@ -92,6 +92,12 @@ public final class RelaxedInput: @unchecked Sendable {
         return rows
     }
 
+    /// The argmax tokens as one span of P ids per restart.
+    public func argmaxSpans(_ p: [Float]) -> [[Int]] {
+        let am = argmax(p)
+        return (0..<R).map { Array(am[($0 * P)..<(($0 + 1) * P)]) }
+    }
+
     /// Argmax token per dreamed row (R*P).
     public func argmax(_ p: [Float]) -> [Int] {
         var out = [Int](repeating: 0, count: R * P)
@@ -157,7 +163,7 @@ public final class RelaxedInput: @unchecked Sendable {
             // The fluency model sees what the dreamed model sees: the soft mixture, or the argmax token (.hard).
             let ev: FluencyScorer.Evaluation
             if mode == .hard {
-                let am = argmax(p), spans = (0..<R).map { Array(am[($0 * P)..<(($0 + 1) * P)]) }
+                let spans = argmaxSpans(p)
                 ev = try scorer.evaluate(.ids(spans), rows: scorer.rows(spans: spans), R: R, gradient: true)
             } else {
                 ev = try scorer.evaluate(.soft(p), rows: scorer.rows(soft: p, R: R), R: R, gradient: true)

@@ -25,13 +25,6 @@ final class WeightedSite: ActivationObjective {
 final class BackwardTests: XCTestCase {
     func rand(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1) -> [Float] { (0..<n).map { _ in Float(rng.nextDouble() * 2 - 1) * scale } }
 
-    /// Central finite difference of f at x[i], in double.
-    func fd(_ x: [Float], _ i: Int, eps: Float = 1e-3, _ f: ([Float]) -> Double) -> Double {
-        var a = x, b = x
-        a[i] += eps; b[i] -= eps
-        return (f(a) - f(b)) / Double(2 * eps)
-    }
-
     func testLayerNormBackwardFiniteDifference() {
         var rng = SplitMix64(seed: 11)
         let N = 3, C = 7
@@ -144,11 +137,8 @@ final class BackwardTests: XCTestCase {
                 func f(_ zz: [Float]) -> Double {
                     Double(try! input.valueAndGradient(zz, temperature: temp, mode: mode, noise: noise, objective: obj).values[0])
                 }
-                var worst = 0.0, scale = 0.0
-                for i in stride(from: 0, to: z.count, by: 7) {
-                    let numeric = fd(z, i, eps: 3e-2, f)   // float32: a wide step keeps round-off below the check
-                    worst = max(worst, abs(Double(dz[i]) - numeric)); scale = max(scale, abs(numeric))
-                }
+                // float32: a wide step keeps round-off below the check
+                let (worst, scale) = finiteDifferenceError(dz, at: z, every: 7, eps: 3e-2, f)
                 XCTAssertLessThan(worst, 2e-3 * max(1, scale), "\(site) \(mode): max |analytic - numeric| \(worst) (largest gradient \(scale))")
             }
         }

@@ -58,13 +58,7 @@ final class FluencyTests: XCTestCase {
         func f(_ q: [Float]) -> Double {
             Double(try! sc.evaluate(.soft(q), rows: sc.rows(soft: q, R: R), R: R, gradient: false).pll.reduce(0, +))
         }
-        var worst = 0.0, scale = 0.0
-        for i in stride(from: 0, to: p.count, by: 5) {
-            var a = p, b = p
-            a[i] += 1e-2; b[i] -= 1e-2
-            let numeric = (f(a) - f(b)) / 2e-2
-            worst = max(worst, abs(Double(ev.dInput![i]) - numeric)); scale = max(scale, abs(numeric))
-        }
+        let (worst, scale) = finiteDifferenceError(ev.dInput!, at: p, every: 5, eps: 1e-2, f)
         print(String(format: "pll soft gradient: max |analytic - numeric| %.2e (largest %.2e)", worst, scale))
         XCTAssertLessThan(worst, 2e-3 * max(1, scale))
         XCTAssertGreaterThan(scale, 1e-3)
@@ -94,13 +88,7 @@ final class FluencyTests: XCTestCase {
             let r = try! input.valueAndGradient(zz, temperature: 0.8, mode: .softmax, noise: nil, objective: obj, fluency: (sc, lambda))
             return Double(r.values[0] + lambda * r.pll![0])
         }
-        var worst = 0.0, scale = 0.0
-        for i in stride(from: 0, to: z.count, by: 7) {
-            var a = z, b = z
-            a[i] += 3e-2; b[i] -= 3e-2
-            let numeric = (f(a) - f(b)) / 6e-2
-            worst = max(worst, abs(Double(dz[i]) - numeric)); scale = max(scale, abs(numeric))
-        }
+        let (worst, scale) = finiteDifferenceError(dz, at: z, every: 7, eps: 3e-2, f)
         print(String(format: "relaxed dz with fluency: max |analytic - numeric| %.2e (largest %.2e)", worst, scale))
         XCTAssertLessThan(worst, 2e-3 * max(1, scale))
     }

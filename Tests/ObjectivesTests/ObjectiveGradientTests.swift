@@ -27,13 +27,7 @@ final class ObjectiveGradientTests: XCTestCase {
         func f(_ zz: [Float]) -> Double {
             Double(try! input.valueAndGradient(zz, temperature: temp, mode: .softmax, noise: nil, objective: obj).values.reduce(0, +))
         }
-        var worst = 0.0, scale = 0.0
-        for i in stride(from: 0, to: z.count, by: 5) {
-            var a = z, b = z
-            a[i] += 3e-2; b[i] -= 3e-2
-            let numeric = (f(a) - f(b)) / 6e-2
-            worst = max(worst, abs(Double(dz[i]) - numeric)); scale = max(scale, abs(numeric))
-        }
+        let (worst, scale) = finiteDifferenceError(dz, at: z, every: 5, eps: 3e-2, f)
         XCTAssertGreaterThan(scale, 0, "\(label): gradient is zero everywhere", file: file, line: line)
         print(String(format: "gradient check %-40@ max |analytic - numeric| %.2e (largest %.2e)", label, worst, scale))
         XCTAssertLessThan(worst, 3e-3 * max(1, scale), label, file: file, line: line)

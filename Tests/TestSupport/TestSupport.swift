@@ -42,3 +42,21 @@ public func assertThrows(_ expr: @autoclosure () throws -> Any, contains parts: 
         for p in parts { XCTAssertTrue(msg.contains(p), "error \"\(msg)\" should mention \"\(p)\"", file: file, line: line) }
     }
 }
+
+/// Central finite difference of f at x[i], in double.
+public func fd(_ x: [Float], _ i: Int, eps: Float = 1e-3, _ f: ([Float]) -> Double) -> Double {
+    var a = x, b = x
+    a[i] += eps; b[i] -= eps
+    return (f(a) - f(b)) / Double(2 * eps)
+}
+
+/// An analytic gradient against central differences at every `every`-th coordinate of x: the largest
+/// |analytic − numeric| and the largest |numeric| (the scale a tolerance is relative to).
+public func finiteDifferenceError(_ analytic: [Float], at x: [Float], every: Int, eps: Float, _ f: ([Float]) -> Double) -> (worst: Double, scale: Double) {
+    var worst = 0.0, scale = 0.0
+    for i in stride(from: 0, to: x.count, by: every) {
+        let numeric = fd(x, i, eps: eps, f)
+        worst = max(worst, abs(Double(analytic[i]) - numeric)); scale = max(scale, abs(numeric))
+    }
+    return (worst, scale)
+}
