@@ -31,8 +31,10 @@ public func jsonData(_ value: Any) throws -> Data {
     try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
 }
 
-/// JSON numbers from Float without float noise in the file (0.1 not 0.10000000149011612).
-@inline(__always) func num(_ f: Float) -> Any { f.isFinite ? Double("\(f)")! : NSNull() }
+/// A Float as the shortest Double that prints the same (0.1, not 0.10000000149011612): JSON without float noise.
+public func shortest(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
+/// JSON numbers from Float: the shortest Double, null where not finite.
+@inline(__always) func num(_ f: Float) -> Any { f.isFinite ? shortest(f) : NSNull() }
 
 extension DreamRecord {
     var json: [String: Any] {

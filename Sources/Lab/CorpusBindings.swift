@@ -74,8 +74,8 @@ func runCorpusCommand(_ args: [String]) -> Int32 {
         for h in r.hits { print(String(format: "%9.4f  %@", Double(h.activation), h.text)) }
         if !f.string("output").isEmpty {
             let json: [String: Any] = ["type": "corpus", "site": "\(site)", "unit": try f.int("neuron_id"), "passages": r.passages,
-                                       "tops": r.hits.map { ["text": $0.text, "activation": Double("\($0.activation)")!, "tokens": $0.tokens,
-                                                            "activations": $0.activations.map { Double("\($0)")! }, "line": $0.line] as [String: Any] }]
+                                       "tops": r.hits.map { ["text": $0.text, "activation": shortest($0.activation), "tokens": $0.tokens,
+                                                            "activations": $0.activations.map(shortest), "line": $0.line] as [String: Any] }]
             try writeAtomically(jsonData(json), to: f.string("output"))
             print("wrote \(f.string("output"))")
         }

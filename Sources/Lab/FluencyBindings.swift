@@ -2,9 +2,6 @@ import CLua
 import Engine
 import Foundation
 
-/// A Float as the shortest Double that prints the same (0.1, not 0.10000000149011612).
-func shortest(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
-
 /// One point of a fluency sweep: a run's best input with its activation and PLL.
 struct FrontierPoint {
     let lambda: Float

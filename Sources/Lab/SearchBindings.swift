@@ -80,7 +80,7 @@ func runPairSearch(_ args: [String]) -> Int32 {
         let results: [String: Any] = [
             "type": "token_search", "sentence": f.string("sentence"), "layer_id": layer, "neuron_id": unit, "word_id": word,
             "change_word": try f.int("change_word"), "tokens": enc.ids.map { m.tokenizer.idToToken[$0] },
-            "tops": r.hits.map { ["token": $0.token, "activation": Double("\($0.activation)")!, "id": $0.id] as [String: Any] },
+            "tops": r.hits.map { ["token": $0.token, "activation": shortest($0.activation), "id": $0.id] as [String: Any] },
             "dreamlab": ["candidates": r.candidates, "seconds": r.seconds, "interrupted": r.interrupted, "model": m.directory],
         ]
         let path = outDir + "/top_tokens_in_\(f.string("sentence"))_\(try f.int("change_word")).json"

@@ -40,8 +40,8 @@ func runSweep(model: BertModel, sentence: String, first: Int, last: Int, units: 
             var row: [String: Any] = ["unit": unit, "objective": objectives[k].description, "sentence": sentence,
                                       "first": first, "last": last, "steps": r.stepsDone,
                                       "final_tokens": run.finalIds[first...last].map { tok.idToToken[$0] },
-                                      "final_activation": Double("\(run.finalActivation)") ?? 0,
-                                      "final_ids_activation": Double("\(run.finalIdsActivation)") ?? 0,
+                                      "final_activation": shortest(run.finalActivation),
+                                      "final_ids_activation": shortest(run.finalIdsActivation),
                                       "seconds_per_batch": r.seconds, "batch": chunk.count, "restarts": R]
             if let b = run.best { row["best"] = b.json }
             return row
