@@ -18,9 +18,14 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-fveclib=libmvec"])],
                 linkerSettings: [.linkedLibrary("mvec")]),
         .target(name: "Engine", dependencies: ["CBLAS", "CKernels"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+                // Bounds and overflow checks stay on in debug and test builds, where they catch bugs.
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "Objectives", dependencies: ["Engine"]),
-        .executableTarget(name: "Lab", dependencies: ["Engine", "Objectives", "CLua", "CReadline"]),
+        // Lua, HTML and JS live in their own files, embedded into the binary at build time.
+        .executableTarget(name: "Lab", dependencies: ["Engine", "Objectives", "CLua", "CReadline"],
+                          resources: [.embedInCode("Resources/help.lua"), .embedInCode("Resources/completion.lua"),
+                                      .embedInCode("Resources/sandbox.lua"), .embedInCode("Resources/report.html"),
+                                      .embedInCode("Resources/report.js")]),
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Engine", "TestSupport"]),

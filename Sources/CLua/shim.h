@@ -9,7 +9,6 @@
 // Lua's macros as functions Swift can call.
 static inline void dl_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
 static inline void dl_newtable(lua_State *L) { lua_createtable(L, 0, 0); }
-static inline int dl_pcall(lua_State *L, int nargs, int nres, int msgh) { return lua_pcallk(L, nargs, nres, msgh, 0, NULL); }
 static inline const char *dl_tostring(lua_State *L, int i) { return lua_tolstring(L, i, NULL); }
 static inline lua_Number dl_tonumber(lua_State *L, int i, int *isnum) { return lua_tonumberx(L, i, isnum); }
 static inline lua_Integer dl_tointeger(lua_State *L, int i, int *isnum) { return lua_tointegerx(L, i, isnum); }
@@ -31,11 +30,43 @@ static inline int dl_isinteger(lua_State *L, int idx) { return lua_isinteger(L, 
 // ever crosses a Swift frame.
 typedef int (*dl_swift_fn)(lua_State *L);
 
+// The allocator's bookkeeping. `cap` is the state's own memory cap (0: none); `limit` is the cap in force, lower
+// while a plugin runs. `in_swift` is set while a Swift function is the innermost native code.
+typedef struct { size_t used; size_t limit; size_t cap; long long budget; int in_swift; int over_limit; } dl_limits;
+static inline dl_limits *dl_get_limits(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (dl_limits *)ud;
+}
+
+// While Swift code runs the allocator never fails: a failed allocation would raise a Lua memory error that
+// longjmps through Swift frames. It records the overrun instead, and the trampoline raises the memory error
+// here, in C, once the Swift frame has returned.
 static inline int dl_trampoline(lua_State *L) {
     dl_swift_fn fn = (dl_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
+    dl_limits *lim = dl_get_limits(L);
+    int outer = lim->in_swift;
+    lim->in_swift = 1;
     int n = fn(L);
+    lim->in_swift = outer;
+    if (lim->over_limit) {
+        lim->over_limit = 0;
+        lua_settop(L, 0);
+        return luaL_error(L, "not enough memory: Lua reached its memory cap of %d MB (DREAMLAB_LUA_MEMORY for the prompt, "
+                             "memory= for a plugin); keep fewer results alive or raise the cap", (int)(lim->limit >> 20));
+    }
     if (n < 0) return lua_error(L);
     return n;
+}
+
+// Every pcall Swift makes: inside it Lua may raise again (the pcall in C catches it), so the allocator may fail.
+static inline int dl_pcall(lua_State *L, int nargs, int nres, int msgh) {
+    dl_limits *lim = dl_get_limits(L);
+    int outer = lim->in_swift;
+    lim->in_swift = 0;
+    int rc = lua_pcallk(L, nargs, nres, msgh, 0, NULL);
+    lim->in_swift = outer;
+    return rc;
 }
 static inline void dl_push_swift_function(lua_State *L, dl_swift_fn fn) {
     lua_pushlightuserdata(L, (void *)fn);
@@ -66,22 +97,17 @@ static inline void dl_arm_interrupt(lua_State *L) {
 static inline void dl_disarm_hook(lua_State *L) { lua_sethook(L, NULL, 0, 0); }
 // Limits for sandboxed plugin code: an allocator that can cap memory and a count hook that spends an
 // instruction budget. Both live in C because exceeding them raises a Lua error (a longjmp).
-typedef struct { size_t used; size_t limit; long long budget; } dl_limits;
-
 static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     dl_limits *lim = (dl_limits *)ud;
     size_t old = ptr ? osize : 0;   // with ptr NULL, osize is a type tag, not a size
     if (nsize == 0) { lim->used -= old; free(ptr); return NULL; }
-    if (lim->limit && nsize > old && lim->used - old + nsize > lim->limit) return NULL;
+    if (lim->limit && nsize > old && lim->used - old + nsize > lim->limit) {
+        if (!lim->in_swift) return NULL;
+        lim->over_limit = 1;   // raised by the trampoline once the Swift frame is gone
+    }
     void *p = realloc(ptr, nsize);
     if (p) lim->used = lim->used - old + nsize;
     return p;
-}
-
-static inline dl_limits *dl_get_limits(lua_State *L) {
-    void *ud = NULL;
-    lua_getallocf(L, &ud);
-    return (dl_limits *)ud;
 }
 
 static inline void dl_budget_hook(lua_State *L, lua_Debug *ar) {
@@ -99,15 +125,17 @@ static inline lua_State *dl_newstate(dl_limits *lim) {
     lua_State *L = lua_newstate(dl_alloc, lim);
     return L;
 }
+static inline void dl_set_memory_cap(lua_State *L, size_t bytes) { dl_limits *lim = dl_get_limits(L); lim->cap = bytes; lim->limit = bytes; }
 static inline void dl_begin_limits(lua_State *L, long long instructions, size_t memory) {
     dl_limits *lim = dl_get_limits(L);
     lim->budget = instructions;
-    lim->limit = memory ? lim->used + memory : 0;
+    lim->limit = memory ? lim->used + memory : lim->cap;
+    if (lim->cap && (lim->limit == 0 || lim->limit > lim->cap)) lim->limit = lim->cap;
     if (instructions > 0) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT, 1000);
 }
 static inline void dl_end_limits(lua_State *L) {
     dl_limits *lim = dl_get_limits(L);
-    lim->limit = 0;
+    lim->limit = lim->cap;
     lim->budget = 0;
     lua_sethook(L, NULL, 0, 0);
 }

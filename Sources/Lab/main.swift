@@ -4,6 +4,9 @@ import Foundation
 BLASRuntime.ensureCoreType()
 BLASRuntime.configureThreads()
 
+/// Every subcommand, each defined in its own file in CLI/. A new one is one file plus one line here.
+let subcommands: [Subcommand] = [dreamCommand, searchCommand, corpusCommand, sweepCommand, reportCommand, randomModelCommand, benchCommand]
+
 let usage = """
 usage: dreamlab [options] [command] [args]
 
@@ -11,21 +14,9 @@ With no command, opens the interactive Lua prompt on the default model (global `
 
 commands:
   run FILE.lua [args...]   run a Lua experiment script; `arg` holds its arguments
-  dream --flags            PAIR's dream.py: --sentence --layer_id --word_id --neuron_id --dream_start --dream_end
-                           --num_iterations --warmup --start_temp --end_temp --anneal --learning_rate --normalize
-                           --gumbel --k --metrics_frequency --output_dir (required) --model; PAIR's defaults;
-                           not PAIR's: --fluency λ [--fluency_model M] adds λ·PLL of the span (MLM head needed)
-  search --flags           PAIR's token_search.py: --sentence --layer_id --word_id --neuron_id --change_word --top_k
-                           --output_dir (required) --model --batch; writes top_tokens_in_<sentence>_<word>.json
-  corpus --file F --layer_id L --neuron_id U [--site S] [--top_k K] [--output out.json]
-                           top passages of a text file (one per line) for one unit
-  sweep --layer_id L --units 0-63 --out F.jsonl [--word_id W] [--num_iterations N] [--batch 8] [--shard i/n]
-                           one dream per unit, a JSON line each; rerun to resume; --merge OUT IN... joins shards
-  report DIR -o file.html  an HTML report of a saved dream folder (Dreamlab's or PAIR's own)
-  random-model --out DIR [--vocab_from MODEL] [--hidden 32 --layers 2 --heads 2 --intermediate 64 --seed 7]
-                           a small random BERT with an MLM head and a real vocabulary: a fixture for tests
-                           and pipelines (e.g. fluency_model=), not a language model
+\(subcommands.map { "  " + $0.name.padding(toLength: 23, withPad: " ", startingAt: 0) + "  " + ($0.summary.split(separator: "\n").first.map(String.init) ?? "") }.joined(separator: "\n"))
   info                     show version, BLAS core and threads, and the default model
+  help COMMAND             a command's flags, defaults and one line each (also: dreamlab COMMAND --help)
 
 options:
   -e CODE                  run a Lua chunk, then exit (repeatable)
@@ -35,9 +26,20 @@ options:
   -h, --help               this text
 
 Lua: lab.load([dir]), m.config, m:encode(text[, text2]), m:decode(ids), m:run(text|ids),
-     tr:site(name), t:shape(), t:get(...), t:totable(), lab.json.encode/decode.
+     tr:site(name), t:shape(), t:get(...), t:totable(), lab.json.encode/decode; help() at the prompt.
 Model coordinates (layer, head, position, unit, token id) are 0-based; Lua lists are 1-based.
 """
+
+/// Runs a subcommand: its flags parsed by its own table, errors printed once with the command's name.
+func runSubcommand(_ c: Subcommand, _ args: [String]) -> Int32 {
+    do { return try c.run(try c.parse(args)) } catch is HelpRequested {
+        print(c.help, terminator: "")
+        return 0
+    } catch {
+        FileHandle.standardError.write(Data("dreamlab \(c.name): \(error)\n".utf8))
+        return 2
+    }
+}
 
 func infoText() -> String {
     let model = ModelLocator.defaultDirectory() ?? "(not installed: run scripts/lab)"
@@ -73,23 +75,13 @@ while !args.isEmpty {
     case "--model":
         guard !args.isEmpty else { fail("--model needs a model directory or name") }
         setenv("LAB_MODEL", args.removeFirst(), 1)
-    case "bench":
-        exit(runBench(args))
-    case "random-model":
-        exit(runRandomModelCommand(args))
-    case "report":
-        exit(runReportCommand(args))
-    case "sweep":
-        exit(runSweepCommand(args))
-    case "corpus":
+    case "help":
+        guard let name = args.first else { print(usage); exit(0) }
+        guard let c = subcommands.first(where: { $0.name == name }) else { fail("no command \(name); commands: \(subcommands.map(\.name).joined(separator: ", ")), run, info") }
+        print(c.help, terminator: ""); exit(0)
+    case let name where subcommands.contains { $0.name == name }:
         installSignalHandler()
-        exit(runCorpusCommand(args))
-    case "search":
-        installSignalHandler()
-        exit(runPairSearch(args))
-    case "dream":
-        installSignalHandler()
-        exit(runPairDream(args))
+        exit(runSubcommand(subcommands.first { $0.name == name }!, args))
     case "run":
         guard !args.isEmpty else { fail("run needs a script: dreamlab run FILE.lua [args...]") }
         command = "run"; rest = args; args = []

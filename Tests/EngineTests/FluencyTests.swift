@@ -99,13 +99,14 @@ final class FluencyTests: XCTestCase {
         let mlm = try RandomBert.model(c, seed: 17, withMLM: true)
         let obj = WeightedSite(Site(.residPost, layer: 1), weights: [1, -0.5, 0.25])
         var o = DreamOptions(first: 2, last: 4)
+        o.sentence = "i hate love kick"
+        o.method = .discrete
         o.steps = 12; o.every = 4; o.seed = 3
-        var d = DiscreteOptions()
-        d.candidates = 48
+        o.discrete.candidates = 48
         var results: [DreamResult] = []
         for lambda: Float in [0, 50] {
             o.fluency = FluencyTerm(model: mlm, lambda: lambda)
-            results.append(try discreteDream(model: dreamModel, sentence: "i hate love kick", objective: obj, options: o, discrete: d))
+            results.append(try runDream(model: dreamModel, objective: obj, options: o))
         }
         let sc = try scorer(mlm, dream: dreamModel)
         for (r, lambda) in zip(results, [Float(0), 50]) {

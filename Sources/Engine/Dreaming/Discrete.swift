@@ -1,0 +1,275 @@
+import Foundation
+
+/// Gradient-guided discrete search (GCG / AutoPrompt family, run as a population as EPO does): the gradient w.r.t.
+/// each dreamed position's one-hot input proposes the top-k tokens by first-order gain; a batch of single-token swaps
+/// drawn from them (plus random tokens and embedding neighbours) is scored exactly in one batched pass; the best
+/// distinct inputs survive. k grows when a step finds nothing better, and a long stall restarts the weaker half.
+/// Any objective works unchanged; results take the same form as relaxed dreams.
+public struct DiscreteOptions: Sendable {
+    /// nil: 8, or `restarts` when the dream asks for more than one.
+    public var population: Int? = nil
+    public var candidates = 128          // swaps scored exactly per step
+    public var kStart = 8
+    public var kMax = Int.max            // capped at the vocabulary: when stuck, the net widens until it is the whole vocabulary
+    public var restartAfter = 8          // steps without a gain before the weaker half of the population restarts
+    public var honest = false            // keep only inputs that survive decode and re-encode
+    public var explore: Float = 0.25     // share of swaps drawn from the whole vocabulary: where the gradient is flat
+                                         // (a GELU unit in its negative region) it proposes little
+    public var neighbors: Float = 0.25   // share of swaps drawn from the current token's nearest embeddings (cosine):
+                                         // related tokens (22nd, 23rd, 70th) often drive a unit alike, which a
+                                         // first-order estimate from one of them can miss
+    public init() {}
+
+    func validate() throws {
+        if let population, !(1...4096).contains(population) { throw DreamlabError.invalidArgument("population must be in 1...4096, got \(population)") }
+        guard (1...1_000_000).contains(candidates) else { throw DreamlabError.invalidArgument("candidates must be in 1...1000000, got \(candidates)") }
+        guard kStart >= 1, kMax >= kStart else { throw DreamlabError.invalidArgument("k must be >= 1 and k_max >= k") }
+        guard explore >= 0, neighbors >= 0, explore + neighbors <= 1 else {
+            throw DreamlabError.invalidArgument("explore= and neighbors= are shares of the swaps: each >= 0, together <= 1")
+        }
+    }
+}
+
+extension RelaxedInput {
+    /// Objective values at discrete spans and the gradient w.r.t. each dreamed position's one-hot input, (R,P,V).
+    public func oneHotGradient(_ spans: [[Int]], objective: ActivationObjective) throws -> (values: [Float], grad: [Float]) {
+        precondition(spans.count == R)
+        let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        let rows = FloatBuffer(count: R * T * H)
+        for r in 0..<R { for t in 0..<T {
+            let id = (t >= first && t <= last) ? spans[r][t - first] : ids[t]
+            (rows.ptr + (r * T + t) * H).update(from: E + id * H, count: H)
+        } }
+        let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM, wordRows: rows)
+        let grads = SiteGradients(B: R, T: T, config: model.config)
+        let values = try objective.evaluate(acts, grads: grads)
+        let dWord = model.backward(acts, grads)
+        let dRows = FloatBuffer(count: R * P * H)
+        for r in 0..<R { dRows.ptr.advanced(by: r * P * H).update(from: dWord.ptr + (r * T + first) * H, count: P * H) }
+        var g = [Float](repeating: 0, count: R * P * V)
+        g.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true) }
+        return (values, g)
+    }
+}
+
+/// Whether token ids survive decode then re-encode (the text a reader would copy gives back the same input).
+public func survivesReencode(_ model: BertModel, _ ids: [Int], typeIds: [Int]) -> Bool {
+    // Re-encode the text between [CLS] and the final [SEP]; pairs are checked segment by segment.
+    let tok = model.tokenizer
+    var segments: [[Int]] = [], cur: [Int] = []
+    for id in ids.dropFirst() { if id == tok.sepId { segments.append(cur); cur = [] } else { cur.append(id) } }
+    if !cur.isEmpty { return false }
+    for seg in segments where tok.tokenizeIds(tok.decode(seg)) != seg { return false }
+    return true
+}
+
+func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjective, options o: DreamOptions, last: Int) throws -> DreamResult {
+    let d = o.discrete
+    let R = d.population ?? (o.restarts > 1 ? o.restarts : 8)
+    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: last, restarts: R)
+    let P = input.P, V = input.V, tok = model.tokenizer
+    var rng = SplitMix64(seed: o.seed)
+    func full(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
+    func honestOK(_ span: [Int]) -> Bool { !d.honest || survivesReencode(model, full(span), typeIds: enc.typeIds) }
+    // Candidate tokens: no special tokens, no [unused*].
+    let banned = Set([tok.clsId, tok.sepId, tok.padId, tok.maskId ?? -1, tok.unkId] + (0..<V).filter { tok.idToToken[$0].hasPrefix("[unused") })
+
+    // Population: the starting sentence, then random perturbations of it.
+    var members: [[Int]] = [Array(enc.ids[o.first...last])]
+    while members.count < R {
+        var s = members[0]
+        s[Int(rng.next() % UInt64(P))] = Int(rng.next() % UInt64(V))
+        members.append(s)
+    }
+    // With fluency the score is activation + λ·PLL; `acts` keeps the activation alone.
+    let fluency = try o.fluency?.scorer(dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: last)
+    let lambda = fluency?.lambda ?? 0
+    var acts = try input.discreteValues(members, objective: objective)
+    var plls = try fluency?.scorer.pll(members) ?? [Float](repeating: 0, count: R)
+    var scores: [Float] { zip(acts, plls).map { $0 + lambda * $1 } }
+    var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: o.sentence, sentence2: o.sentence2,
+                             startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairFields: objective.pairFields,
+                             first: o.first, last: last, options: o,
+                             runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
+    result.scored = members.count
+    var k = d.kStart
+    var tried = Set(members)   // every input scored so far
+    var stale = 0              // steps since the best score last rose
+    // Nearest tokens by cosine of word embeddings, per token, computed on first use (the norms too).
+    let E = model.weights.wordEmbeddings.ptr, H = model.config.hiddenSize
+    var invNorm: [Float] = []
+    var neighbourCache: [Int: [Int]] = [:]
+    func neighbours(of t: Int) -> [Int] {
+        if let n = neighbourCache[t] { return n }
+        if invNorm.isEmpty {
+            invNorm = (0..<V).map { j in
+                var s: Float = 0
+                for h in 0..<H { s += E[j * H + h] * E[j * H + h] }
+                return s > 0 ? 1 / s.squareRoot() : 0
+            }
+        }
+        var dots = [Float](repeating: 0, count: V)
+        dots.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, E + t * H, E, nil, M: 1, N: V, K: H, streaming: true) }
+        var best = BestK<Int>(64)
+        for j in 0..<V where j != t && !banned.contains(j) { best.offer(dots[j] * invNorm[j], j) }
+        neighbourCache[t] = best.items
+        return best.items
+    }
+    let start = Date()
+    var bestEver = scores.max() ?? -.infinity
+    func record(_ step: Int, grad: [Float]?) {
+        for r in 0..<R {
+            let ids = full(members[r])
+            result.runs[r].iterations.append(DreamRecord(number: step, tokens: ids.map { tok.idToToken[$0] }, temperature: 0,
+                                                         maxValues: [Float](repeating: 1, count: ids.count), activation: acts[r], idsActivation: acts[r],
+                                                         idsPLL: fluency == nil ? nil : plls[r]))
+            if let grad {
+                for i in 0..<P {
+                    let row = Array(grad[((r * P + i) * V)..<((r * P + i + 1) * V)])
+                    let top = row.indices.sorted { row[$0] > row[$1] }.prefix(o.topk)
+                    result.runs[r].topK[i].append(TopKRecord(number: step, indices: Array(top), tokens: top.map { tok.idToToken[$0] },
+                                                             scores: top.map { row[$0] }, activation: acts[r]))
+                }
+            }
+            if scores[r] > (result.runs[r].best?.score ?? -.infinity), honestOK(members[r]) {
+                result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: acts[r], step: step,
+                                                    pll: fluency == nil ? nil : plls[r], lambda: lambda)
+            }
+        }
+    }
+    var step = 0
+    while step < o.steps {
+        if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
+        var (_, grad) = try input.oneHotGradient(members, objective: objective)
+        // Fluency: its one-hot gradient joins the activation's; its log q at each masked position gives the exact
+        // change of a swap's own term, used to pick which children get an exact PLL.
+        var logq: FloatBuffer? = nil
+        if let fluency {
+            let ev = try fluency.scorer.evaluate(.ids(members), rows: fluency.scorer.rows(spans: members), R: R, gradient: true)
+            let dIn = ev.dInput!
+            for k in 0..<grad.count { grad[k] += lambda * dIn[k] }
+            logq = ev.logProbs
+        }
+        if step % o.every == 0 { record(step, grad: grad) }
+        // Proposals per member and position: a token drawn uniformly from the top k by first-order gain. Small k keeps
+        // the list (BestK); a wide net keeps only the gain threshold of rank k and draws by rejection. Built lazily.
+        var lists = [[Int]?](repeating: nil, count: R * P)
+        var thresholds = [Float?](repeating: nil, count: R * P)
+        func propose(_ r: Int, _ i: Int) -> Int? {
+            let row = r * P + i, base = row * V
+            if k <= 256 {
+                if lists[row] == nil {
+                    var top = BestK<Int>(k)
+                    for j in 0..<V where !banned.contains(j) && j != members[r][i] { top.offer(grad[base + j], j) }
+                    lists[row] = top.items
+                }
+                let opts = lists[row]!
+                return opts.isEmpty ? nil : opts[Int(rng.next() % UInt64(opts.count))]
+            }
+            if thresholds[row] == nil {
+                let sorted = grad[base..<(base + V)].sorted(by: >)
+                thresholds[row] = sorted[min(k, V) - 1]
+            }
+            let thr = thresholds[row]!
+            for _ in 0..<64 {
+                let j = Int(rng.next() % UInt64(V))
+                if grad[base + j] >= thr && !banned.contains(j) && j != members[r][i] { return j }
+            }
+            return nil
+        }
+        // A batch of single-token swaps, spread over the members, scored exactly; an input is never scored twice.
+        var children: [[Int]] = []
+        var parents: [(r: Int, i: Int)] = []
+        var tries = 0
+        while children.count < d.candidates && tries < d.candidates * 64 {
+            tries += 1
+            // Most proposals already scored (a small k, one position): widen the net for this step so the batch fills.
+            if tries % (d.candidates * 4) == 0 && k < min(d.kMax, V) {
+                k = min(d.kMax, V, k * 2)
+                lists = [[Int]?](repeating: nil, count: R * P); thresholds = [Float?](repeating: nil, count: R * P)
+            }
+            let r = Int(rng.next() % UInt64(R)), i = Int(rng.next() % UInt64(P))
+            var child = members[r]
+            let u = rng.nextDouble()
+            if u < Double(d.explore) {
+                let t = Int(rng.next() % UInt64(V))
+                if banned.contains(t) { continue }
+                child[i] = t
+            } else if u < Double(d.explore + d.neighbors) {
+                // The nearest untried neighbour of the token there.
+                let near = neighbours(of: members[r][i])
+                guard let t = near.first(where: { t in var c = child; c[i] = t; return !tried.contains(c) }) else { continue }
+                child[i] = t
+            } else {
+                guard let t = propose(r, i) else { continue }
+                child[i] = t
+            }
+            if !tried.contains(child) && honestOK(child) { tried.insert(child); children.append(child); parents.append((r, i)) }
+        }
+        var childActs: [Float] = []
+        var c0 = 0
+        while c0 < children.count {
+            let part = Array(children[c0..<min(c0 + 256, children.count)])
+            childActs += try input.discreteValues(part, objective: objective)
+            result.scored += part.count
+            c0 += part.count
+        }
+        var childPLLs = [Float](repeating: 0, count: children.count)
+        var exact = Array(children.indices)
+        if let fluency, !children.isEmpty {
+            // Estimate each child's PLL from its parent's masked pass (its own term exactly, the context unchanged),
+            // then score the most promising quarter exactly; only exactly scored children compete.
+            let logq = logq!
+            var estimate = [Float](repeating: 0, count: children.count)
+            for (c, (r, i)) in parents.enumerated() {
+                let row = (r * P + i) * V
+                estimate[c] = childActs[c] + lambda * (plls[r] + (logq[row + children[c][i]] - logq[row + members[r][i]]) / Float(P))
+            }
+            exact = Array(children.indices.sorted { estimate[$0] > estimate[$1] }.prefix(max(R, d.candidates / 4)))
+            for (c, v) in zip(exact, try fluency.scorer.pll(exact.map { children[$0] })) { childPLLs[c] = v }
+        }
+        // Elitist selection of R distinct inputs from members and the exactly scored children.
+        var pool = (0..<R).map { (members[$0], acts[$0], plls[$0]) } + exact.map { (children[$0], childActs[$0], childPLLs[$0]) }
+        pool.sort { $0.1 + lambda * $0.2 > $1.1 + lambda * $1.2 }
+        var next: [([Int], Float, Float)] = []
+        var taken = Set<[Int]>()
+        for p in pool where next.count < R && taken.insert(p.0).inserted { next.append(p) }
+        members = next.map(\.0); acts = next.map(\.1); plls = next.map(\.2)
+        // Grow k when the step found nothing better (a wider net); start small again after an improvement.
+        if let top = scores.first, top > bestEver { bestEver = top; k = d.kStart; stale = 0 } else { k = min(d.kMax, V, k * 2); stale += 1 }
+        // Stuck: restart the weaker half from the best input with half its positions (at least one) redrawn at random,
+        // so their gradients and neighbours propose from elsewhere (EPO's restarts). The best inputs stay recorded.
+        if stale >= d.restartAfter && R > 1 {
+            var fresh: [[Int]] = []
+            while fresh.count < R - R / 2 {
+                var s = members[0]
+                for _ in 0..<max(1, P / 2) {
+                    let t = Int(rng.next() % UInt64(V))
+                    if !banned.contains(t) { s[Int(rng.next() % UInt64(P))] = t }
+                }
+                if !tried.contains(s) && honestOK(s) { tried.insert(s); fresh.append(s) }
+            }
+            let freshActs = try input.discreteValues(fresh, objective: objective)
+            result.scored += fresh.count
+            let freshPLLs = try fluency?.scorer.pll(fresh) ?? [Float](repeating: 0, count: fresh.count)
+            for (n, r) in ((R / 2)..<R).enumerated() { members[r] = fresh[n]; acts[r] = freshActs[n]; plls[r] = freshPLLs[n] }
+            stale = 0; k = d.kStart
+        }
+        step += 1
+        result.stepsDone = step
+        if let cb = o.onStep {
+            let prog = DreamProgress(step: step, steps: o.steps, temperature: 0, activation: acts[0], idsActivation: acts[0],
+                                     bestActivation: bestEver, tokens: members[0].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
+            if try !cb(prog) { result.stopped = true; break }
+        }
+    }
+    result.seconds = Date().timeIntervalSince(start)
+    if !result.stopped && !result.interrupted && o.steps % o.every == 0 { record(o.steps, grad: nil) }
+    else { record(result.stepsDone, grad: nil) }
+    for r in 0..<R {
+        result.runs[r].finalIds = full(members[r])
+        result.runs[r].finalActivation = acts[r]
+        result.runs[r].finalIdsActivation = acts[r]
+    }
+    return result
+}

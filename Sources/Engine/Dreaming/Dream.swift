@@ -1,0 +1,318 @@
+import Foundation
+import Synchronization
+
+/// Set by the Ctrl-C handler; long loops stop at the next step boundary and return what they have.
+public let interruptRequested = Atomic<Bool>(false)
+
+/// Which algorithm dreams: PAIR's relaxation, the hybrid that ends on real tokens, or exact discrete swaps.
+public enum DreamMethod: String, Sendable, CaseIterable {
+    case relaxed, hybrid, discrete
+}
+
+/// Everything one dream needs besides the model and the objective. The command line, `lab.dream`, sweeps and
+/// plugins all fill this one value; `runDream` resolves the defaults that depend on the input and the method.
+public struct DreamOptions: @unchecked Sendable {
+    public var sentence = "i hate kickshaws"
+    public var sentence2: String? = nil
+    /// Dreamed positions, 0-based and inclusive. `last` nil: the token before the final [SEP] (PAIR's dream_end=0).
+    public var first = 1
+    public var last: Int? = nil
+    public var method = DreamMethod.relaxed
+    public var steps = 3000
+    public var lr: Float = 0.1
+    /// nil: the method's default (PAIR's anneal; hybrid's reaches T=0.05 at 80% of the steps).
+    public var schedule: TemperatureSchedule? = nil
+    public var mode = RelaxationMode.softmax
+    public var seed: UInt64 = 1
+    public var topk = 10
+    public var every = 250
+    public var restarts = 1
+    /// Restarts after the first start from the one-hot plus seeded uniform noise of this size on z.
+    public var initNoise: Float = 0.5
+    /// Batch rows that start exactly at the one-hot point (default: the first); the others get `initNoise`.
+    public var cleanStarts: Set<Int> = [0]
+    /// The discrete method's own knobs.
+    public var discrete = DiscreteOptions()
+    /// `fluency=λ`: maximise activation + λ · PLL of the dreamed span under an MLM model (see FluencyScorer).
+    public var fluency: FluencyTerm? = nil
+    /// Called after every step; returning false stops the dream (the result so far is kept).
+    public var onStep: ((DreamProgress) throws -> Bool)? = nil
+
+    public init(first: Int = 1, last: Int? = nil) { self.first = first; self.last = last }
+
+    /// The schedule the dream runs: the one given, else the method's default.
+    public var effectiveSchedule: TemperatureSchedule {
+        if let schedule { return schedule }
+        guard method == .hybrid else { return .pairDefault }
+        // Poerner et al.: the default really reaches its final temperature, at 80% of the steps.
+        let n = max(1, Int(Double(steps) * 0.8))
+        return .anneal(start: 2.0, stop: 0.05, rate: powf(0.05 / 2.0, 1 / Float(n)), warmup: 0)
+    }
+
+    /// The dreamed span's last position for an input of T tokens.
+    public func lastPosition(T: Int) -> Int { last ?? (T - 2) }
+
+    /// Checks every value against the encoded input and the model; errors name the valid range and the fix.
+    public func validate(ids: [Int], model: BertModel) throws {
+        let T = ids.count, last = lastPosition(T: T)
+        guard first >= 1, last <= T - 2, first <= last else {
+            throw DreamlabError.outOfRange("first=\(first), last=\(last) must satisfy 1 <= first <= last <= \(T - 2) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " ")) (0-based; [CLS] and the final [SEP] stay fixed)")
+        }
+        guard steps >= 0 && steps <= 10_000_000 else { throw DreamlabError.invalidArgument("steps must be in 0...10000000, got \(steps)") }
+        guard every >= 1 else { throw DreamlabError.invalidArgument("every must be >= 1 (PAIR's metrics_frequency), got \(every)") }
+        guard topk >= 1 && topk <= model.config.vocabSize else { throw DreamlabError.invalidArgument("topk must be in 1...\(model.config.vocabSize), got \(topk)") }
+        guard lr > 0 && lr <= 1000 && lr.isFinite else { throw DreamlabError.invalidArgument("lr must be a number in (0, 1000], got \(lr)") }
+        guard restarts >= 1 && restarts <= 4096 else { throw DreamlabError.invalidArgument("restarts must be in 1...4096, got \(restarts)") }
+        guard initNoise >= 0 && initNoise.isFinite else { throw DreamlabError.invalidArgument("init_noise must be a finite number >= 0") }
+        try effectiveSchedule.validate()
+        if method == .discrete { try discrete.validate() }
+    }
+}
+
+public struct DreamProgress: Sendable {
+    public let step: Int, steps: Int
+    public let temperature: Float
+    public let activation: Float          // best restart's soft activation this step
+    public let idsActivation: Float       // its discrete activation
+    public let bestActivation: Float
+    public let tokens: [String]           // its argmax tokens at the dreamed positions
+    public let elapsed: Double
+}
+
+/// One metrics record, as PAIR's output_helper.get_metrics writes it.
+public struct DreamRecord: Sendable {
+    public let number: Int
+    public let tokens: [String]
+    public let temperature: Float
+    public let maxValues: [Float]
+    public let activation: Float
+    public let idsActivation: Float
+    public var idsPLL: Float? = nil       // with fluency: PLL of the recorded tokens
+}
+
+/// One top-k record for one dreamed position, as PAIR's get_top_ks writes it.
+public struct TopKRecord: Sendable {
+    public let number: Int
+    public let indices: [Int]
+    public let tokens: [String]
+    public let scores: [Float]
+    public let activation: Float
+}
+
+public struct DiscreteInput: Sendable {
+    public let ids: [Int]
+    public let tokens: [String]
+    public let text: String
+    public let activation: Float
+    public let step: Int
+    public let pll: Float?            // with fluency: mean log-probability per dreamed token
+    public let score: Float           // what the dream maximised: activation, + λ·pll with fluency
+
+    public init(ids: [Int], tokens: [String], text: String, activation: Float, step: Int, pll: Float? = nil, lambda: Float = 0) {
+        self.ids = ids; self.tokens = tokens; self.text = text; self.activation = activation; self.step = step
+        self.pll = pll
+        score = activation + lambda * (pll ?? 0)
+    }
+}
+
+public struct DreamRun: Sendable {
+    public let seed: UInt64
+    public var iterations: [DreamRecord] = []
+    public var topK: [[TopKRecord]]          // per dreamed position
+    public var finalIds: [Int] = []
+    public var finalActivation: Float = 0     // soft activation at the last step
+    public var finalIdsActivation: Float = 0
+    public var best: DiscreteInput? = nil
+}
+
+public struct DreamResult: @unchecked Sendable {
+    public let modelPath: String
+    public let objective: String
+    public let sentence: String
+    public let sentence2: String?
+    public let startIds: [Int]
+    public let startTokens: [String]
+    /// PAIR's layer_id/word_id/neuron_id/normalize for the params block, from the objective.
+    public let pairFields: [String: Any]
+    public let first: Int, last: Int
+    public let options: DreamOptions
+    public var runs: [DreamRun]
+    public var stepsDone = 0
+    public var scored = 0             // discrete inputs whose objective was computed exactly (argmax inputs, swaps)
+    public var stopped = false        // on_step returned false
+    public var interrupted = false    // Ctrl-C
+    public var seconds: Double = 0
+    public var stepsPerSecond: Double { seconds > 0 ? Double(stepsDone) / seconds : 0 }
+
+    /// The run whose best discrete input scored highest (activation, + λ·PLL with fluency).
+    public var bestRunIndex: Int {
+        runs.indices.max { (runs[$0].best?.score ?? -.infinity) < (runs[$1].best?.score ?? -.infinity) } ?? 0
+    }
+    public var best: DiscreteInput? { runs[bestRunIndex].best }
+}
+
+/// Runs the dream the options describe, by its method: the one entry point every front end calls.
+/// The returned result carries the resolved options (the dreamed span, the schedule that ran).
+public func runDream(model: BertModel, objective: ActivationObjective, options: DreamOptions) throws -> DreamResult {
+    let enc = model.tokenizer.encode(options.sentence, options.sentence2)
+    try options.validate(ids: enc.ids, model: model)
+    try objective.validate(model: model, T: enc.ids.count)
+    let last = options.lastPosition(T: enc.ids.count)
+    var o = options
+    o.last = last
+    o.schedule = options.effectiveSchedule
+    switch o.method {
+    case .relaxed: return try relaxedDream(model: model, enc: enc, objective: objective, options: o, last: last)
+    case .hybrid:
+        // PAIR's log-form Gumbel cannot leave a one-hot start (zero gradient off the hot token), so hybrid noises the logits.
+        o.mode = .gumbelLogits
+        return try relaxedDream(model: model, enc: enc, objective: objective, options: o, last: last)
+    case .discrete: return try discreteDream(model: model, enc: enc, objective: objective, options: o, last: last)
+    }
+}
+
+/// PAIR's dream: relax the span to softmax(z/T), climb the objective with Adam, anneal T, and record what PAIR
+/// records. Restarts run as one batch. The best discrete input seen (by ids_activation) is kept per run.
+func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjective, options o: DreamOptions, last: Int) throws -> DreamResult {
+    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: last, restarts: o.restarts)
+
+    let R = o.restarts, P = input.P, V = input.V, T = input.T
+    let tok = model.tokenizer
+    var z = input.oneHotLogits()
+    if R > 1 && o.initNoise > 0 {
+        var rng = SplitMix64(seed: o.seed &+ 0x5EED)
+        for r in 0..<R where !o.cleanStarts.contains(r) {
+            for i in (r * P * V)..<((r + 1) * P * V) { z[i] += Float(rng.nextDouble()) * o.initNoise }
+        }
+    }
+    var noiseRng = SplitMix64(seed: o.seed)
+    func noise() -> [Float]? { o.mode.usesGumbelNoise ? gumbelNoise(count: z.count, rng: &noiseRng) : nil }
+
+    var adam = Adam(count: z.count, lr: o.lr)
+    var cursor = try TemperatureSchedule.Cursor(o.effectiveSchedule)
+    var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: o.sentence, sentence2: o.sentence2,
+                             startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairFields: objective.pairFields,
+                             first: o.first, last: last, options: o,
+                             runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
+
+    // ids_activation per restart, cached by (restart, span). All R rows are scored together, in order, because an
+    // objective may depend on the batch position (a sweep's per-unit objectives, diversity).
+    // With fluency, the PLL of each argmax span too, cached by span.
+    let fluency = try o.fluency?.scorer(dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: last)
+    let lambda = fluency?.lambda ?? 0
+    var idsCache: [[Int]: Float] = [:]
+    var pllCache: [[Int]: Float] = [:]
+    func idsActivations(_ spans: [[Int]]) throws -> [Float] {
+        let keys = spans.enumerated().map { [$0.offset] + $0.element }
+        if keys.contains(where: { idsCache[$0] == nil }) {
+            let vals = try input.discreteValues(spans, objective: objective)
+            result.scored += spans.count
+            if idsCache.count > 100_000 { idsCache.removeAll(keepingCapacity: true) }
+            for (k, v) in zip(keys, vals) { idsCache[k] = v }
+        }
+        return keys.map { idsCache[$0]! }
+    }
+    func idsPLLs(_ spans: [[Int]]) throws -> [Float]? {
+        guard let fluency else { return nil }
+        let missing = Array(Set(spans.filter { pllCache[$0] == nil }))
+        if !missing.isEmpty {
+            if pllCache.count > 100_000 { pllCache.removeAll(keepingCapacity: true) }
+            for (k, v) in zip(missing, try fluency.scorer.pll(missing)) { pllCache[k] = v }
+        }
+        return spans.map { pllCache[$0]! }
+    }
+    func fullIds(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
+    func maxValues(_ p: [Float], _ r: Int) -> [Float] {
+        (0..<T).map { t in
+            guard t >= o.first && t <= last else { return 1 }
+            let row = (r * P + t - o.first) * V
+            var m: Float = 0
+            for j in 0..<V where p[row + j] > m { m = p[row + j] }
+            return m
+        }
+    }
+    func topK(_ p: [Float], row: Int) -> (idx: [Int], scores: [Float]) {
+        let base = row * V
+        var best = BestK<Int>(o.topk)
+        for j in 0..<V { best.offer(p[base + j], j) }
+        return (best.items, best.scores)
+    }
+    func updateBest(_ r: Int, _ span: [Int], _ act: Float, _ pll: Float?, _ step: Int) {
+        if act + lambda * (pll ?? 0) > (result.runs[r].best?.score ?? -.infinity) {
+            let ids = fullIds(span)
+            result.runs[r].best = DiscreteInput(ids: ids, tokens: ids.map { tok.idToToken[$0] }, text: tok.decode(ids), activation: act, step: step,
+                                                pll: pll, lambda: lambda)
+        }
+    }
+
+    // State PAIR reports at each record: tokens, max values and ids_activation from after the previous update.
+    var p0 = input.probabilities(z, temperature: cursor.current, mode: o.mode, noise: noise())
+    var prevSpans = input.argmaxSpans(p0)
+    var prevIdsAct = try idsActivations(prevSpans)
+    var prevPLL = try idsPLLs(prevSpans)
+    var prevMax = (0..<R).map { maxValues(p0, $0) }
+    for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], 0) }
+    p0 = []
+
+    let start = Date()
+    var lastValues = [Float](repeating: 0, count: R)
+    func record(_ step: Int, _ temp: Float, _ values: [Float], _ p: [Float]) {
+        for r in 0..<R {
+            result.runs[r].iterations.append(DreamRecord(number: step, tokens: fullIds(prevSpans[r]).map { tok.idToToken[$0] },
+                                                         temperature: temp, maxValues: prevMax[r], activation: values[r],
+                                                         idsActivation: prevIdsAct[r], idsPLL: prevPLL?[r]))
+            for i in 0..<P {
+                let (idx, sc) = topK(p, row: r * P + i)
+                result.runs[r].topK[i].append(TopKRecord(number: step, indices: idx, tokens: idx.map { tok.idToToken[$0] },
+                                                         scores: sc, activation: values[r]))
+            }
+        }
+    }
+
+    var step = 0
+    while step < o.steps {
+        if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
+        let temp = cursor.current
+        let (values, dz, p, _) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective,
+                                                            fluency: fluency)
+        lastValues = values
+        if step % o.every == 0 { record(step, temp, values, p) }
+        // Adam minimises the loss -activation.
+        var g = dz
+        for i in 0..<g.count { g[i] = -g[i] }
+        adam.step(&z, grad: g)
+        let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
+        prevSpans = input.argmaxSpans(p2)
+        prevIdsAct = try idsActivations(prevSpans)
+        prevPLL = try idsPLLs(prevSpans)
+        prevMax = (0..<R).map { maxValues(p2, $0) }
+        for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], step + 1) }
+        try cursor.advance()
+        step += 1
+        result.stepsDone = step
+        if let cb = o.onStep {
+            let b = (0..<R).max { prevIdsAct[$0] < prevIdsAct[$1] } ?? 0
+            let prog = DreamProgress(step: step, steps: o.steps, temperature: temp, activation: values[b], idsActivation: prevIdsAct[b],
+                                     bestActivation: result.best?.activation ?? prevIdsAct[b],
+                                     tokens: prevSpans[b].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
+            if try !cb(prog) { result.stopped = true; break }
+        }
+    }
+    result.seconds = Date().timeIntervalSince(start)
+
+    // PAIR's closing record at number = steps, without a gradient.
+    if !result.stopped && !result.interrupted && o.steps % o.every == 0 {
+        let temp = cursor.current
+        let p = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
+        let acts = try model.forward(input.batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
+                                     withMLM: objective.needsMLM, wordRows: input.wordRows(p, mode: o.mode))
+        lastValues = try objective.evaluate(acts, grads: nil)
+        record(o.steps, temp, lastValues, p)
+    }
+    for r in 0..<R {
+        result.runs[r].finalIds = fullIds(prevSpans[r])
+        result.runs[r].finalActivation = lastValues[r]
+        result.runs[r].finalIdsActivation = prevIdsAct[r]
+    }
+    return result
+}

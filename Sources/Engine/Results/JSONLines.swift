@@ -1,0 +1,53 @@
+import Foundation
+
+/// JSON-lines result files for sweeps: one line per unit, appended atomically, readable after any interruption.
+public enum JSONLines {
+    /// The complete lines already in the file (a torn last line from a crash is cut off, so a rerun resumes cleanly).
+    public static func readRepairing(_ path: String) throws -> [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return [] }
+        var good = Data()
+        var rows: [[String: Any]] = []
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { break }
+            rows.append(obj)
+            good.append(contentsOf: line); good.append(0x0A)
+        }
+        if good.count != data.count { try writeAtomically(good, to: path) }
+        return rows
+    }
+
+    /// Appends one line per record with one write() on an O_APPEND descriptor, then fsync: a reader sees all of them or none.
+    public static func append<Record: Encodable>(_ rows: [Record], to path: String) throws {
+        guard !rows.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = Data()
+        for r in rows { data.append(try encoder.encode(r)); data.append(0x0A) }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { throw DreamlabError.badFile("\(path): cannot append (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        let n = data.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard n == data.count, fsync(fd) == 0 else { throw DreamlabError.badFile("\(path): append failed; is the disk full?") }
+    }
+
+    /// Joins shard files into one, one line per key (the first seen wins), sorted by key.
+    public static func merge(_ inputs: [String], into output: String, key: String = "unit") throws -> Int {
+        var seen: [String: [String: Any]] = [:]
+        for p in inputs {
+            for r in try readRepairing(p) {
+                let k = "\(r[key] ?? "")"
+                if seen[k] == nil { seen[k] = r }
+            }
+        }
+        let rows = seen.sorted { a, b in
+            if let x = Int(a.key), let y = Int(b.key) { return x < y }
+            return a.key < b.key
+        }.map(\.value)
+        var data = Data()
+        for r in rows { data.append(try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])); data.append(0x0A) }
+        try writeAtomically(data, to: output)
+        return rows.count
+    }
+}

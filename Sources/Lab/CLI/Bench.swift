@@ -1,0 +1,131 @@
+import Engine
+import Foundation
+import Objectives
+
+/// `dreamlab bench`: the numbers scripts/bench reports, measured in this process.
+let benchCommand = Subcommand(
+    name: "bench", summary: "Forward throughput, dream steps/s, token-search candidates/s and peak memory, measured in this process (scripts/bench adds PyTorch).",
+    usage: "[--model DIR|default|random-base] [--what forward|dream|search|all] [--seconds S] [--json]",
+    flags: [.string("model", "default", "default, random-base (bert-base shape, random weights) or a model directory/name"),
+            .string("what", "all", "forward, dream, search or all"),
+            .float("seconds", "3", "seconds per measurement"),
+            .bool("json", false, "also print one BENCH_JSON line")]
+) { f in try runBench(modelSpec: f.string("model"), seconds: Double(f.float("seconds")), what: f.string("what"), json: f.bool("json")) }
+
+func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) throws -> Int32 {
+    guard ["forward", "dream", "search", "all"].contains(what) else { throw CLIError("--what must be forward, dream, search or all; got \(what)") }
+    var results: [String: Double] = [:]
+    do {
+        let model: BertModel
+        if modelSpec == "random-base" { model = try RandomBert.model(RandomBert.baseConfig, seed: 1) }
+        else { model = try loadModel(modelSpec == "default" ? nil : modelSpec) }
+        let c = model.config
+        let name = modelSpec == "random-base" ? "bert-base-shape (random weights)" : (model.directory as NSString).lastPathComponent
+        print("model: \(name)  layers \(c.numLayers) hidden \(c.hiddenSize)  BLAS \(BLASRuntime.coreName), 2 cores split by Dreamlab")
+
+        func timeIt(_ label: String, units: Double, unitName: String, _ body: () throws -> Void) rethrows -> Double {
+            try body()   // warm-up
+            let start = Date(); var n = 0
+            repeat { try body(); n += 1 } while Date().timeIntervalSince(start) < seconds
+            let el = Date().timeIntervalSince(start)
+            let rate = Double(n) * units / el
+            print(String(format: "%-46@ %10.1f %@  (%.2f ms per call, %d calls)", label, rate, unitName, el / Double(n) * 1000, n))
+            return rate
+        }
+        // Sentences of exactly T tokens, from the vocabulary's plain words.
+        func ids(T: Int, seed: Int) -> [Int] {
+            var r = [model.tokenizer.clsId]
+            for k in 0..<(T - 2) { r.append(2000 + (seed * 131 + k * 17) % 5000) }
+            return r + [model.tokenizer.sepId]
+        }
+        if what == "all" || what == "forward" {
+            for B in [1, 64] {
+                let batch = InputBatch(ids: (0..<B).map { ids(T: 16, seed: $0) })
+                results["forward_b\(B)"] = try timeIt("forward T=16 batch \(B)", units: Double(B), unitName: "seq/s") { _ = try model.forward(batch, keep: []) }
+            }
+        }
+        if what == "all" || what == "dream" {
+            // The dream benchmark: T=12, one dreamed span of 10 positions, PAIR's normalised neuron at layer 5.
+            let layer = min(5, c.numLayers - 1)
+            let obj = PairActivation(layer: layer, word: 5, unit: 100, normalize: true, numLayers: c.numLayers)
+            let seq = ids(T: 12, seed: 7)
+            for R in [1, 8] {
+                let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10, restarts: R)
+                var z = input.oneHotLogits()
+                var adam = Adam(count: z.count, lr: 0.1)
+                let rate = try timeIt("dream step T=12 span 10 restarts=\(R)", units: 1, unitName: "steps/s") {
+                    let (_, dz, p, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
+                    adam.step(&z, grad: dz.map { -$0 })
+                    // What the dream loop adds per step: the argmax input's activation.
+                    let am = input.argmax(p)
+                    _ = try input.discreteValues((0..<R).map { r in Array(am[(r * 10)..<(r * 10 + 10)]) }, objective: obj)
+                }
+                results["dream_r\(R)"] = rate * Double(R)
+                if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
+            }
+            // A custom graph objective written to equal the built-in (what lab.objective traces), same work.
+            do {
+                var sq = GraphNode.scalar(0)
+                for l in 0..<c.numLayers {
+                    let row = GraphNode(.index(5), [GraphNode(.site(Site(.residPost, layer: l)))])
+                    sq = GraphNode(.add, [sq, GraphNode(.sum, [GraphNode(.pow, [row, GraphNode.scalar(2)])])])
+                }
+                let h = GraphNode(.index(100), [GraphNode(.index(5), [GraphNode(.site(Site(.residPost, layer: layer)))])])
+                let custom = GraphObjective(GraphNode(.div, [h, GraphNode(.sqrt, [sq])]), name: "custom neuron")
+                for (label, key, o) in [("dream step, built-in neuron", "builtin_r1", obj as ActivationObjective), ("dream step, custom graph neuron", "custom_r1", custom)] {
+                    let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10)
+                    var z = input.oneHotLogits()
+                    var adam = Adam(count: z.count, lr: 0.1)
+                    results[key] = try timeIt(label, units: 1, unitName: "steps/s") {
+                        let (_, dz, _, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: o)
+                        adam.step(&z, grad: dz.map { -$0 })
+                    }
+                }
+                print(String(format: "%-46@ %10.2f", "  = custom / built-in", results["custom_r1"]! / results["builtin_r1"]!))
+            }
+            // Where a step's time goes, single dream and restarts=8.
+            for R in [1, 8] {
+            let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10, restarts: R)
+            let z = input.oneHotLogits()
+            var parts: [(String, Double)] = []
+            func t(_ label: String, _ body: () throws -> Void) throws {
+                let s = Date(); for _ in 0..<10 { try body() }; parts.append((label, Date().timeIntervalSince(s) / 10 * 1000))
+            }
+            var p: [Float] = [], rows = FloatBuffer(count: 1), acts: Activations? = nil, grads = SiteGradients(B: R, T: 12, config: c)
+            var dWord = FloatBuffer(count: 1)
+            try t("softmax(z/T)") { p = input.probabilities(z, temperature: 1, mode: .softmax, noise: nil) }
+            try t("p·E (embedding rows)") { rows = input.wordRows(p, mode: .softmax) }
+            try t("forward to layer \(c.numLayers - 1)") { acts = try model.forward(input.batch, upTo: c.numLayers - 1, wordRows: rows) }
+            try t("objective + site gradient") { grads = SiteGradients(B: R, T: 12, config: c); _ = try obj.evaluate(acts!, grads: grads) }
+            try t("backward to embeddings") { dWord = model.backward(acts!, grads) }
+            try t("dE·E^T + softmax backward") { _ = input.logitGradient(dWord: dWord, p: p, z: z, temperature: 1, mode: .softmax) }
+            try t("argmax input forward (ids_activation)") { _ = try input.discreteValues((0..<R).map { _ in Array(seq[1...10]) }, objective: obj) }
+            let total = parts.reduce(0) { $0 + $1.1 }
+            print("profile of one step, restarts=\(R):")
+            for (l, ms) in parts { print(String(format: "  %-40@ %7.2f ms  %4.0f%%", l, ms, ms / total * 100)) }
+            }
+        }
+        if what == "all" || what == "search" {
+            // Token search: "i hate kickshaws", position 2, over the first 2048 vocabulary ids (rates extrapolate).
+            let pool = Array(0..<2048)
+            let last = PairActivation(layer: c.numLayers - 1, word: 2, unit: 100, normalize: true, numLayers: c.numLayers)
+            let mid = PairActivation(layer: c.numLayers / 2 - 1, word: 2, unit: 100, normalize: false, numLayers: c.numLayers)
+            for (label, key, obj) in [("search, last-layer unit (PAIR normalised)", "search_last", last as ActivationObjective),
+                                      ("search, middle-layer unit (raw, stops early)", "search_mid", mid)] {
+                var s = SearchOptions()
+                s.topk = 10
+                s.candidates = Array(0..<256)
+                _ = try tokenSearch(model: model, objectives: [obj], options: s)
+                s.candidates = pool
+                let r = try tokenSearch(model: model, objectives: [obj], options: s)[0]
+                results[key] = r.candidatesPerSecond
+                print(String(format: "%-46@ %10.1f candidates/s  (full vocabulary: %.1f s)", label, r.candidatesPerSecond, Double(c.vocabSize) / r.candidatesPerSecond))
+            }
+        }
+        var ru = rusage(); getrusage(RUSAGE_SELF.rawValue, &ru)
+        print(String(format: "peak memory (max RSS): %.0f MB", Double(ru.ru_maxrss) / 1024))
+        results["peak_mb"] = Double(ru.ru_maxrss) / 1024
+        if json { print("BENCH_JSON " + (try jsonString(results))) }
+        return 0
+    }
+}

@@ -1,0 +1,62 @@
+import CLua
+import Foundation
+
+/// Named arguments from a Lua table (`f{layer=5, word=2}`), read with raw access, so no metamethod of the
+/// caller's table runs (and no Lua error can cross a Swift frame). Unknown keys are an error that lists the
+/// known ones, so a typo never silently falls back to a default.
+struct TableArgs {
+    let L: OpaquePointer
+    let index: Int32
+    let function: String
+
+    init(_ L: OpaquePointer, _ i: Int32, function: String, known: [String]) throws {
+        guard lua_type(L, i) == LUA_TTABLE else {
+            throw LuaError("\(function) takes a table of named arguments, e.g. \(function){...}; got \(luaTypeName(L, i))")
+        }
+        self.L = L; self.index = lua_absindex(L, i); self.function = function
+        lua_pushnil(L)
+        while lua_next(L, index) != 0 {
+            defer { dl_pop(L, 1) }
+            guard lua_type(L, -2) == LUA_TSTRING else { continue }
+            let k = String(cString: dl_tostring(L, -2))
+            if !known.contains(k) {
+                dl_pop(L, 2)
+                let close = known.filter { $0.hasPrefix(String(k.prefix(2))) }
+                throw LuaError("\(function): unknown argument \"\(k)\"\(close.isEmpty ? "" : " (did you mean \(close.joined(separator: " or "))?)"); it takes \(known.joined(separator: ", "))")
+            }
+        }
+    }
+
+    /// Pushes the field (raw); the caller pops it.
+    func push(_ key: String) -> Int32 { lua_pushstring(L, key); return lua_rawget(L, index) }
+
+    func has(_ key: String) -> Bool { let t = push(key); dl_pop(L, 1); return t != LUA_TNIL }
+
+    func int(_ key: String) throws -> Int? {
+        guard push(key) != LUA_TNIL else { dl_pop(L, 1); return nil }
+        defer { dl_pop(L, 1) }
+        return try argInt(L, -1, "\(function): \(key)")
+    }
+    func int(_ key: String, default d: Int) throws -> Int { try int(key) ?? d }
+    func requiredInt(_ key: String) throws -> Int {
+        guard let v = try int(key) else { throw LuaError("\(function): missing \(key)= (a 0-based integer)") }
+        return v
+    }
+    func number(_ key: String) throws -> Double? {
+        guard push(key) != LUA_TNIL else { dl_pop(L, 1); return nil }
+        defer { dl_pop(L, 1) }
+        return try argNumber(L, -1, "\(function): \(key)")
+    }
+    func string(_ key: String) throws -> String? {
+        guard push(key) != LUA_TNIL else { dl_pop(L, 1); return nil }
+        defer { dl_pop(L, 1) }
+        return try argString(L, -1, "\(function): \(key)")
+    }
+    func bool(_ key: String) throws -> Bool? {
+        let t = push(key)
+        defer { dl_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        guard t == LUA_TBOOLEAN else { throw LuaError("\(function): \(key) must be true or false, got \(luaTypeName(L, -1))") }
+        return lua_toboolean(L, -1) != 0
+    }
+}

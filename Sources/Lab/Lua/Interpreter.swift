@@ -1,0 +1,77 @@
+import CLua
+import Engine
+import Foundation
+
+let dreamlabVersion = "0.1.0"
+
+/// The embedded Lua 5.4 state with the `lab` API installed.
+final class Interpreter {
+    let L: OpaquePointer
+    let limits: UnsafeMutablePointer<dl_limits>
+
+    init() {
+        limits = .allocate(capacity: 1)
+        limits.initialize(to: dl_limits(used: 0, limit: 0, cap: 0, budget: 0, in_swift: 0, over_limit: 0))
+        L = dl_newstate(limits)
+        if let cap = Interpreter.memoryCapFromEnvironment() { dl_set_memory_cap(L, cap) }
+        luaL_openlibs(L)
+        installLab(L)
+        installPlugins(L)
+        interruptibleState = L
+    }
+    deinit { lua_close(L); limits.deallocate() }
+
+    /// DREAMLAB_LUA_MEMORY caps the prompt's Lua heap (bytes, or with a K/M/G suffix); unset: no cap.
+    static func memoryCapFromEnvironment() -> Int? {
+        guard let spec = ProcessInfo.processInfo.environment["DREAMLAB_LUA_MEMORY"]?.uppercased(), !spec.isEmpty else { return nil }
+        let scale: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        let (digits, factor) = spec.last.flatMap { scale[$0] }.map { (String(spec.dropLast()), $0) } ?? (spec, 1)
+        guard let n = Int(digits), n > 0, n <= Int.max / factor else {
+            FileHandle.standardError.write(Data("dreamlab: DREAMLAB_LUA_MEMORY=\(spec) is not a size such as 512M; ignoring it\n".utf8))
+            return nil
+        }
+        return n * factor
+    }
+
+    /// Compiles and runs a chunk with a traceback handler. Returns the number of results left on the
+    /// stack, or nil after printing the error to stderr.
+    @discardableResult
+    func run(_ code: String, name: String, args: [String] = [], keepResults: Bool = false) -> Int32? {
+        let base = lua_gettop(L)
+        dl_push_traceback_handler(L)
+        let status = code.withCString { dl_loadbuffer(L, $0, strlen($0), name, "t") }
+        guard status == LUA_OK else {
+            reportError(); lua_settop(L, base); return nil
+        }
+        for a in args { lua_pushstring(L, a) }
+        let rc = dl_pcall(L, Int32(args.count), LUA_MULTRET, base + 1)
+        if rc != LUA_OK { reportError(); lua_settop(L, base); return nil }
+        let n = lua_gettop(L) - base - 1
+        if !keepResults { lua_settop(L, base) } else { dl_remove(L, base + 1) }
+        return n
+    }
+
+    func reportError() {
+        let msg = dl_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
+        FileHandle.standardError.write(Data(("dreamlab: " + msg + "\n").utf8))
+    }
+
+    /// Sets the global `arg` as the standalone lua does: arg[0] is the script, arg[1..] its arguments.
+    func setArg(script: String, _ args: [String]) {
+        lua_createtable(L, Int32(args.count), 1)
+        lua_pushstring(L, script); lua_seti(L, -2, 0)
+        for (i, a) in args.enumerated() { lua_pushstring(L, a); lua_seti(L, -2, lua_Integer(i + 1)) }
+        lua_setglobal(L, "arg")
+    }
+
+    func runFile(_ path: String, args: [String]) -> Bool {
+        guard let code = try? String(contentsOfFile: path, encoding: .utf8) else {
+            FileHandle.standardError.write(Data("dreamlab: cannot read \(path); check the path\n".utf8))
+            return false
+        }
+        setArg(script: path, args)
+        // Strip a leading #! line, as lua.c does.
+        let body = code.hasPrefix("#!") ? "--" + code : code
+        return run(body, name: "@" + path, args: args) != nil
+    }
+}

@@ -1,0 +1,20 @@
+import Engine
+
+/// Set while native work runs: Ctrl-C then only asks the work to stop at its next step (see Signals.swift).
+nonisolated(unsafe) private(set) var nativeWorkRunning = false
+
+/// The one owner of Ctrl-C state for native work (a dream, a search, a sweep). The outermost scope clears the
+/// request on entry and exit; an inner scope (a dream inside a λ sweep) leaves it alone, so one Ctrl-C stops the
+/// whole outer job. Bindings never longjmp through Swift (see Lua.swift), so the exit always runs.
+enum NativeWork {
+    static func run<T>(_ body: () throws -> T) rethrows -> T {
+        let outer = nativeWorkRunning
+        if !outer { interruptRequested.store(false, ordering: .relaxed) }
+        nativeWorkRunning = true
+        defer {
+            nativeWorkRunning = outer
+            if !outer { interruptRequested.store(false, ordering: .relaxed) }
+        }
+        return try body()
+    }
+}

@@ -1,0 +1,46 @@
+import CLua
+import Foundation
+
+/// lab.__limits(instructions, memory) / lab.__unlimit(): brackets around untrusted plugin code (see Plugins.lua).
+let labBeginLimits: LuaFn = { L in luaBinding(L) { L in
+    let instr = try argInt(L, 1, "instructions"), mem = try argInt(L, 2, "memory")
+    dl_begin_limits(L, Int64(instr), max(0, mem))
+    return 0
+} }
+let labEndLimits: LuaFn = { L in
+    if let L { dl_end_limits(L) }
+    return 0
+}
+
+/// The default plugin search path: ./plugins, ~/.dreamlab/plugins, then DREAMLAB_PATH (`;`-separated, `;;` = defaults).
+func pluginSearchPath() -> String {
+    let home = NSHomeDirectory()
+    let defaults = "./plugins/?.lua;./plugins/?/init.lua;\(home)/.dreamlab/plugins/?.lua;\(home)/.dreamlab/plugins/?/init.lua"
+    guard let env = ProcessInfo.processInfo.environment["DREAMLAB_PATH"], !env.isEmpty else { return defaults }
+    return env.replacingOccurrences(of: ";;", with: ";" + defaults + ";").trimmingCharacters(in: CharacterSet(charactersIn: ";"))
+}
+
+func installPlugins(_ L: OpaquePointer) {
+    // package.path: plugins first, then Lua's own.
+    lua_getglobal(L, "package")
+    lua_getfield(L, -1, "path")
+    let luaDefault = dl_tostring(L, -1).map { String(cString: $0) } ?? ""
+    dl_pop(L, 1)
+    push(L, pluginSearchPath() + ";" + luaDefault)
+    lua_setfield(L, -2, "path")
+    dl_pop(L, 1)
+    lua_getglobal(L, "lab")
+    setField(L, "__limits", labBeginLimits)
+    setField(L, "__unlimit", labEndLimits)
+    dl_pop(L, 1)
+    // The sandbox first, then help (which documents lab.plugin).
+    for (name, code) in [("=(dreamlab plugins)", EmbeddedResource.sandbox), ("=(dreamlab help)", EmbeddedResource.help)] {
+        let st = code.withCString { dl_loadbuffer(L, $0, strlen($0), name, "t") }
+        if st != LUA_OK || dl_pcall(L, 0, 0, 0) != LUA_OK {
+            FileHandle.standardError.write(Data("dreamlab: internal error in \(name): \(dl_tostring(L, -1).map { String(cString: $0) } ?? "")\n".utf8))
+            dl_pop(L, 1)
+        }
+    }
+}
+
+/// The sandbox, in Lua: host code, trusted. Plugins get a fresh environment with safe libraries only.

@@ -1,0 +1,97 @@
+local lab = lab
+local DEFAULTS = { instructions = 50000000, memory = 256 * 1024 * 1024 }
+
+-- Strings share one metatable; lock it so sandboxed code cannot reach or replace the real string library through it.
+do local mt = getmetatable(""); mt.__metatable = "locked" end
+
+local function copy(t) local c = {}; for k, v in pairs(t) do c[k] = v end; return c end
+
+local function find_plugin(name)
+  if name:find("[/\\]") or name:match("%.lua$") then return name end
+  local path = package.searchpath(name, package.path)
+  if path then return path end
+  local scripts = "scripts/plugins/" .. name .. ".lua"
+  local f = io.open(scripts, "r"); if f then f:close(); return scripts end
+  return nil
+end
+
+local function sandbox_env(name)
+  local env = {
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall, select = select,
+    tonumber = tonumber, tostring = tostring, type = type, xpcall = xpcall, rawequal = rawequal, rawget = rawget,
+    rawlen = rawlen, rawset = rawset, setmetatable = setmetatable, print = print,
+    getmetatable = function(v) if type(v) == "string" then return nil end return getmetatable(v) end,
+    string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
+    lab = { objectives = lab.objectives, objective = lab.objective, schedules = lab.schedules, json = lab.json, load = lab.load },
+    _VERSION = _VERSION,
+  }
+  env._G = env
+  return env
+end
+
+-- Runs fn(...) under the plugin's limits; any error names the plugin.
+local function limited(name, opts, fn, ...)
+  lab.__limits(opts.instructions, opts.memory)
+  local res = table.pack(pcall(fn, ...))
+  lab.__unlimit()
+  if not res[1] then
+    local msg = tostring(res[2])
+    if msg == "not enough memory" then
+      msg = "plugin " .. name .. " went over its memory cap (" .. math.floor(opts.memory / 1048576) .. " MB); raise it with lab.plugin(name, {memory=bytes}) if that is legitimate"
+    elseif not msg:find(name, 1, true) then
+      msg = "plugin " .. name .. ": " .. msg
+    end
+    error(msg, 0)
+  end
+  return table.unpack(res, 2, res.n)
+end
+
+--- lab.plugin(name_or_path [, {instructions=N, memory=bytes}]) -> the plugin's table of objective factories.
+--- Text chunks only; no os, io, package, debug, load, dofile or require; an instruction budget and a memory cap.
+function lab.plugin(name, opts)
+  assert(type(name) == "string", "lab.plugin takes a plugin name or a path to a .lua file")
+  opts = opts or {}
+  local o = { instructions = opts.instructions or DEFAULTS.instructions, memory = opts.memory or DEFAULTS.memory }
+  local path = find_plugin(name)
+  if not path then
+    error("no plugin \"" .. name .. "\" in " .. package.path:gsub(";", "; ") .. " or scripts/plugins; give a path to a .lua file", 2)
+  end
+  local f, err = io.open(path, "rb")
+  if not f then error("cannot read plugin " .. path .. ": " .. tostring(err), 2) end
+  local src = f:read("a"); f:close()
+  if src:sub(1, 4) == "\27Lua" then error("plugin " .. path .. " is precompiled bytecode; only Lua source is loaded", 2) end
+  local env = sandbox_env(name)
+  local chunk, cerr = load(src, "@" .. path, "t", env)
+  if not chunk then error("plugin " .. path .. " does not compile: " .. cerr, 2) end
+  local mod = limited(path, o, chunk)
+  if type(mod) ~= "table" then error("plugin " .. path .. " must return a table of objective factories, returned " .. type(mod), 2) end
+  local wrapped = {}
+  for k, v in pairs(mod) do
+    if type(v) == "function" then
+      wrapped[k] = function(...) return limited(path, o, v, ...) end
+    else
+      wrapped[k] = v
+    end
+  end
+  return setmetatable(wrapped, { __name = "dreamlab.Plugin", __tostring = function() return "Plugin{" .. path .. "}" end })
+end
+
+--- lab.plugins() -> names of the plugins found on the search path and in scripts/plugins.
+function lab.plugins()
+  local found, seen = {}, {}
+  local dirs = {}
+  for dir in package.path:gmatch("([^;]+)/%?%.lua") do dirs[#dirs + 1] = dir end
+  dirs[#dirs + 1] = "scripts/plugins"
+  for _, dir in ipairs(dirs) do
+    local p = io.popen('ls "' .. dir .. '" 2>/dev/null')
+    if p then
+      for file in p:lines() do
+        local n = file:match("^(.-)%.lua$")
+        if n and not seen[n] then seen[n] = true; found[#found + 1] = n end
+      end
+      p:close()
+    end
+  end
+  table.sort(found)
+  return found
+end
