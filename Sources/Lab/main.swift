@@ -14,7 +14,7 @@ With no command, opens the interactive Lua prompt on the default model (global `
 
 commands:
   run FILE.lua [args...]   run a Lua experiment script; `arg` holds its arguments
-\(subcommands.map { "  " + $0.name.padding(toLength: 23, withPad: " ", startingAt: 0) + "  " + ($0.summary.split(separator: "\n").first.map(String.init) ?? "") }.joined(separator: "\n"))
+\(subcommands.map { "  " + $0.name.padding(toLength: 23, withPad: " ", startingAt: 0) + "  " + $0.brief }.joined(separator: "\n"))
   info                     show version, BLAS core and threads, and the default model
   help COMMAND             a command's flags, defaults and one line each (also: dreamlab COMMAND --help)
 

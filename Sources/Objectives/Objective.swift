@@ -61,6 +61,9 @@ public final class PairActivation: ActivationObjective, RowLimitedObjective {
         try Check.layer(layer, model)
         if let word { try Check.position(word, T) }
         if let unit { try Check.unit(unit, model.config.hiddenSize) }
+        guard !normalize || numLayers == model.config.numLayers else {
+            throw DreamlabError.invalidArgument("\(description) normalises over \(numLayers) layers, but this model has \(model.config.numLayers); make the objective for this model (model=m)")
+        }
     }
 
     public func evaluate(_ acts: Activations, grads: SiteGradients?) throws -> [Float] {

@@ -2,39 +2,7 @@ import Foundation
 import XCTest
 
 /// Drives the release `dreamlab` binary as a user would (scripts/test builds it first).
-final class CLITests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    var binary: String { Self.root + "/.build/release/dreamlab" }
-
-    struct Run { let status: Int32; let out: String; let err: String }
-
-    func dreamlab(_ args: [String], env: [String: String] = [:]) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            XCTFail("\(binary) is missing; run scripts/test, which builds it")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: Self.root)
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let o = Pipe(), er = Pipe()
-        p.standardOutput = o; p.standardError = er
-        try p.run()
-        let outData = o.fileHandleForReading.readDataToEndOfFile()
-        let errData = er.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData, as: UTF8.self))
-    }
-
-    func tempDir(_ name: String) -> String {
-        let d = NSTemporaryDirectory() + "dreamlab-cli-\(getpid())-\(name)"
-        try? FileManager.default.removeItem(atPath: d)
-        return d
-    }
-
+final class CLITests: DreamlabProcessTestCase {
     func testDoneWhenCommandPrintsTheHuggingFaceValue() throws {
         let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.root + "/Tests/Golden/golden.json"))) as! [String: Any]
         let want = (golden["check"] as! [String: Any])["value"] as! Double
@@ -341,7 +309,9 @@ final class CLITests: XCTestCase {
         let r = try dreamlab(["-e", code])
         XCTAssertEqual(r.status, 0, r.err)
         let html = try String(contentsOfFile: dir + "/all.html", encoding: .utf8)
-        XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "the report is self-contained")
+        // Self-contained: nothing is fetched (the SVG namespace URI is a name, not a load).
+        let loads = try NSRegularExpression(pattern: #"(src|href)\s*=\s*["']?\s*(https?:)?//|<link\b|\bfetch\(|\bimport\(|XMLHttpRequest|url\(\s*["']?https?:"#)
+        XCTAssertEqual(loads.numberOfMatches(in: html, range: NSRange(html.startIndex..., in: html)), 0, "the report loads nothing from the network")
         try renderInChromium(dir + "/all.html", png: dir + "/all.png")
         let c = try dreamlab(["report", dir + "/saved", "-o", dir + "/saved.html"])
         XCTAssertEqual(c.status, 0, c.err)

@@ -4,7 +4,8 @@ import Objectives
 
 /// `dreamlab bench`: the numbers scripts/bench reports, measured in this process.
 let benchCommand = Subcommand(
-    name: "bench", summary: "Forward throughput, dream steps/s, token-search candidates/s and peak memory, measured in this process (scripts/bench adds PyTorch).",
+    name: "bench", brief: "throughput, dream steps/s, search candidates/s, peak memory",
+    summary: "Forward throughput, dream steps/s, token-search candidates/s and peak memory, measured in this process (scripts/bench adds PyTorch).",
     usage: "[--model DIR|default|random-base] [--what forward|dream|search|all] [--seconds S] [--json]",
     flags: [.string("model", "default", "default, random-base (bert-base shape, random weights) or a model directory/name"),
             .string("what", "all", "forward, dream, search or all"),

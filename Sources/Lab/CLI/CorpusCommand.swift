@@ -3,7 +3,8 @@ import Foundation
 
 /// `dreamlab corpus`: the passages of a text file that excite one unit most.
 let corpusCommand = Subcommand(
-    name: "corpus", summary: "The top passages of a text file (one per line) for one unit of one site: the unit's dataset examples.",
+    name: "corpus", brief: "the passages of a text file that excite one unit most",
+    summary: "The top passages of a text file (one per line) for one unit of one site: the unit's dataset examples.",
     usage: "--file F --layer_id L --neuron_id U [flags]",
     flags: [.string("file", "", "text file, one passage per line (required)"),
             .int("layer_id", 5, "layer of the unit (hook_resid_post unless --site)"),

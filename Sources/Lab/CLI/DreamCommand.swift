@@ -4,7 +4,8 @@ import Objectives
 
 /// `dreamlab dream`: PAIR's dream.py, with its flags and defaults, writing its files.
 let dreamCommand = Subcommand(
-    name: "dream", summary: """
+    name: "dream", brief: "PAIR's dream.py: dream an input that lights up one neuron",
+    summary: """
     PAIR's dream.py: dream the input positions --dream_start..--dream_end so that --neuron_id of --layer_id at --word_id
     lights up; writes results.json and top_k<pos>.json into a new <output_dir>/dream<timestamp>/ folder.
     """,

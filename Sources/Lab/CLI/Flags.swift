@@ -30,6 +30,8 @@ struct Flag: Sendable {
 /// and is registered once, in main.swift's `subcommands`.
 struct Subcommand: Sendable {
     let name: String
+    /// One line for `dreamlab --help`.
+    let brief: String
     let summary: String
     /// e.g. "--output_dir DIR [flags]"
     let usage: String

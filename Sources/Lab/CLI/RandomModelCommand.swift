@@ -5,7 +5,8 @@ import Foundation
 /// vocabulary. A fixture for tests, pipelines and goldens (scripts/golden.py scores it with transformers); its
 /// fluency scores mean nothing about language.
 let randomModelCommand = Subcommand(
-    name: "random-model", summary: """
+    name: "random-model", brief: "a small random BERT with an MLM head and a real vocabulary",
+    summary: """
     A small BERT with random weights and an MLM head, sharing a real model's vocabulary: a fixture for tests and pipelines
     (e.g. fluency_model=), not a language model.
     """,

@@ -99,7 +99,8 @@ let labReport: LuaFn = { L in luaBinding(L) { L in
 
 /// `dreamlab report DIR -o file.html`: a saved PAIR-layout folder (Dreamlab's or PAIR's own tool's).
 let reportCommand = Subcommand(
-    name: "report", summary: "An HTML report (self-contained, inline SVG/JS) of a saved dream folder: Dreamlab's, r:save's or PAIR's dream.py's.",
+    name: "report", brief: "an HTML report of a saved dream folder (Dreamlab's or PAIR's)",
+    summary: "An HTML report (self-contained, inline SVG/JS) of a saved dream folder: Dreamlab's, r:save's or PAIR's dream.py's.",
     usage: "DIR [-o report.html]",
     flags: [.string("o", "report.html", "the HTML file to write"), .string("output", "", "same as -o")],
     positionals: ("DIR (a folder with results.json and top_k*.json)", 1, 1)

@@ -4,7 +4,8 @@ import Objectives
 
 /// `dreamlab search`: PAIR's token_search.py flags, writing top_tokens_in_<sentence>_<word>.json.
 let searchCommand = Subcommand(
-    name: "search", summary: """
+    name: "search", brief: "PAIR's token_search.py: every token at one position, scored exactly",
+    summary: """
     PAIR's token_search.py: every vocabulary token at --change_word, scored exactly for --neuron_id of --layer_id at
     --word_id; writes <output_dir>/top_tokens_in_<sentence>_<change_word>.json.
     """,

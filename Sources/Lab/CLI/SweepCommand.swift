@@ -4,7 +4,8 @@ import Objectives
 
 /// `dreamlab sweep`: one dream per unit, a JSON line each; `--merge` joins shard files.
 let sweepCommand = Subcommand(
-    name: "sweep", summary: """
+    name: "sweep", brief: "one dream per unit, a JSON line each; shards, resume, --merge",
+    summary: """
     One dream per unit of --layer_id (every dream flag applies: --method, --restarts, --seed, --gumbel, --fluency, ...),
     appending one JSON line per unit to --out as each batch finishes; rerunning the same command resumes. For a cluster,
     give each task --shard i/n and its own --out, then: dreamlab sweep --merge OUT.jsonl SHARD.jsonl...

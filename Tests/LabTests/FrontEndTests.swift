@@ -1,0 +1,195 @@
+import Foundation
+import XCTest
+
+/// The command line and Lua build the same options for the same core: per-command flag tables, PAIR's spellings,
+/// identical result files from both front ends, and a Lua boundary no error can cross.
+final class FrontEndTests: DreamlabProcessTestCase {
+    static let commands = ["dream", "search", "corpus", "sweep", "report", "random-model", "bench"]
+
+    func testEverySubcommandHasItsOwnFlagsHelpAndErrors() throws {
+        for c in Self.commands {
+            let h = try dreamlab([c, "--help"]), h2 = try dreamlab(["help", c]), h3 = try dreamlab([c, "-h"])
+            XCTAssertEqual(h.status, 0, h.err)
+            XCTAssertEqual(h.out, h2.out, "dreamlab help \(c) is dreamlab \(c) --help")
+            XCTAssertEqual(h.out, h3.out)
+            XCTAssertTrue(h.out.hasPrefix("usage: dreamlab \(c)"), h.out)
+            // Every flag line says what it does; a foreign flag is refused with this command's own list.
+            let own = h.out.split(separator: "\n").filter { $0.hasPrefix("  --") }.map { String($0.dropFirst(4).prefix { $0 != " " }) }
+            XCTAssertFalse(own.isEmpty)
+            let foreign = ["gumbel", "change_word", "num_iterations", "out", "layer_id"].first { !own.contains($0) }!
+            let bad = try dreamlab([c, "--\(foreign)", "1"])
+            XCTAssertEqual(bad.status, 2, "\(c) --\(foreign)")
+            XCTAssertTrue(bad.err.contains("unknown flag --\(foreign)"), bad.err)
+            XCTAssertTrue(bad.err.contains("dreamlab \(c) takes --\(own[0])"), bad.err)
+            XCTAssertEqual(bad.err.components(separatedBy: "dreamlab \(c):").count, 2, "the prefix is printed once: \(bad.err)")
+        }
+        let typo = try dreamlab(["dream", "--nueron_id", "3"])
+        XCTAssertTrue(typo.err.contains("did you mean --neuron_id"), typo.err)
+        let dreamHelp = try dreamlab(["dream", "--help"]).out
+        for line in ["--num_iterations N", "(default: 3000)", "--method TEXT", "(default: \"relaxed\")", "--write_top_k", "--embedding_analysis"] {
+            XCTAssertTrue(dreamHelp.contains(line), "dream --help shows \(line)")
+        }
+    }
+
+    /// absl's spellings (the issue's done-when command among them), refused PAIR flags, --model_config, --write_top_k false.
+    func testPairSpellingsAndFlagsThatMeanWhatTheySay() throws {
+        let out = tempDir("spell")
+        let done = try dreamlab(["dream", "-output_dir", out + "/a", "-sentence", "i hate kickshaws", "-layer_id", "5", "-word_id", "2",
+                                 "-neuron_id", "300", "-dream_start", "2", "-dream_end", "2", "-num_iterations=6", "-metrics_frequency", "3", "--nogumbel", "-quiet"])
+        XCTAssertEqual(done.status, 0, done.err)
+        let dir = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: out + "/a").first)
+        let params = try json(out + "/a/\(dir)/results.json")["params"] as! [String: Any]
+        XCTAssertEqual(params["layer_id"] as? Int, 5); XCTAssertEqual(params["neuron_id"] as? Int, 300)
+        XCTAssertEqual(params["dream_start"] as? Int, 2); XCTAssertEqual(params["num_iterations"] as? Int, 6)
+        XCTAssertEqual(params["gumbel"] as? Bool, false)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/a/\(dir)/top_k2.json"))
+
+        for spelling in [["--write_top_k", "false"], ["--nowrite_top_k"], ["--write_top_k=0"]] {
+            try? FileManager.default.removeItem(atPath: out + "/b")
+            let r = try dreamlab(["dream", "--output_dir", out + "/b", "--neuron_id", "300", "--num_iterations", "2", "--quiet"] + spelling)
+            XCTAssertEqual(r.status, 0, r.err)
+            let files = try FileManager.default.subpathsOfDirectory(atPath: out + "/b")
+            XCTAssertFalse(files.contains { $0.contains("top_k") }, "\(spelling) writes no top-k files: \(files)")
+            XCTAssertTrue(files.contains { $0.hasSuffix("results.json") })
+        }
+        let bare = try dreamlab(["dream", "--output_dir", out + "/c", "--neuron_id", "300", "--num_iterations", "2", "--gumbel", "--quiet"])
+        XCTAssertEqual(bare.status, 0, bare.err)
+        let c = try FileManager.default.contentsOfDirectory(atPath: out + "/c")[0]
+        XCTAssertEqual((try json(out + "/c/\(c)/results.json")["params"] as! [String: Any])["gumbel"] as? Bool, true, "a bare boolean flag is true")
+
+        let refused = try dreamlab(["dream", "--output_dir", out + "/d", "--neuron_id", "300", "--embedding_analysis", "2"])
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.err.contains("not implemented"), refused.err)
+        let missing = try dreamlab(["dream", "--output_dir", out + "/d", "--neuron_id", "300", "--model_config", "bert-large-uncased"],
+                                   env: ["HF_HOME": out + "/hf"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.err.contains("bert-large-uncased") && missing.err.contains(out + "/hf/hub"), "names where it looked: \(missing.err)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/d"), "nothing is written after a refused flag")
+        let byDir = try dreamlab(["dream", "--output_dir", out + "/e", "--neuron_id", "300", "--num_iterations", "2", "--quiet",
+                                  "--model_config", Self.root + "/models/all-MiniLM-L6-v2"])
+        XCTAssertEqual(byDir.status, 0, byDir.err)
+        for (args, part) in [(["sweep", "--out", out + "/s.jsonl", "--batch", "0", "--units", "0-1"], "batch must be in 1...4096"),
+                             (["sweep", "--out", out + "/s.jsonl", "--units", "0-9223372036854775807"], "at most 10000000"),
+                             (["dream", "--output_dir", out + "/f", "--neuron_id", "1", "--start_temp", "0"], "positive"),
+                             (["dream", "--output_dir", out + "/f", "--neuron_id", "1", "--method", "discrte"], "relaxed (PAIR's), hybrid or discrete"),
+                             (["search", "--output_dir", out + "/f", "--neuron_id", "1", "--top_k", "1000000000"], "topk must be in 1...30522")] {
+            let r = try dreamlab(args)
+            XCTAssertEqual(r.status, 2, args.joined(separator: " "))
+            XCTAssertTrue(r.err.contains(part), "\(args): \(r.err)")
+        }
+    }
+
+    /// The same seeded dream, sweep and search from the command line and from Lua give identical result files,
+    /// apart from wall-clock timings.
+    func testCommandLineAndLuaGiveIdenticalResults() throws {
+        let out = tempDir("same")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let neuron = "lab.objectives.neuron{layer=5, word=2, unit=300}"
+        for (method, extra, lua) in [("relaxed", ["--gumbel", "--restarts", "2", "--seed", "5"], "gumbel=true, restarts=2, seed=5"),
+                                     ("hybrid", ["--seed", "4"], "seed=4"),
+                                     ("discrete", ["--population", "4", "--candidates", "32"], "population=4, candidates=32")] {
+            let cli = try dreamlab(["dream", "--output_dir", out + "/cli-\(method)", "--neuron_id", "300", "--dream_start", "2", "--dream_end", "3",
+                                    "--num_iterations", "8", "--metrics_frequency", "4", "--method", method, "--quiet"] + extra)
+            XCTAssertEqual(cli.status, 0, cli.err)
+            let lr = try dreamlab(["-e", "lab.dream{objective=\(neuron), first=2, last=3, steps=8, every=4, method='\(method)', quiet=true, \(lua)}:save('\(out)/lua-\(method)')"])
+            XCTAssertEqual(lr.status, 0, lr.err)
+            let cliDir = out + "/cli-\(method)/" + (try FileManager.default.contentsOfDirectory(atPath: out + "/cli-\(method)")[0])
+            for file in try FileManager.default.contentsOfDirectory(atPath: out + "/lua-\(method)") {
+                XCTAssertEqual(try withoutTimings(json(cliDir + "/" + file)) as NSDictionary, try withoutTimings(json(out + "/lua-\(method)/" + file)) as NSDictionary,
+                               "\(method): \(file) differs between the command line and Lua")
+            }
+        }
+        let cliSweep = try dreamlab(["sweep", "--units", "0-2", "--gumbel", "--seed", "7", "--num_iterations", "6", "--metrics_frequency", "3",
+                                     "--dream_start", "2", "--dream_end", "2", "--out", out + "/cli.jsonl", "--quiet"])
+        XCTAssertEqual(cliSweep.status, 0, cliSweep.err)
+        let luaSweep = try dreamlab(["-e", "lab.sweep{objective=function(u) return lab.objectives.neuron{layer=5, word=2, unit=u} end, units={0,1,2}, gumbel=true, seed=7, steps=6, every=3, first=2, last=2, out='\(out)/lua.jsonl', quiet=true}"])
+        XCTAssertEqual(luaSweep.status, 0, luaSweep.err)
+        let plain = try dreamlab(["sweep", "--units", "0-2", "--num_iterations", "6", "--metrics_frequency", "3",
+                                  "--dream_start", "2", "--dream_end", "2", "--out", out + "/plain.jsonl", "--quiet"])
+        XCTAssertEqual(plain.status, 0, plain.err)
+        func lines(_ f: String) throws -> [NSDictionary] {
+            try String(contentsOfFile: out + "/" + f, encoding: .utf8).split(separator: "\n").map {
+                var d = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+                d["seconds_per_batch"] = nil
+                return d as NSDictionary
+            }
+        }
+        XCTAssertEqual(try lines("cli.jsonl"), try lines("lua.jsonl"), "the same sweep from the command line and from Lua")
+        XCTAssertNotEqual(try lines("cli.jsonl").map { $0["final_tokens"] as! [String] }, try lines("plain.jsonl").map { $0["final_tokens"] as! [String] },
+                          "--gumbel changes the sweep")
+        let cliSearch = try dreamlab(["search", "--output_dir", out, "--neuron_id", "300", "--limit", "400", "--top_k", "20", "--quiet"])
+        XCTAssertEqual(cliSearch.status, 0, cliSearch.err)
+        let luaSearch = try dreamlab(["-e", "for _, h in ipairs(lab.search{objective=\(neuron), position=2, topk=20, limit=400, quiet=true}) do print(h.token, h.id, string.format('%.9g', h.activation)) end"])
+        XCTAssertEqual(luaSearch.status, 0, luaSearch.err)
+        let tops = try json(out + "/top_tokens_in_i hate kickshaws_2.json")["tops"] as! [[String: Any]]
+        let fromCLI = tops.map { "\($0["token"]!)\t\($0["id"]!)\t\(String(format: "%.9g", ($0["activation"] as! NSNumber).floatValue))" }
+        XCTAssertEqual(fromCLI, luaSearch.out.split(separator: "\n").map(String.init))
+    }
+
+    func withoutTimings(_ d: [String: Any]) -> [String: Any] {
+        var d = d
+        if var ours = d["dreamlab"] as? [String: Any] { ours["timings"] = nil; d["dreamlab"] = ours }
+        return d
+    }
+
+    /// No Lua error crosses a Swift frame: a raising __index on an argument table, a memory error inside a binding,
+    /// and 1000 dreams with function schedules leave the registry and Ctrl-C as they were.
+    func testTheLuaBoundaryHolds() throws {
+        let dir = tempDir("boundary")
+        let fixture = try dreamlab(["random-model", "--out", dir + "/tiny"])
+        XCTAssertEqual(fixture.status, 0, fixture.err)
+        let code = """
+        local m = lab.load("\(dir)/tiny")
+        local o = lab.objectives.neuron{layer=1, word=2, unit=3, model=m}
+        local hostile = setmetatable({objective=o, model=m, limit=5, quiet=true}, {__index=function(_, k) error("index " .. k) end,
+                                                                                  __len=function() error("len") end})
+        assert(pcall(lab.search, hostile), "arguments are read raw: the metamethods never run")
+        local ids = setmetatable({101, 1045, 102}, {__len=function() return 1e9 end, __index=function() error("no") end})
+        assert(m:run(ids):site("embed"):shape()[1] == 3, "a lying __len is not believed")
+        local function registry() local n = 0; for _ in pairs(debug.getregistry()) do n = n + 1 end; return n end
+        lab.dream{model=m, objective=o, steps=1, quiet=true, temperature=function() return 1 end, on_step=function() end}
+        collectgarbage()
+        local before = registry()
+        for i = 1, 1000 do
+          lab.dream{model=m, objective=o, steps=1, every=1, quiet=true, temperature=function(s) return 1 + s end, on_step=function() end}
+        end
+        collectgarbage(); collectgarbage()
+        print("registry", before, registry())
+        print("lua heap KB", collectgarbage("count"))
+        local tr = lab.load():run(string.rep("word ", 400))   -- 1536 x 402 values: far more than the cap as Lua tables
+        local ok, err = pcall(function() return tr:site("blocks.0.mlp.hook_pre"):totable() end)
+        print("oom", ok, err)
+        print("still works", m:run("i hate kickshaws"):site("embed"):shape()[1])
+        print("looping")
+        io.stdout:flush()
+        while true do end
+        """
+        let r = try dreamlab(["-e", code], env: ["DREAMLAB_LUA_MEMORY": "6M"], interruptWhen: "looping")
+        let lines = r.out.split(separator: "\n").map(String.init)
+        let reg = try XCTUnwrap(lines.first { $0.hasPrefix("registry") }, r.out + r.err).split(separator: "\t")
+        XCTAssertEqual(reg[1], reg[2], "1000 dreams with function schedules leave the registry as it was")
+        let oom = try XCTUnwrap(lines.first { $0.hasPrefix("oom") }, r.out + r.err)
+        XCTAssertTrue(oom.contains("false") && oom.contains("not enough memory"), oom)
+        XCTAssertTrue(lines.contains("still works\t7"), r.out)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("interrupted!"), "Ctrl-C still interrupts Lua code afterwards: \(r.err)")
+    }
+
+    /// The Lua files embedded at build time are valid Lua (luac -p), as the report's HTML/JS is checked by rendering it.
+    func testEmbeddedLuaResourcesParse() throws {
+        let luac = ["/usr/bin/luac5.4", "/usr/bin/luac"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let luac else { return XCTFail("luac5.4 is missing; scripts/test installs it (apt-get install lua5.4)") }
+        let resources = Self.root + "/Sources/Lab/Resources"
+        let files = try FileManager.default.contentsOfDirectory(atPath: resources).filter { $0.hasSuffix(".lua") }.sorted()
+        XCTAssertEqual(files, ["completion.lua", "help.lua", "sandbox.lua"])
+        for f in files {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: luac)
+            p.arguments = ["-p", resources + "/" + f]
+            let err = Pipe()
+            p.standardError = err
+            try p.run(); p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "\(f): \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+
+/// Runs the release `dreamlab` binary as a user would (scripts/test builds it first). No tests of its own.
+class DreamlabProcessTestCase: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    var binary: String { Self.root + "/.build/release/dreamlab" }
+
+    struct Run { let status: Int32; let out: String; let err: String }
+
+    /// Runs dreamlab to the end. `interruptAfter`: send SIGINT once stdout contains that text.
+    func dreamlab(_ args: [String], env: [String: String] = [:], cwd: String? = nil, interruptWhen marker: String? = nil) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            XCTFail("\(binary) is missing; run scripts/test, which builds it")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? Self.root)
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let o = Pipe(), er = Pipe()
+        p.standardOutput = o; p.standardError = er
+        try p.run()
+        var outData = Data()
+        if let marker {
+            // Read stdout until the marker shows, then interrupt, as Ctrl-C would.
+            while !String(decoding: outData, as: UTF8.self).contains(marker) {
+                let chunk = o.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                outData += chunk
+            }
+            kill(p.processIdentifier, SIGINT)
+        }
+        outData += o.fileHandleForReading.readDataToEndOfFile()
+        let errData = er.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self), err: String(decoding: errData, as: UTF8.self))
+    }
+
+    func tempDir(_ name: String) -> String {
+        let d = NSTemporaryDirectory() + "dreamlab-cli-\(getpid())-\(name)"
+        try? FileManager.default.removeItem(atPath: d)
+        return d
+    }
+
+    func json(_ path: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any], path)
+    }
+}
