@@ -8,22 +8,17 @@
 
 // Lua's macros as functions Swift can call.
 static inline void dl_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
-static inline void dl_newtable(lua_State *L) { lua_createtable(L, 0, 0); }
 static inline const char *dl_tostring(lua_State *L, int i) { return lua_tolstring(L, i, NULL); }
 static inline lua_Number dl_tonumber(lua_State *L, int i, int *isnum) { return lua_tonumberx(L, i, isnum); }
 static inline lua_Integer dl_tointeger(lua_State *L, int i, int *isnum) { return lua_tointegerx(L, i, isnum); }
 static inline int dl_isnoneornil(lua_State *L, int i) { return lua_type(L, i) <= 0; }
-static inline int dl_upvalueindex(int i) { return LUA_REGISTRYINDEX - i; }
 static inline int dl_registryindex(void) { return LUA_REGISTRYINDEX; }
-static inline void dl_getglobal_table(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS); }
 static inline void *dl_newuserdata(lua_State *L, size_t n) { return lua_newuserdatauv(L, n, 1); }
 static inline int dl_loadbuffer(lua_State *L, const char *s, size_t n, const char *name, const char *mode) {
     return luaL_loadbufferx(L, s, n, name, mode);
 }
-static inline int dl_upvalue_index(int i) { return lua_upvalueindex(i); }
 static inline int dl_getmetatable(lua_State *L, const char *name) { return lua_getfield(L, LUA_REGISTRYINDEX, name); }
 static inline void dl_remove(lua_State *L, int idx) { lua_rotate(L, idx, -1); lua_settop(L, -2); }
-static inline int dl_isinteger(lua_State *L, int idx) { return lua_isinteger(L, idx); }
 
 // A native function implemented in Swift. It returns the number of results, or -1 after
 // pushing an error message; the trampoline then raises the Lua error, so no longjmp
@@ -94,7 +89,6 @@ static inline void dl_interrupt_hook(lua_State *L, lua_Debug *ar) {
 static inline void dl_arm_interrupt(lua_State *L) {
     lua_sethook(L, dl_interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
-static inline void dl_disarm_hook(lua_State *L) { lua_sethook(L, NULL, 0, 0); }
 // Limits for sandboxed plugin code: an allocator that can cap memory and a count hook that spends an
 // instruction budget. Both live in C because exceeding them raises a Lua error (a longjmp).
 static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {

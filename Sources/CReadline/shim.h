@@ -12,7 +12,6 @@ static inline void dl_rl_set_word_break(const char *s) { rl_completer_word_break
 static inline void dl_rl_set_append_char(int c) { rl_completion_append_character = c; }
 static inline void dl_rl_suppress_default(int on) { rl_attempted_completion_over = on; }
 static inline const char *dl_rl_line_buffer(void) { return rl_line_buffer; }
-static inline int dl_rl_point(void) { return rl_point; }
 static inline int dl_history_length(void) { return history_length; }
 static inline void dl_rl_catch_signals(int on) { rl_catch_signals = on; }
 static inline void dl_rl_clear_line(void) {

@@ -28,9 +28,6 @@ public struct Site: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The deepest encoder layer that must run for this site to exist (-1: embeddings only).
-    public var deepestLayer: Int { layer }
-
     /// Every site name a model has, in forward order.
     public static func all(_ c: BertConfig, hasMLM: Bool) -> [String] {
         var names = ["embed"]

@@ -44,7 +44,6 @@ public enum BLASRuntime {
         return String(cString: p)
     }
     public static var threads: Int { Int(openblas_get_num_threads()) }
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }
 
 // MARK: - GEMM wrappers (row-major)

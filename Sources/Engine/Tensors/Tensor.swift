@@ -58,12 +58,10 @@ public enum DreamlabError: Error, CustomStringConvertible, Equatable {
     case badFile(String)
     case badConfig(String)
     case missingModel(String)
-    case interrupted
 
     public var description: String {
         switch self {
         case .invalidArgument(let s), .outOfRange(let s), .badFile(let s), .badConfig(let s), .missingModel(let s): return s
-        case .interrupted: return "interrupted"
         }
     }
 }
