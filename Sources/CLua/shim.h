@@ -13,6 +13,7 @@ static inline lua_Number dl_tonumber(lua_State *L, int i, int *isnum) { return l
 static inline lua_Integer dl_tointeger(lua_State *L, int i, int *isnum) { return lua_tointegerx(L, i, isnum); }
 static inline int dl_isnoneornil(lua_State *L, int i) { return lua_type(L, i) <= 0; }
 static inline int dl_registryindex(void) { return LUA_REGISTRYINDEX; }
+static inline void dl_push_globals(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS); }
 static inline void *dl_newuserdata(lua_State *L, size_t n) { return lua_newuserdatauv(L, n, 1); }
 static inline int dl_loadbuffer(lua_State *L, const char *s, size_t n, const char *name, const char *mode) {
     return luaL_loadbufferx(L, s, n, name, mode);

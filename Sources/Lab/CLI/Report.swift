@@ -50,21 +50,21 @@ func collectReport(_ L: OpaquePointer, _ i: Int32, into data: inout [String: [[S
     guard lua_type(L, idx) == LUA_TTABLE, depth < 3 else {
         throw LuaError("lab.report takes a dream result, a search (lab.search), a corpus result (lab.corpus), a fluency sweep (lab.fluency_sweep) or a list of them; got \(luaTypeName(L, idx))")
     }
-    lua_getfield(L, idx, "kind")
+    rawField(L, idx, "kind")
     let kind = lua_type(L, -1) == LUA_TSTRING ? String(cString: dl_tostring(L, -1)!) : ""
     dl_pop(L, 1)
     if kind == "fluency_frontier" {
         // A λ sweep (lab.fluency_sweep): its points and frontier; the dreams inside stay out of the JSON.
         var section: [String: Any] = [:]
         for key in ["objective", "fluency_model", "method", "lambdas", "points", "frontier", "interrupted"] {
-            lua_getfield(L, idx, key); defer { dl_pop(L, 1) }
+            rawField(L, idx, key); defer { dl_pop(L, 1) }
             if lua_type(L, -1) != LUA_TNIL { section[key] = try luaToJSON(L, -1) }
         }
         data["frontiers", default: []].append(section)
         return
     }
-    lua_getfield(L, idx, "candidates"); let isSearch = lua_type(L, -1) != LUA_TNIL; dl_pop(L, 1)
-    lua_getfield(L, idx, "passages"); let isCorpus = lua_type(L, -1) != LUA_TNIL; dl_pop(L, 1)
+    rawField(L, idx, "candidates"); let isSearch = lua_type(L, -1) != LUA_TNIL; dl_pop(L, 1)
+    rawField(L, idx, "passages"); let isCorpus = lua_type(L, -1) != LUA_TNIL; dl_pop(L, 1)
     if isSearch || isCorpus {
         let v = try luaToJSON(L, idx) as? [String: Any] ?? [:]
         // A list with extra fields encodes as an object with "1", "2"... keys: rebuild the list.

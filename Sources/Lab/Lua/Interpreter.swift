@@ -61,7 +61,7 @@ final class Interpreter {
         lua_createtable(L, Int32(args.count), 1)
         lua_pushstring(L, script); lua_seti(L, -2, 0)
         for (i, a) in args.enumerated() { lua_pushstring(L, a); lua_seti(L, -2, lua_Integer(i + 1)) }
-        lua_setglobal(L, "arg")
+        rawSetGlobal(L, "arg")
     }
 
     func runFile(_ path: String, args: [String]) -> Bool {

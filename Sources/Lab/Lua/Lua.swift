@@ -77,6 +77,32 @@ func argIntList(_ L: OpaquePointer, _ i: Int32, _ what: String) throws -> [Int] 
     return out
 }
 
+/// Pushes t[key] for the table at `index` without metamethods (a user's __index never runs from Swift); returns its type.
+@discardableResult
+func rawField(_ L: OpaquePointer, _ index: Int32, _ key: String) -> Int32 {
+    let t = lua_absindex(L, index)
+    lua_pushstring(L, key)
+    return lua_rawget(L, t)
+}
+
+/// Pushes the global `name` without metamethods of _G.
+@discardableResult
+func rawGetGlobal(_ L: OpaquePointer, _ name: String) -> Int32 {
+    dl_push_globals(L)
+    let t = rawField(L, -1, name)
+    dl_remove(L, -2)
+    return t
+}
+
+/// Pops the top value into the global `name` without metamethods of _G.
+func rawSetGlobal(_ L: OpaquePointer, _ name: String) {
+    dl_push_globals(L)
+    lua_pushstring(L, name)
+    lua_rotate(L, -3, -1)   // globals, name, value
+    lua_rawset(L, -3)
+    dl_pop(L, 1)
+}
+
 // MARK: - pushing values
 
 func push(_ L: OpaquePointer, _ s: String) { lua_pushstring(L, s) }

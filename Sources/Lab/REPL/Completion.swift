@@ -13,9 +13,7 @@ nonisolated(unsafe) var completionNext = 0
 func luaStringList(_ L: OpaquePointer, function: String, _ arg: String) -> [String] {
     let top = lua_gettop(L)
     defer { lua_settop(L, top) }
-    lua_getglobal(L, "lab")
-    guard lua_type(L, -1) == LUA_TTABLE else { return [] }
-    lua_getfield(L, -1, function)
+    guard rawGetGlobal(L, "lab") == LUA_TTABLE, rawField(L, -1, function) == LUA_TFUNCTION else { return [] }
     lua_pushstring(L, arg)
     guard dl_pcall(L, 1, 1, 0) == LUA_OK, lua_type(L, -1) == LUA_TTABLE else { return [] }
     var out: [String] = []

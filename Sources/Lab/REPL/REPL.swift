@@ -78,11 +78,16 @@ final class REPL {
         }
         guard let n, n > 0 else { return }
         lua_pushvalue(L, base + 1)
-        lua_setglobal(L, "_")
+        rawSetGlobal(L, "_")
         if quiet { return }
-        lua_getglobal(L, "lab")
-        lua_getfield(L, -1, "__show")
+        // The printer is host code, looked up raw: the user may have replaced `lab` or given _G metamethods.
+        if rawGetGlobal(L, "lab") == LUA_TTABLE { rawField(L, -1, "__show") } else { lua_pushnil(L) }
         dl_remove(L, -2)
+        guard lua_type(L, -1) == LUA_TFUNCTION else {
+            dl_pop(L, 1)
+            FileHandle.standardError.write(Data("dreamlab: lab.__show is gone (was lab replaced?); results are in _\n".utf8))
+            return
+        }
         for i in 0..<n { lua_pushvalue(L, base + 1 + i) }
         if dl_pcall(L, n, 1, 0) == LUA_OK, let s = dl_tostring(L, -1) {
             print(String(cString: s))
