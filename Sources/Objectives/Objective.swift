@@ -43,7 +43,7 @@ public final class PairActivation: ActivationObjective, RowLimitedObjective {
         self.layer = layer; self.word = word; self.unit = unit; self.normalize = normalize; self.numLayers = numLayers
     }
 
-    public var pairFields: [String: Any] { ["layer_id": layer, "word_id": word ?? -1, "neuron_id": unit ?? -1, "normalize": normalize] }
+    public var pairTarget: PairTarget { PairTarget(layer: layer, word: word ?? -1, neuron: unit ?? -1, normalize: normalize) }
 
     public var sites: [Site] {
         normalize ? (0..<numLayers).map { Site(.residPost, layer: $0) } : [Site(.residPost, layer: layer)]

@@ -88,7 +88,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     var plls = try fluency?.scorer.pll(members) ?? [Float](repeating: 0, count: R)
     var scores: [Float] { zip(acts, plls).map { $0 + lambda * $1 } }
     var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: o.sentence, sentence2: o.sentence2,
-                             startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairFields: objective.pairFields,
+                             startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairTarget: objective.pairTarget,
                              first: o.first, last: last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
     result.scored = members.count

@@ -125,7 +125,7 @@ public struct DreamRun: Sendable {
     public var best: DiscreteInput? = nil
 }
 
-public struct DreamResult: @unchecked Sendable {
+public struct DreamResult: Sendable {
     public let modelPath: String
     public let objective: String
     public let sentence: String
@@ -133,7 +133,7 @@ public struct DreamResult: @unchecked Sendable {
     public let startIds: [Int]
     public let startTokens: [String]
     /// PAIR's layer_id/word_id/neuron_id/normalize for the params block, from the objective.
-    public let pairFields: [String: Any]
+    public let pairTarget: PairTarget
     public let first: Int, last: Int
     public let options: DreamOptions
     public var runs: [DreamRun]
@@ -191,7 +191,7 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
     var adam = Adam(count: z.count, lr: o.lr)
     var cursor = try TemperatureSchedule.Cursor(o.effectiveSchedule)
     var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: o.sentence, sentence2: o.sentence2,
-                             startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairFields: objective.pairFields,
+                             startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairTarget: objective.pairTarget,
                              first: o.first, last: last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
 

@@ -32,14 +32,8 @@ public struct SweepRecord: Codable, Sendable {
     public let finalIdsActivation: Double?
     /// The top-k tokens of the last record at each dreamed position (relaxed and hybrid; discrete: the best span).
     public let topTokens: [[String]]
-    public let best: BestInput?
+    public let best: InputRecord?
     public let secondsPerBatch: Double
-
-    public struct BestInput: Codable, Sendable {
-        public let ids: [Int], tokens: [String], text: String
-        public let activation: Double?, step: Int
-        public let pll: Double?, score: Double?
-    }
 
     enum CodingKeys: String, CodingKey {
         case unit, objective, method, sentence, first, last, steps, seed, restarts, batch, best
@@ -54,13 +48,6 @@ public struct SweepResult: Sendable {
     public var interrupted = false
     public var seconds = 0.0
     public var out = ""
-}
-
-extension DiscreteInput {
-    var sweepRecord: SweepRecord.BestInput {
-        .init(ids: ids, tokens: tokens, text: text, activation: finiteDouble(activation), step: step, pll: pll.flatMap(finiteDouble),
-              score: pll == nil ? nil : finiteDouble(score))
-    }
 }
 
 /// Runs one dream per unit of `options.units` not yet in `options.out`, appending one JSON line per finished unit.
@@ -104,7 +91,7 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
                                finalTokens: run.finalIds[r.first...r.last].map { tok.idToToken[$0] },
                                finalActivation: finiteDouble(run.finalActivation), finalIdsActivation: finiteDouble(run.finalIdsActivation),
                                topTokens: top.allSatisfy(\.isEmpty) ? (run.best.map { b in (r.first...r.last).map { [b.tokens[$0]] } } ?? []) : top,
-                               best: run.best?.sweepRecord, secondsPerBatch: r.seconds)
+                               best: run.best?.record, secondsPerBatch: r.seconds)
         }
         try JSONLines.append(records, to: s.out)
         result.records += records

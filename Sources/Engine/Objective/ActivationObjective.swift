@@ -9,12 +9,12 @@ public protocol ActivationObjective: AnyObject, CustomStringConvertible {
     func validate(model: BertModel, T: Int) throws
     /// One value per sequence. When `grads` is given, adds each value's gradient w.r.t. the sites it reads.
     func evaluate(_ acts: Activations, grads: SiteGradients?) throws -> [Float]
-    /// PAIR's layer_id, word_id, neuron_id and normalize for result files' params (-1 where they do not apply).
-    var pairFields: [String: Any] { get }
+    /// PAIR's layer_id, word_id, neuron_id and normalize for result files' params.
+    var pairTarget: PairTarget { get }
 }
 
 extension ActivationObjective {
-    public var pairFields: [String: Any] { ["layer_id": -1, "word_id": -1, "neuron_id": -1] }
+    public var pairTarget: PairTarget { .none }
 
     /// The sequence positions the objective reads in its deepest layer, when it knows them (nil: all of them).
     /// Forward-only passes then compute that layer for those rows alone.

@@ -35,82 +35,204 @@ public func jsonData(_ value: Any) throws -> Data {
 public func shortest(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
 /// A Float for a Codable result file: the shortest Double, nil where not finite (JSON has no NaN).
 public func finiteDouble(_ f: Float) -> Double? { f.isFinite ? shortest(f) : nil }
-/// JSON numbers from Float: the shortest Double, null where not finite.
-@inline(__always) func num(_ f: Float) -> Any { f.isFinite ? shortest(f) : NSNull() }
+
+/// A Float in a result file: written as its shortest decimal (0.1, not 0.10000000149011612), null where not finite.
+public struct JSONFloat: Codable, Sendable, Equatable {
+    public let value: Float
+    public init(_ value: Float) { self.value = value }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if value.isFinite { try c.encode(value) } else { try c.encodeNil() }
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        value = c.decodeNil() ? .nan : try c.decode(Float.self)
+    }
+}
+
+/// PAIR's layer_id, word_id, neuron_id and normalize, as its params block records them (-1 where they do not apply).
+public struct PairTarget: Sendable {
+    public let layer: Int, word: Int, neuron: Int
+    public let normalize: Bool?
+    public init(layer: Int, word: Int, neuron: Int, normalize: Bool?) { self.layer = layer; self.word = word; self.neuron = neuron; self.normalize = normalize }
+    public static let none = PairTarget(layer: -1, word: -1, neuron: -1, normalize: nil)
+}
+
+/// PAIR's params block (output_helper.get_params), plus what PAIR's flags cannot say (sentence2 when given).
+public struct PairParams: Codable, Sendable {
+    public let layerId: Int, wordId: Int, neuronId: Int
+    public let normalize: Bool?
+    public let dreamStart: Int, dreamEnd: Int, numIterations: Int
+    public let gumbel: Bool
+    public let warmup: Int?
+    public let startTemp: JSONFloat?, endTemp: JSONFloat?, anneal: JSONFloat?
+    public let learningRate: JSONFloat
+    public let sentence: String
+    public let sentence2: String?
+    public let tokens: [String]
+    public let modelConfig: String
+    public let metricsFrequency: Int
+
+    enum CodingKeys: String, CodingKey {
+        case normalize, gumbel, warmup, anneal, sentence, sentence2, tokens
+        case layerId = "layer_id", wordId = "word_id", neuronId = "neuron_id", dreamStart = "dream_start", dreamEnd = "dream_end"
+        case numIterations = "num_iterations", startTemp = "start_temp", endTemp = "end_temp", learningRate = "learning_rate"
+        case modelConfig = "model_config", metricsFrequency = "metrics_frequency"
+    }
+}
+
+/// One metrics record, as output_helper.get_metrics writes it (ids_pll is Dreamlab's, with fluency).
+public struct PairIteration: Codable, Sendable {
+    public let number: Int
+    public let tokens: [String]
+    public let temperature: JSONFloat
+    public let maxValues: [JSONFloat]
+    public let activation: JSONFloat
+    public let idsActivation: JSONFloat
+    public let idsPll: JSONFloat?
+    enum CodingKeys: String, CodingKey {
+        case number, tokens, temperature, activation
+        case maxValues = "max_values", idsActivation = "ids_activation", idsPll = "ids_pll"
+    }
+}
+
+/// One top-k record of one position, as output_helper.get_top_ks writes it.
+public struct PairTopK: Codable, Sendable {
+    public let number: Int
+    public let indices: [Int]
+    public let tokens: [String]
+    public let scores: [JSONFloat]
+    public let activation: JSONFloat
+}
+
+/// A discrete input with its exact scores: a dream's best, a sweep unit's best.
+public struct InputRecord: Codable, Sendable {
+    public let ids: [Int]
+    public let tokens: [String]
+    public let text: String
+    public let activation: JSONFloat
+    public let step: Int
+    public let pll: JSONFloat?
+    public let score: JSONFloat?
+}
+
+/// results.json: PAIR's layout (output_helper.write_results), with Dreamlab's own fields under "dreamlab".
+public struct PairResultsFile: Codable, Sendable {
+    public struct Iterations: Codable, Sendable { public let iterations: [PairIteration] }
+    public struct Timings: Codable, Sendable {
+        public let seconds: Double, stepsPerSecond: Double, inputsScored: Int
+        enum CodingKeys: String, CodingKey { case seconds, stepsPerSecond = "steps_per_second", inputsScored = "inputs_scored" }
+    }
+    public struct Fluency: Codable, Sendable { public let lambda: JSONFloat; public let model: String }
+    public struct Run: Codable, Sendable {
+        public let seed: UInt64
+        public let finalIds: [Int]
+        public let finalActivation: JSONFloat, finalIdsActivation: JSONFloat
+        public let iterations: [PairIteration]
+        public let best: InputRecord?
+        enum CodingKeys: String, CodingKey {
+            case seed, iterations, best
+            case finalIds = "final_ids", finalActivation = "final_activation", finalIdsActivation = "final_ids_activation"
+        }
+    }
+    public struct Dreamlab: Codable, Sendable {
+        public let objective: String, model: String
+        public let seed: UInt64, restarts: Int
+        public let method: String, relaxation: String, schedule: String
+        public let topk: Int, stepsDone: Int
+        public let stopped: Bool, interrupted: Bool
+        public let timings: Timings
+        public let bestRun: Int
+        public let best: InputRecord?
+        public let fluency: Fluency?
+        public let runs: [Run]
+        enum CodingKeys: String, CodingKey {
+            case objective, model, seed, restarts, method, relaxation, schedule, topk, stopped, interrupted, timings, best, fluency, runs
+            case stepsDone = "steps_done", bestRun = "best_run"
+        }
+    }
+    public let params: PairParams
+    public let results: Iterations
+    public let type: String
+    public let dreamlab: Dreamlab?
+}
+
+/// top_k<pos>.json: one position's top-k records (output_helper.write_top_ks).
+public struct PairTopKFile: Codable, Sendable {
+    public let iterations: [PairTopK]
+    public let wordId: Int
+    public let params: PairParams
+    public let type: String
+    enum CodingKeys: String, CodingKey { case iterations, params, type, wordId = "word_id" }
+}
 
 extension DreamRecord {
-    var json: [String: Any] {
-        ["number": number, "tokens": tokens, "temperature": num(temperature), "max_values": maxValues.map(num),
-         "activation": num(activation), "ids_activation": num(idsActivation)].merging(idsPLL.map { ["ids_pll": num($0)] } ?? [:]) { a, _ in a }
+    var pair: PairIteration {
+        PairIteration(number: number, tokens: tokens, temperature: JSONFloat(temperature), maxValues: maxValues.map(JSONFloat.init),
+                      activation: JSONFloat(activation), idsActivation: JSONFloat(idsActivation), idsPll: idsPLL.map(JSONFloat.init))
     }
 }
 extension TopKRecord {
-    var json: [String: Any] {
-        ["number": number, "indices": indices, "tokens": tokens, "scores": scores.map(num), "activation": num(activation)]
+    var pair: PairTopK {
+        PairTopK(number: number, indices: indices, tokens: tokens, scores: scores.map(JSONFloat.init), activation: JSONFloat(activation))
     }
 }
 extension DiscreteInput {
-    public var json: [String: Any] {
-        var d: [String: Any] = ["ids": ids, "tokens": tokens, "text": text, "activation": num(activation), "step": step]
-        if let pll { d["pll"] = num(pll); d["score"] = num(score) }
-        return d
+    public var record: InputRecord {
+        InputRecord(ids: ids, tokens: tokens, text: text, activation: JSONFloat(activation), step: step, pll: pll.map(JSONFloat.init),
+                    score: pll == nil ? nil : JSONFloat(score))
     }
 }
 
 extension DreamResult {
-    /// PAIR's params block (output_helper.get_params), plus what PAIR's flags cannot say.
-    public var params: [String: Any] {
-        var p: [String: Any] = pairFields
-        p["dream_start"] = first; p["dream_end"] = last
-        p["num_iterations"] = options.steps
-        p["gumbel"] = options.mode.usesGumbelNoise
-        if case .anneal(let start, let stop, let rate, let warmup) = options.effectiveSchedule {
-            p["warmup"] = warmup; p["start_temp"] = num(start); p["end_temp"] = num(stop); p["anneal"] = num(rate)
+    /// PAIR's params block for this dream.
+    public var params: PairParams {
+        let t = pairTarget
+        var warmup: Int? = nil, start: JSONFloat? = nil, stop: JSONFloat? = nil, rate: JSONFloat? = nil
+        if case .anneal(let a, let b, let r, let w) = options.effectiveSchedule {
+            warmup = w; start = JSONFloat(a); stop = JSONFloat(b); rate = JSONFloat(r)
         }
-        p["learning_rate"] = num(options.lr)
-        p["sentence"] = sentence
-        if let s2 = sentence2 { p["sentence2"] = s2 }
-        p["tokens"] = startTokens
-        p["model_config"] = (modelPath as NSString).lastPathComponent
-        p["metrics_frequency"] = options.every
-        return p
+        return PairParams(layerId: t.layer, wordId: t.word, neuronId: t.neuron, normalize: t.normalize, dreamStart: first, dreamEnd: last,
+                          numIterations: options.steps, gumbel: options.mode.usesGumbelNoise, warmup: warmup, startTemp: start, endTemp: stop,
+                          anneal: rate, learningRate: JSONFloat(options.lr), sentence: sentence, sentence2: sentence2, tokens: startTokens,
+                          modelConfig: (modelPath as NSString).lastPathComponent, metricsFrequency: options.every)
+    }
+
+    /// results.json as written.
+    public var resultsFile: PairResultsFile {
+        let main = runs[bestRunIndex]
+        let ours = PairResultsFile.Dreamlab(
+            objective: objective, model: modelPath, seed: options.seed, restarts: options.restarts, method: options.method.rawValue,
+            relaxation: options.mode.rawValue, schedule: options.effectiveSchedule.description, topk: options.topk, stepsDone: stepsDone,
+            stopped: stopped, interrupted: interrupted,
+            timings: .init(seconds: seconds, stepsPerSecond: stepsPerSecond, inputsScored: scored), bestRun: bestRunIndex,
+            best: best?.record, fluency: options.fluency.map { .init(lambda: JSONFloat($0.lambda), model: $0.model.directory) },
+            runs: runs.map { r in
+                .init(seed: r.seed, finalIds: r.finalIds, finalActivation: JSONFloat(r.finalActivation), finalIdsActivation: JSONFloat(r.finalIdsActivation),
+                      iterations: r.iterations.map(\.pair), best: r.best?.record)
+            })
+        return PairResultsFile(params: params, results: .init(iterations: main.iterations.map(\.pair)), type: "dream", dreamlab: ours)
     }
 
     /// Writes results.json and top_k<pos>.json in the layout of PAIR's text-dream output_helper, so existing viewers
     /// read them, with Dreamlab's own fields under "dreamlab". Each file is written atomically; `writeTopK` false
     /// (PAIR's --nowrite_top_k) writes results.json alone.
     public func save(to dir: String, writeTopK: Bool = true) throws {
+        try writeCodable(resultsFile, to: dir + "/results.json", pretty: false)
+        guard writeTopK else { return }
         let params = params
-        let main = runs[bestRunIndex]
-        var ours: [String: Any] = [
-            "objective": objective, "model": modelPath, "seed": Int(options.seed), "restarts": options.restarts,
-            "method": options.method.rawValue, "relaxation": options.mode.rawValue, "schedule": options.effectiveSchedule.description,
-            "topk": options.topk, "steps_done": stepsDone, "stopped": stopped, "interrupted": interrupted,
-            "timings": ["seconds": seconds, "steps_per_second": stepsPerSecond, "inputs_scored": scored],
-            "best_run": bestRunIndex,
-        ]
-        if let b = best { ours["best"] = b.json }
-        if let f = options.fluency { ours["fluency"] = ["lambda": num(f.lambda), "model": f.model.directory] }
-        ours["runs"] = runs.map { r -> [String: Any] in
-            var d: [String: Any] = ["seed": Int(r.seed), "final_ids": r.finalIds, "final_activation": num(r.finalActivation),
-                                    "final_ids_activation": num(r.finalIdsActivation), "iterations": r.iterations.map(\.json)]
-            if let b = r.best { d["best"] = b.json }
-            return d
-        }
-        let results: [String: Any] = ["params": params, "results": ["iterations": main.iterations.map(\.json)], "type": "dream", "dreamlab": ours]
-        try writeAtomically(jsonData(results), to: dir + "/results.json")
-        for (i, recs) in main.topK.enumerated() where writeTopK {
+        for (i, recs) in runs[bestRunIndex].topK.enumerated() {
             let pos = first + i
-            let d: [String: Any] = ["iterations": recs.map(\.json), "word_id": pos, "params": params, "type": "top_words"]
-            try writeAtomically(jsonData(d), to: dir + "/top_k\(pos).json")
+            try writeCodable(PairTopKFile(iterations: recs.map(\.pair), wordId: pos, params: params, type: "top_words"), to: dir + "/top_k\(pos).json",
+                             pretty: false)
         }
     }
 }
 
-/// Writes a Codable result file atomically, keys sorted, pretty-printed.
-public func writeCodable<T: Encodable>(_ value: T, to path: String) throws {
+/// Writes a Codable result file atomically, keys sorted (pretty-printed unless the file is large and machine-read).
+public func writeCodable<T: Encodable>(_ value: T, to path: String, pretty: Bool = true) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
     try writeAtomically(try encoder.encode(value), to: path)
 }
 
