@@ -223,7 +223,7 @@ final class CLITests: DreamlabProcessTestCase {
     func testSweepInterruptedAndResumedEndsWithEveryUnitOnce() throws {
         let dir = tempDir("sweep")
         let out = dir + "/s.jsonl"
-        let args = ["sweep", "--layer_id", "5", "--word_id", "2", "--units", "0-63", "--num_iterations", "30", "--metrics_frequency", "30",
+        let args = ["sweep", "--layer_id", "5", "--word_id", "2", "--units", "0-63", "--num_iterations", "12", "--metrics_frequency", "12",
                     "--dream_start", "2", "--dream_end", "2", "--batch", "8", "--out", out]
         // First run: interrupted with SIGINT part-way, as Ctrl-C would.
         let p = Process()
@@ -328,9 +328,10 @@ final class CLITests: DreamlabProcessTestCase {
     }
 
     func testDiscreteAndHybridMethodsAndHonestTokens() throws {
+        // A raw layer-1 unit: the exhaustive search stops after layer 1, so the comparison costs seconds, not a minute.
         let code = """
         local m = lab.load()
-        local o = lab.objectives.neuron{layer=5, word=2, unit=300}
+        local o = lab.objectives.neuron{layer=1, word=2, unit=300, normalize=false}
         local s = lab.search{model=m, objective=o, position=2, topk=1}
         local d = lab.dream{model=m, objective=o, first=2, last=2, method="discrete", steps=40, every=10, seed=1}
         assert(d.method == "discrete")
@@ -343,7 +344,7 @@ final class CLITests: DreamlabProcessTestCase {
         assert(d.best.honest == same, "the honest flag says whether the input survives decode and re-encode")
         local hd = lab.dream{model=m, objective=o, first=2, last=2, method="discrete", steps=20, honest=true}
         assert(hd.best.honest, "honest=true keeps only inputs that survive re-encoding")
-        local h = lab.dream{model=m, objective=o, first=2, last=2, method="hybrid", steps=200, every=50}
+        local h = lab.dream{model=m, objective=o, first=2, last=2, method="hybrid", steps=100, every=50}
         assert(h.method == "hybrid" and h.history[#h.history].temperature < 0.1, "hybrid's schedule reaches its final temperature")
         assert(h.best.activation > o:eval(m, "i hate kickshaws"))
         print("ok", d.best.tokens[3], d.best.activation, s[1].token, s[1].activation, h.best.activation)
