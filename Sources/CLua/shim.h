@@ -68,6 +68,13 @@ static inline void dl_push_swift_function(lua_State *L, dl_swift_fn fn) {
     lua_pushlightuserdata(L, (void *)fn);
     lua_pushcclosure(L, dl_trampoline, 1);
 }
+// The same with the n values on top of the stack as upvalues 2...n+1 (the function is upvalue 1).
+static inline void dl_push_swift_closure(lua_State *L, dl_swift_fn fn, int n) {
+    lua_pushlightuserdata(L, (void *)fn);
+    lua_rotate(L, -(n + 1), 1);
+    lua_pushcclosure(L, dl_trampoline, n + 1);
+}
+static inline int dl_upvalue(int i) { return lua_upvalueindex(i); }
 
 // Message handler for pcall: the error message plus a traceback, as lua.c does.
 static inline int dl_traceback(lua_State *L) {

@@ -129,63 +129,17 @@ let labObjective: LuaFn = { L in luaBinding(L) { L in
 
 // MARK: - built-ins stated as graphs
 
-let objEntropy: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.entropy", known: ["layer", "head", "query", "from", "model"])
-    let m = try objectiveModel(a)
-    let layer = try a.requiredInt("layer"); try checkLayer(layer, m)
-    let head = try a.requiredInt("head")
-    guard head >= 0 && head < m.config.numHeads else { throw LuaError("head \(head) is outside 0...\(m.config.numHeads - 1)") }
-    guard let q = try a.int("query") ?? a.int("from") else { throw LuaError("lab.objectives.entropy: missing query= (the 0-based query position)") }
-    pushObjective(L, GraphBuiltins.entropy(layer: layer, head: head, query: q)); return 1
-} }
-
-let objDirection: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.direction", known: ["site", "pos", "vector", "model"])
-    let m = try objectiveModel(a)
-    guard let name = try a.string("site") else { throw LuaError("lab.objectives.direction: missing site=") }
-    let site = try Site.parse(name, config: m.config, hasMLM: m.hasMLM)
-    guard a.push("vector") != LUA_TNIL else { dl_pop(L, 1); throw LuaError("lab.objectives.direction: missing vector= (a list of numbers or a Tensor)") }
-    let v = try nodeOperand(L, -1, "vector")
-    dl_pop(L, 1)
-    guard case .constant(let data, _) = v.op else { throw LuaError("vector must be constant") }
-    pushObjective(L, GraphBuiltins.direction(site: site, pos: try a.requiredInt("pos"), vector: data)); return 1
-} }
-
-let objMLM: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.mlm", known: ["word", "token", "model"])
-    let m = try objectiveModel(a)
-    guard m.hasMLM else {
-        throw LuaError("lab.objectives.mlm needs an MLM head, and \((m.directory as NSString).lastPathComponent) has none; load one with cls.predictions.* weights, e.g. lab.load(\"bert-base-uncased\")")
+extension TableArgs: ObjectiveArguments {
+    /// A list of numbers (or nested lists) or a Tensor.
+    func constant(_ key: String) throws -> (data: [Float], shape: [Int])? {
+        guard push(key) != LUA_TNIL else { dl_pop(L, 1); return nil }
+        defer { dl_pop(L, 1) }
+        guard case .constant(let data, let shape) = try nodeOperand(L, -1, "\(function): \(key)").op else {
+            throw LuaError("\(function): \(key) must be a list of numbers or a Tensor")
+        }
+        return (data, shape)
     }
-    let id: Int, label: String
-    if let s = try a.string("token"), Int(s) == nil {
-        guard let i = m.tokenizer.id(of: s) else { throw LuaError("token \"\(s)\" is not in the vocabulary; use one token (see m:encode)") }
-        id = i; label = s
-    } else {
-        id = try a.requiredInt("token"); label = id >= 0 && id < m.config.vocabSize ? m.tokenizer.idToToken[id] : "\(id)"
-        guard id >= 0 && id < m.config.vocabSize else { throw LuaError("token id \(id) is outside 0...\(m.config.vocabSize - 1)") }
-    }
-    pushObjective(L, GraphBuiltins.mlm(pos: try a.requiredInt("word"), token: id, label: label, numLayers: m.config.numLayers)); return 1
-} }
-
-let objReconstruct: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.reconstruct", known: ["site", "target", "pos", "model"])
-    let m = try objectiveModel(a)
-    guard let name = try a.string("site") else { throw LuaError("lab.objectives.reconstruct: missing site=") }
-    let site = try Site.parse(name, config: m.config, hasMLM: m.hasMLM)
-    guard a.push("target") != LUA_TNIL else { dl_pop(L, 1); throw LuaError("lab.objectives.reconstruct: missing target= (a Tensor, e.g. tr:site(...))") }
-    let t = try nodeOperand(L, -1, "target")
-    dl_pop(L, 1)
-    guard case .constant(let data, let shape) = t.op else { throw LuaError("target must be a tensor") }
-    pushObjective(L, GraphBuiltins.reconstruct(site: site, target: Tensor(shape: shape, data: data), pos: try a.int("pos"))); return 1
-} }
-
-let objDiversity: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.diversity", known: ["site", "model"])
-    let m = try objectiveModel(a)
-    let site = try Site.parse(try a.string("site") ?? "embed", config: m.config, hasMLM: m.hasMLM)
-    pushObjective(L, DiversityObjective(site: site)); return 1
-} }
+}
 
 func installGraph(_ L: OpaquePointer) {
     defineClass(L, nodeClass, methods: [], tostring: nodeToString)

@@ -22,71 +22,18 @@ func objectiveModel(_ a: TableArgs) throws -> BertModel {
     return try loadModel(nil)
 }
 
-let objNeuron: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.neuron", known: ["layer", "word", "unit", "normalize", "model"])
-    let m = try objectiveModel(a)
-    let layer = try a.requiredInt("layer")
-    try checkLayer(layer, m)
-    let unit = try a.requiredInt("unit")
-    guard unit >= 0 && unit < m.config.hiddenSize else {
-        throw LuaError("lab.objectives.neuron: unit \(unit) is outside 0...\(m.config.hiddenSize - 1) (hidden size \(m.config.hiddenSize)\(m.config.hiddenSize < 768 ? "; PAIR's bert-base neurons such as 414 do not all exist here" : ""))")
+/// lab.objectives.<kind>{...}: the kind (upvalue 2, an index into objectiveKinds) reads its arguments and builds the
+/// objective for model= (default: the default model).
+let objectiveFactory: LuaFn = { L in luaBinding(L) { L in
+    let kind = objectiveKinds[Int(lua_tointegerx(L, dl_upvalue(2), nil))]
+    let a = try TableArgs(L, 1, function: "lab.objectives." + kind.name, known: kind.arguments + ["model"])
+    let model = try objectiveModel(a)
+    do { pushObjective(L, try kind.make(a, model)) } catch let e as DreamlabError {
+        let msg = "\(e)"
+        throw LuaError(msg.hasPrefix(a.function) ? msg : "\(a.function): \(msg)")
     }
-    let o = PairActivation(layer: layer, word: try a.int("word"), unit: unit, normalize: try a.bool("normalize") ?? true,
-                           numLayers: m.config.numLayers)
-    pushObjective(L, o); return 1
-} }
-
-let objLayer: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.layer", known: ["layer", "word", "normalize", "model"])
-    let m = try objectiveModel(a)
-    let layer = try a.requiredInt("layer")
-    try checkLayer(layer, m)
-    pushObjective(L, PairActivation(layer: layer, word: try a.int("word"), unit: nil, normalize: try a.bool("normalize") ?? true,
-                                    numLayers: m.config.numLayers))
     return 1
 } }
-
-let objSite: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.site", known: ["site", "pos", "unit", "head", "from", "to", "model"])
-    let m = try objectiveModel(a)
-    guard let name = try a.string("site") else { throw LuaError("lab.objectives.site: missing site= (e.g. \"blocks.3.mlp.hook_post\")") }
-    let site = try Site.parse(name, config: m.config, hasMLM: m.hasMLM)
-    let index: [Int]
-    switch site.kind {
-    case .scores, .pattern: index = [try a.requiredInt("head"), try a.requiredInt("from"), try a.requiredInt("to")]
-    case .z:
-        let u = try a.requiredInt("unit")
-        if let h = try a.int("head") { index = [try a.requiredInt("pos"), h, u] }
-        else { index = [try a.requiredInt("pos"), u / m.config.headDim, u % m.config.headDim] }
-    default: index = [try a.requiredInt("pos"), try a.requiredInt("unit")]
-    }
-    pushObjective(L, SiteElement(site: site, index: index)); return 1
-} }
-
-let objAttention: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.attention", known: ["layer", "head", "from", "to", "model"])
-    let m = try objectiveModel(a)
-    let layer = try a.requiredInt("layer"), head = try a.requiredInt("head")
-    try checkLayer(layer, m)
-    let from = try a.requiredInt("from"), to = try a.requiredInt("to")
-    pushObjective(L, SiteElement(site: Site(.pattern, layer: layer), index: [head, from, to], label: "attention(L\(layer),h\(head),\(from)->\(to))"))
-    return 1
-} }
-
-let objHead: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.objectives.head", known: ["layer", "head", "word", "model"])
-    let m = try objectiveModel(a)
-    let layer = try a.requiredInt("layer")
-    try checkLayer(layer, m)
-    pushObjective(L, HeadNorm(layer: layer, head: try a.requiredInt("head"), word: try a.requiredInt("word")))
-    return 1
-} }
-
-func checkLayer(_ l: Int, _ m: BertModel) throws {
-    guard l >= 0 && l < m.config.numLayers else {
-        throw LuaError("layer \(l) is outside 0...\(m.config.numLayers - 1) (this model has \(m.config.numLayers) layers; 0-based)")
-    }
-}
 
 /// Reads a list of objectives (for sum/mean).
 func objectiveList(_ L: OpaquePointer, _ i: Int32, _ fname: String) throws -> [ActivationObjective] {
@@ -163,7 +110,10 @@ func installObjectives(_ L: OpaquePointer) {
     }
     dl_pop(L, 1)
     lua_createtable(L, 0, 8)
-    for (k, f) in [("neuron", objNeuron), ("layer", objLayer), ("site", objSite), ("attention", objAttention),
-                   ("head", objHead), ("sum", objSum), ("mean", objMean), ("entropy", objEntropy), ("direction", objDirection),
-                   ("mlm", objMLM), ("reconstruct", objReconstruct), ("diversity", objDiversity)] { setField(L, k, f) }
+    for (i, kind) in objectiveKinds.enumerated() {
+        lua_pushinteger(L, lua_Integer(i))
+        dl_push_swift_closure(L, objectiveFactory, 1)
+        lua_setfield(L, -2, kind.name)
+    }
+    for (k, f) in [("sum", objSum), ("mean", objMean)] { setField(L, k, f) }
 }

@@ -66,11 +66,16 @@ doc(lab.corpus, [==[lab.corpus{file=, unit={layer=, unit= [, site=]} or objectiv
   Top passages of a text file (one per line), streamed in batches in bounded memory. With unit=, each token's
   activation of the unit (c[i].activations) and the passage's maximum (c[i].activation); with objective=, its value.
   example:  lab.corpus{file="text.txt", unit={layer=5, unit=300}, topk=10}]==])
-doc(lab.sweep, [==[lab.sweep{objective=function(unit) return ... end, units={...} | from=, to=, out="sweep.jsonl", batch=8, restarts=1, shard="i/n",
-           model=, sentence=, first=, last=, steps=3000, lr=, temperature=, gumbel=, seed=, every=} -> {done, skipped, interrupted, out}
-  One dream per unit, `batch` units sharing each pass; one JSON line per finished unit is appended atomically to out,
-  and units already in out are skipped, so rerunning an interrupted sweep resumes it. shard="i/n" takes every n-th unit.
+doc(lab.sweep, [==[lab.sweep{objective=function(unit) return ... end, units={...} | from=, to=, out="sweep.jsonl", batch=8, shard="i/n",
+           <any lab.dream argument: method=, restarts=, fluency=, fluency_model=, steps=, temperature=, gumbel=, seed=, ...>}
+           -> the records written by this call (one per unit: unit, best{text, tokens, activation}, top_tokens, ...),
+              with s.done, s.skipped, s.interrupted, s.seconds, s.out
+  One dream per unit; relaxed and hybrid share each pass among `batch` units, discrete dreams one unit at a time.
+  One JSON line per finished unit is appended atomically to out, and units already in out are skipped, so rerunning
+  an interrupted sweep resumes it. shard="i/n" takes every n-th unit. The same sweep as dreamlab sweep on the command line.
   example:  lab.sweep{objective=function(u) return lab.objectives.neuron{layer=5, word=2, unit=u} end, from=0, to=63, first=2, last=2, steps=500, out="l5.jsonl"}]==])
+doc(lab.sweep_merge, [==[lab.sweep_merge(out, {file, ...}) -> number of units
+  Joins shard files into one, one line per unit (the first seen wins), sorted; as dreamlab sweep --merge OUT IN...]==])
 doc(lab.report, [==[lab.report(x, "file.html" [, title]) -> path
   One self-contained HTML file (inline SVG, no network) from a dream result, a token search, a corpus result, a fluency
   sweep, or a list of them: activation and temperature curves against search and corpus maxima, top-k heatmaps,
@@ -108,7 +113,7 @@ function help(f)
   lab.objective(fn [, name])    a custom objective, traced into a native graph
   lab.dream{...}                PAIR's dream;  lab.gradient{...}  gradient w.r.t. the relaxed input
   lab.search{...}, lab.corpus{...}   exhaustive token search; top passages of a text file
-  lab.sweep{...}                one dream per unit, resumable JSON lines
+  lab.sweep{...}                one dream per unit, resumable JSON lines; lab.sweep_merge(out, files)
   lab.fluency_sweep{...}        dreams over fluency weights λ: the activation / pseudo-log-likelihood frontier
   lab.report(x, "out.html")     an HTML report of dreams, searches, corpus passes and frontiers
   lab.schedules.*               anneal constant linear cosine (or any function(step))
