@@ -9,7 +9,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.4",
                        providers: [.apt(["liblua5.4-dev"])]),
-        .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
+        // No pkgConfig: readline.pc adds -D flags SwiftPM rejects (a warning on every build); the headers sit in /usr/include.
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline",
                        providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
