@@ -10,6 +10,11 @@ public struct SweepOptions: @unchecked Sendable {
     public var batch = 8
     /// The .jsonl file; units already in it are skipped, so rerunning resumes.
     public var out = ""
+    /// i/n: this task's share of the sweep, whole batches round-robin (batch k of the full unit list goes to shard
+    /// k mod n), so every unit is dreamed in the same batch, with the same noise, sharded or on one machine.
+    public var shard: (index: Int, count: Int)? = nil
+    /// The command line that runs this sweep, recorded in every line so that `--status` can say how to finish it.
+    public var command: String? = nil
     /// Called after each appended batch with (units done this run, units to do this run).
     public var onProgress: ((Int, Int) -> Void)? = nil
 
@@ -34,11 +39,17 @@ public struct SweepRecord: Codable, Sendable {
     public let topTokens: [[String]]
     public let best: InputRecord?
     public let secondsPerBatch: Double
+    /// The whole sweep this line belongs to: every unit (as "0-383"), the batch size, the shard and the command.
+    public let units: String
+    public let batchSize: Int
+    public let shard: String?
+    public let command: String?
 
     enum CodingKeys: String, CodingKey {
         case unit, objective, method, sentence, first, last, steps, seed, restarts, batch, best
         case finalTokens = "final_tokens", finalActivation = "final_activation", finalIdsActivation = "final_ids_activation"
-        case topTokens = "top_tokens", secondsPerBatch = "seconds_per_batch"
+        case units, shard, command
+        case topTokens = "top_tokens", secondsPerBatch = "seconds_per_batch", batchSize = "batch_size"
     }
 }
 
@@ -56,17 +67,20 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
     guard !s.out.isEmpty else { throw DreamlabError.invalidArgument("a sweep needs an output file (out=, --out): a .jsonl file; rerunning resumes it") }
     guard (1...4096).contains(s.batch) else { throw DreamlabError.invalidArgument("batch must be in 1...4096, got \(s.batch)") }
     guard !s.units.isEmpty else { throw DreamlabError.invalidArgument("a sweep needs at least one unit, e.g. units 0-63") }
+    guard Set(s.units).count == s.units.count else { throw DreamlabError.invalidArgument("a sweep's units must be distinct") }
+    if let (i, n) = s.shard, !(n >= 1 && i >= 0 && i < n) { throw DreamlabError.invalidArgument("shard \(i)/\(n) must satisfy 0 <= i < n") }
     var result = SweepResult(out: s.out)
     let done = Set(try JSONLines.readRepairing(s.out).compactMap { ($0["unit"] as? NSNumber)?.intValue })
-    let todo = s.units.filter { !done.contains($0) }
-    result.skipped = s.units.count - todo.count
+    let mine = sweepBatches(units: s.units, batch: s.batch, method: s.dream.method, shard: s.shard)
+    let todo = mine.map { $0.filter { !done.contains($0) } }.filter { !$0.isEmpty }
+    let todoCount = todo.reduce(0) { $0 + $1.count }
+    result.skipped = mine.reduce(0) { $0 + $1.count } - todoCount
     let tok = model.tokenizer
     let start = Date()
     let R = s.dream.restarts
-    let perPass = s.dream.method == .discrete ? 1 : s.batch
-    var i = 0
-    while i < todo.count {
-        let chunk = Array(todo[i..<min(i + perPass, todo.count)])
+    let spec = unitSpec(s.units)
+    let shard = s.shard.map { "\($0.index)/\($0.count)" }
+    for chunk in todo {
         let objectives = try chunk.map(objectiveFor)
         var o = s.dream
         let r: DreamResult
@@ -83,36 +97,112 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
         }
         if r.interrupted { result.interrupted = true; break }
         let records: [SweepRecord] = chunk.enumerated().map { k, unit in
-            let mine = r.runs[rowsOfUnit(k)]
-            let run = mine.max { ($0.best?.score ?? -.infinity) < ($1.best?.score ?? -.infinity) }!
+            let run = r.runs[rowsOfUnit(k)].max { ($0.best?.score ?? -.infinity) < ($1.best?.score ?? -.infinity) }!
             let top = run.topK.map { $0.last?.tokens ?? [] }
             return SweepRecord(unit: unit, objective: objectives[k].description, method: o.method.rawValue, sentence: o.sentence,
                                first: r.first, last: r.last, steps: r.stepsDone, seed: o.seed, restarts: R, batch: chunk.count,
                                finalTokens: run.finalIds[r.first...r.last].map { tok.idToToken[$0] },
                                finalActivation: finiteDouble(run.finalActivation), finalIdsActivation: finiteDouble(run.finalIdsActivation),
                                topTokens: top.allSatisfy(\.isEmpty) ? (run.best.map { b in (r.first...r.last).map { [b.tokens[$0]] } } ?? []) : top,
-                               best: run.best?.record, secondsPerBatch: r.seconds)
+                               best: run.best?.record, secondsPerBatch: r.seconds, units: spec, batchSize: s.batch, shard: shard, command: s.command)
         }
         try JSONLines.append(records, to: s.out)
         result.records += records
-        i += chunk.count
-        s.onProgress?(result.records.count, todo.count)
+        s.onProgress?(result.records.count, todoCount)
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
     }
     result.seconds = Date().timeIntervalSince(start)
     return result
 }
 
-/// Which units a shard "i/n" (0-based i) takes: every n-th, starting at i.
-public func shardUnits<T>(_ units: [T], shard: (Int, Int)?) -> [T] {
-    guard let (i, n) = shard else { return units }
-    return units.enumerated().filter { $0.offset % n == i }.map(\.element)
+/// A sweep's batches: consecutive `batch` units of the full list (one unit each for the discrete method, whose
+/// population fills the pass), and of those, a shard's: every n-th batch from the i-th.
+public func sweepBatches(units: [Int], batch: Int, method: DreamMethod, shard: (index: Int, count: Int)? = nil) -> [[Int]] {
+    let size = method == .discrete ? 1 : max(1, batch)
+    let all = stride(from: 0, to: units.count, by: size).map { Array(units[$0..<min($0 + size, units.count)]) }
+    guard let (i, n) = shard else { return all }
+    return all.enumerated().filter { $0.offset % n == i }.map(\.element)
 }
 
-public func parseShard(_ s: String) throws -> (Int, Int) {
+/// Units as a short spec: "0-383", "1,5,9-12".
+public func unitSpec(_ units: [Int]) -> String {
+    var parts: [String] = []
+    var k = 0
+    while k < units.count {
+        var j = k
+        while j + 1 < units.count && units[j + 1] == units[j] + 1 { j += 1 }
+        parts.append(j > k ? "\(units[k])-\(units[j])" : "\(units[k])")
+        k = j + 1
+    }
+    return parts.joined(separator: ",")
+}
+
+/// Units from a spec: "0-63", "1,5,9" or both ("0-3,8").
+public func parseUnitSpec(_ spec: String) throws -> [Int] {
+    var units: [Int] = []
+    for part in spec.split(separator: ",") {
+        let ends = part.split(separator: "-", omittingEmptySubsequences: false)
+        if ends.count == 1, let u = Int(ends[0]), u >= 0 { units.append(u); continue }
+        guard ends.count == 2, let a = Int(ends[0]), let b = Int(ends[1]), a >= 0, a <= b, b - a < 10_000_000 else {
+            throw DreamlabError.invalidArgument("units \"\(spec)\": give a range 0-63 or a list 1,5,9 of units >= 0 (at most 10000000)")
+        }
+        units += Array(a...b)
+    }
+    guard !units.isEmpty else { throw DreamlabError.invalidArgument("units \"\(spec)\" names no units; give a range 0-63 or a list 1,5,9") }
+    return units
+}
+
+public func parseShard(_ s: String) throws -> (index: Int, count: Int) {
     let parts = s.split(separator: "/").compactMap { Int($0) }
     guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else {
         throw DreamlabError.invalidArgument("shard \"\(s)\" must be i/n with 0 <= i < n, e.g. 0/4 (Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
     }
     return (parts[0], parts[1])
+}
+
+/// How far the files of a (sharded) sweep have got: per file and overall, the units done, missing and damaged.
+public struct SweepStatus: Sendable {
+    public struct File: Sendable {
+        public let path: String
+        public let shard: String?
+        public let expected: [Int]     // the units this file's shard should hold
+        public let done: [Int]
+        public let missing: [Int]
+        public let damaged: Int        // lines that are not a complete record (a torn write, an edit)
+        public let command: String?    // the command that finishes the file (its sweep's own, rerun resumes)
+    }
+    public let files: [File]
+    public let units: [Int]            // the whole sweep's units
+    public let missing: [Int]          // units no file holds
+    public let absentShards: [String]  // shards i/n with no file among those given
+    public var done: Int { units.count - missing.count }
+}
+
+/// Reads sweep files without changing them. Each line records its sweep's units, batch size and shard, so the
+/// expected units of every shard follow from the files alone.
+public func sweepStatus(files: [String]) throws -> SweepStatus {
+    var out: [SweepStatus.File] = []
+    var all: [Int] = [], seen = Set<Int>(), shardCount: Int? = nil, shardsSeen = Set<Int>()
+    for path in files {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DreamlabError.badFile("\(path): cannot read it; check the path") }
+        var records: [SweepRecord] = [], damaged = 0
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            if let r = try? JSONDecoder().decode(SweepRecord.self, from: Data(line)) { records.append(r) } else { damaged += 1 }
+        }
+        let first = records.first
+        var expected: [Int] = []
+        if let first, let units = try? parseUnitSpec(first.units) {
+            let method = DreamMethod(rawValue: first.method) ?? .relaxed
+            let shard = try first.shard.map(parseShard)
+            if let shard { shardCount = shard.count; shardsSeen.insert(shard.index) }
+            expected = sweepBatches(units: units, batch: first.batchSize, method: method, shard: shard).flatMap { $0 }
+            if all.isEmpty { all = units }
+        }
+        let done = Array(Set(records.map(\.unit))).sorted()
+        seen.formUnion(done)
+        out.append(.init(path: path, shard: first?.shard, expected: expected, done: done,
+                         missing: expected.filter { !Set(done).contains($0) }, damaged: damaged, command: first?.command))
+    }
+    let absent = shardCount.map { n in (0..<n).filter { !shardsSeen.contains($0) }.map { "\($0)/\(n)" } } ?? []
+    return SweepStatus(files: out, units: all, missing: all.filter { !seen.contains($0) }, absentShards: absent)
 }

@@ -2,17 +2,23 @@ import Foundation
 
 /// JSON-lines result files for sweeps: one line per unit, appended atomically, readable after any interruption.
 public enum JSONLines {
-    /// The complete lines already in the file (a torn last line from a crash is cut off, so a rerun resumes cleanly).
+    /// The complete lines already in the file. Lines that are not a JSON object (a torn last line after a crash, an
+    /// edit gone wrong) are dropped so a rerun resumes cleanly; the file as it was is kept beside it first, as
+    /// `<file>.damaged`, so nothing is lost.
     public static func readRepairing(_ path: String) throws -> [[String: Any]] {
         guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return [] }
         var good = Data()
         var rows: [[String: Any]] = []
+        var bad = false
         for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { break }
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { bad = true; continue }
             rows.append(obj)
             good.append(contentsOf: line); good.append(0x0A)
         }
-        if good.count != data.count { try writeAtomically(good, to: path) }
+        if bad || good.count != data.count {
+            if bad { try writeAtomically(data, to: path + ".damaged") }
+            try writeAtomically(good, to: path)
+        }
         return rows
     }
 

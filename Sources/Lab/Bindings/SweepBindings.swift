@@ -24,7 +24,7 @@ let labSweep: LuaFn = { L in luaBinding(L) { L in
         guard from <= to, to - from < 10_000_000 else { throw LuaError("lab.sweep: from=\(from), to=\(to) must satisfy from <= to, at most 10000000 units") }
         s.units = Array(from...to)
     }
-    if let shard = try a.string("shard") { s.units = shardUnits(s.units, shard: try parseShard(shard)) }
+    s.shard = try a.string("shard").map(parseShard)
     guard let out = try a.string("out") else { throw LuaError("lab.sweep: missing out= (a .jsonl file; a rerun resumes from it)") }
     s.out = out
     s.batch = try a.int("batch", default: s.batch)

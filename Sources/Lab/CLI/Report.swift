@@ -101,11 +101,29 @@ let labReport: LuaFn = { L in luaBinding(L) { L in
 let reportCommand = Subcommand(
     name: "report", brief: "an HTML report of a saved dream folder (Dreamlab's or PAIR's)",
     summary: "An HTML report (self-contained, inline SVG/JS) of a saved dream folder: Dreamlab's, r:save's or PAIR's dream.py's.",
-    usage: "DIR [-o report.html]",
+    usage: "DIR | SWEEP.jsonl... [-o report.html]",
     flags: [.string("o", "report.html", "the HTML file to write"), .string("output", "", "same as -o")],
-    positionals: ("DIR (a folder with results.json and top_k*.json)", 1, 1)
+    positionals: ("DIR (a folder with results.json and top_k*.json) or sweep .jsonl files", 1, Int.max)
 ) { f in
-    let dir = f.positional[0], out = f.optional("output") ?? f.string("o")
+    let out = f.optional("output") ?? f.string("o")
+    if f.positional.allSatisfy({ $0.hasSuffix(".jsonl") }) {
+        // A sweep: one table of units, the shards joined.
+        var records: [[String: Any]] = []
+        for file in f.positional {
+            guard FileManager.default.fileExists(atPath: file) else { throw CLIError("\(file): no such sweep file") }
+            records += try JSONLines.readRepairing(file)
+        }
+        guard !records.isEmpty else { throw CLIError("\(f.positional.joined(separator: " ")): no sweep records yet (see dreamlab sweep --status)") }
+        var seen = Set<Int>()
+        records = records.filter { seen.insert(($0["unit"] as? Int) ?? -1).inserted }
+        let title = (records.first?["objective"] as? String).map { "\($0) and \(records.count - 1) more" } ?? "sweep"
+        try writeReport(["title": "Dreamlab sweep report: \(f.positional.joined(separator: " "))",
+                         "sweeps": [["title": title, "index": 0, "records": records]]], to: out)
+        print("wrote \(out): \(records.count) units")
+        return 0
+    }
+    guard f.positional.count == 1 else { throw CLIError("give one dream folder, or sweep .jsonl files") }
+    let dir = f.positional[0]
     guard let rdata = FileManager.default.contents(atPath: dir + "/results.json"),
           let results = try? JSONSerialization.jsonObject(with: rdata) as? [String: Any] else {
         throw CLIError("\(dir)/results.json: missing or not JSON; give a folder written by dreamlab dream, r:save or PAIR's dream.py")

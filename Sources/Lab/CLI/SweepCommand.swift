@@ -10,12 +10,13 @@ let sweepCommand = Subcommand(
     appending one JSON line per unit to --out as each batch finishes; rerunning the same command resumes. For a cluster,
     give each task --shard i/n and its own --out, then: dreamlab sweep --merge OUT.jsonl SHARD.jsonl...
     """,
-    usage: "--layer_id L --units 0-63 --out F.jsonl [flags]  |  --merge OUT.jsonl IN.jsonl...",
+    usage: "--layer_id L --units 0-63 --out F.jsonl [flags]  |  --merge OUT.jsonl IN.jsonl...  |  --status FILE.jsonl...",
     flags: [.string("units", "0-15", "units to dream: a range 0-63 or a list 1,5,9"),
             .string("out", "", "the .jsonl file (required); rerunning resumes it"),
             .string("shard", "", "i/n: this task's share of the units, every n-th from i (Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)"),
             .int("batch", 8, "units per shared pass (relaxed and hybrid)"),
-            .bool("merge", false, "join shard files: the first file named is the output")]
+            .bool("merge", false, "join shard files: the first file named is the output"),
+            .bool("status", false, "how far the files named have got: units done, missing and damaged per shard, and how to finish")]
         + SharedFlags.dream + SharedFlags.neuron.filter { $0.name != "neuron_id" } + SharedFlags.model,
     positionals: ("files (with --merge)", 0, Int.max)
 ) { f in
@@ -29,12 +30,14 @@ let sweepCommand = Subcommand(
         print("merged \(inputs.count) files into \(f.positional[0]): \(n) units")
         return 0
     }
-    guard f.positional.isEmpty else { throw CLIError("unexpected argument \"\(f.positional[0])\" (files are only taken with --merge)") }
+    if f.bool("status") { return try printSweepStatus(f.positional) }
+    guard f.positional.isEmpty else { throw CLIError("unexpected argument \"\(f.positional[0])\" (files are only taken with --merge or --status)") }
     guard let out = f.optional("out") else { throw CLIError("--out is required (a .jsonl file; rerunning resumes it)") }
     let m = try SharedFlags.model(f)
     var s = SweepOptions()
-    s.units = try parseUnits(f.string("units"))
-    if let shard = f.optional("shard") { s.units = shardUnits(s.units, shard: try parseShard(shard)) }
+    s.units = try parseUnitSpec(f.string("units"))
+    s.shard = try f.optional("shard").map(parseShard)
+    s.command = (["dreamlab"] + CommandLine.arguments.dropFirst()).map(shellQuoted).joined(separator: " ")
     s.out = out
     s.batch = f.int("batch")
     s.dream = try SharedFlags.dreamOptions(f, model: m)
@@ -48,17 +51,26 @@ let sweepCommand = Subcommand(
     return r.interrupted ? 130 : 0
 }
 
-/// "0-63" or "1,5,9" (ranges inside lists too: "0-3,8").
-func parseUnits(_ spec: String) throws -> [Int] {
-    var units: [Int] = []
-    for part in spec.split(separator: ",") {
-        let ends = part.split(separator: "-", omittingEmptySubsequences: false)
-        if ends.count == 1, let u = Int(ends[0]) { units.append(u); continue }
-        guard ends.count == 2, let a = Int(ends[0]), let b = Int(ends[1]), a <= b, b - a < 10_000_000 else {
-            throw CLIError("--units \"\(spec)\": give a range 0-63 or a list 1,5,9 of units >= 0 (at most 10000000)")
-        }
-        units += Array(a...b)
+/// `dreamlab sweep --status FILES...`: per file and overall, and the commands that finish what is missing.
+func printSweepStatus(_ files: [String]) throws -> Int32 {
+    guard !files.isEmpty else { throw CLIError("--status FILE.jsonl...: name the sweep's files (e.g. l5.*.jsonl)") }
+    let st = try sweepStatus(files: files)
+    for f in st.files {
+        let missing = f.missing.isEmpty ? "none" : "\(f.missing.count) (\(unitSpec(f.missing)))"
+        print("\(f.path): shard \(f.shard ?? "-"), \(f.done.count)/\(f.expected.count) units done, missing \(missing)\(f.damaged > 0 ? ", \(f.damaged) damaged line(s), set aside as .damaged on the next run" : "")")
     }
-    guard !units.isEmpty else { throw CLIError("--units \"\(spec)\" names no units; give a range 0-63 or a list 1,5,9") }
-    return units
+    for s in st.absentShards { print("shard \(s): no file among those given (not started, or its file is elsewhere)") }
+    print("overall: \(st.done)/\(st.units.count) units done\(st.missing.isEmpty ? "" : ", missing \(unitSpec(st.missing))")")
+    let unfinished = st.files.filter { !$0.missing.isEmpty || $0.damaged > 0 }
+    if !unfinished.isEmpty || !st.absentShards.isEmpty {
+        print("to finish, rerun (each resumes its own file):")
+        for f in unfinished { print("  " + (f.command ?? "the lab.sweep call that wrote \(f.path)")) }
+        for s in st.absentShards { print("  the same command with --shard \(s) and that shard's own --out") }
+    }
+    return st.missing.isEmpty && st.absentShards.isEmpty ? 0 : 1
+}
+
+/// A word for a shell command line, quoted when it needs to be.
+func shellQuoted(_ s: String) -> String {
+    s.allSatisfy({ $0.isLetter || $0.isNumber || "-_=./,:@%+".contains($0) }) && !s.isEmpty ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

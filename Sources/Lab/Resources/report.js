@@ -164,5 +164,45 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
     el("h2", {}, root, "Top corpus examples: " + (c.objective || ""));
     c.tops.forEach(h => { el("p", { class: "muted" }, root, fmt(h.activation)); tokens(root, h.tokens, h.activations && h.activations.length ? h.activations : null); });
   });
+  (data.sweeps || []).forEach(sw => {
+    // One row per unit: sortable by clicking a header, filtered by the box (unit, objective or any token).
+    el("h2", {}, root, "Sweep: " + sw.title);
+    const rows = sw.records;
+    const acts = rows.map(r => r.best ? r.best.activation : r.final_ids_activation).filter(v => typeof v === "number");
+    const lo = Math.min(...acts), hi = Math.max(...acts);
+    el("p", { class: "muted" }, root, rows.length + " units; " + (rows[0] ? rows[0].method + " dreams of " + rows[0].steps + " steps on \"" + rows[0].sentence + "\"" : "") +
+       "; activation is the best discrete input's, exactly scored; the dreamed span is coloured by it (scale " + fmt(lo) + " to " + fmt(hi) + ").");
+    const filter = el("input", { type: "search", placeholder: "filter: unit, objective or token", id: "sweep-filter-" + sw.index, size: 40 }, root);
+    const t = el("table", { class: "sweep", id: "sweep-" + sw.index }, root);
+    const cols = [["unit", r => r.unit], ["activation", r => r.best ? r.best.activation : r.final_ids_activation],
+                  ["best input", r => r.best ? r.best.text : r.final_tokens.join(" ")], ["top tokens", r => (r.top_tokens || []).map(p => p.slice(0, 5).join(" ")).join(" | ")]];
+    const head = el("tr", {}, el("thead", {}, t));
+    const body = el("tbody", {}, t);
+    let order = { col: 1, dir: -1 };
+    function draw() {
+      body.textContent = "";
+      const q = filter.value.trim().toLowerCase();
+      const shown = rows.filter(r => !q || String(r.unit) === q || r.objective.toLowerCase().includes(q) ||
+                                     (r.best ? r.best.tokens : r.final_tokens).some(k => k.toLowerCase().includes(q)) ||
+                                     (r.top_tokens || []).some(p => p.some(k => k.toLowerCase().includes(q))));
+      shown.sort((a, b) => { const x = cols[order.col][1](a), y = cols[order.col][1](b); return (x < y ? -1 : x > y ? 1 : 0) * order.dir; });
+      for (const r of shown) {
+        const tr = el("tr", {}, body);
+        el("td", {}, tr, String(r.unit));
+        el("td", {}, tr, fmt(cols[1][1](r)));
+        const cell = el("td", {}, tr);
+        const toks = r.best ? r.best.tokens : [];
+        toks.forEach((k, i) => el("span", { class: "tok", style: "background:" + (i >= r.first && i <= r.last ? color(cols[1][1](r), lo, hi) : "#eee") }, cell, k));
+        el("td", { class: "muted" }, tr, cols[3][1](r));
+      }
+      t.dataset.rows = String(shown.length);
+    }
+    cols.forEach(([name], i) => {
+      const th = el("th", { style: "cursor:pointer" }, head, name);
+      th.onclick = () => { order = { col: i, dir: order.col === i ? -order.dir : (i === 1 ? -1 : 1) }; draw(); };
+    });
+    filter.oninput = draw;
+    draw();
+  });
   document.body.dataset.status = "rendered";
 })();
