@@ -79,6 +79,24 @@ blas_coretype() {
     fi
 }
 
+# Builds the release binary when it is missing or older than a source file; quiet unless $1 is 1 or the build fails.
+build_release() {
+    local binary="$DREAMLAB_ROOT/.build/release/dreamlab" log
+    if [ -x "$binary" ] && [ -z "$(find "$DREAMLAB_ROOT/Sources" "$DREAMLAB_ROOT/Package.swift" -newer "$binary" -print -quit)" ]; then
+        return 0
+    fi
+    if [ "${1:-0}" = 1 ]; then
+        swift build -c release --product dreamlab --package-path "$DREAMLAB_ROOT" >&2
+        return
+    fi
+    say "building dreamlab (release; scripts/lab -v shows the compiler)"
+    log="$(mktemp)"
+    if ! swift build -c release --product dreamlab --package-path "$DREAMLAB_ROOT" >"$log" 2>&1; then
+        cat "$log" >&2; rm -f "$log"; say "the build failed (above)"; return 1
+    fi
+    rm -f "$log"
+}
+
 dreamlab_setup() {
     command -v swift >/dev/null || { say "swift is not on PATH; install Swift 6 (https://swift.org) first"; exit 1; }
     apt_install_missing "${APT_PACKAGES[@]}"

@@ -13,8 +13,10 @@ public enum ModelLocator {
         var candidates: [String] = []
         if let p = env["LAB_MODEL_DEFAULT"] { candidates.append(p) }
         candidates.append(FileManager.default.currentDirectoryPath + "/models/" + defaultName)
-        // .build/<config>/dreamlab -> repository root
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        // .build/<triple>/release/dreamlab -> repository root, from the real executable (a bare `dreamlab` on the PATH,
+        // a symlink from scripts/lab install, or the binary itself)
+        let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? ""
+        let exe = URL(fileURLWithPath: real).resolvingSymlinksInPath()
         var dir = exe.deletingLastPathComponent()
         for _ in 0..<4 {
             candidates.append(dir.path + "/models/" + defaultName)
@@ -41,12 +43,15 @@ public enum ModelLocator {
         throw DreamlabError.missingModel("no model \"\(spec)\": not a directory, and not in the Hugging Face cache (\(cacheRoots().joined(separator: ", "))); download it once with transformers (AutoModel.from_pretrained(\"\(spec)\")) or pass its directory")
     }
 
+    /// $HOME as the user set it (NSHomeDirectory reads the password file and ignores it).
+    public static var home: String { ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() }
+
     static func cacheRoots() -> [String] {
         let env = ProcessInfo.processInfo.environment
         var roots: [String] = []
         if let h = env["HF_HUB_CACHE"] { roots.append(h) }
         if let h = env["HF_HOME"] { roots.append(h + "/hub") }
-        roots.append(NSHomeDirectory() + "/.cache/huggingface/hub")
+        roots.append(home + "/.cache/huggingface/hub")
         return roots
     }
 

@@ -1,4 +1,5 @@
 import CLua
+import Engine
 import Foundation
 
 /// lab.__limits(instructions, memory) / lab.__unlimit(): brackets around untrusted plugin code (see Plugins.lua).
@@ -14,10 +15,16 @@ let labEndLimits: LuaFn = { L in
 
 /// The default plugin search path: ./plugins, ~/.dreamlab/plugins, then DREAMLAB_PATH (`;`-separated, `;;` = defaults).
 func pluginSearchPath() -> String {
-    let home = NSHomeDirectory()
+    let home = ModelLocator.home
     let defaults = "./plugins/?.lua;./plugins/?/init.lua;\(home)/.dreamlab/plugins/?.lua;\(home)/.dreamlab/plugins/?/init.lua"
     guard let env = ProcessInfo.processInfo.environment["DREAMLAB_PATH"], !env.isEmpty else { return defaults }
-    return env.replacingOccurrences(of: ";;", with: ";" + defaults + ";").trimmingCharacters(in: CharacterSet(charactersIn: ";"))
+    // Entries are Lua templates (dir/?.lua) or plain folders, as people write PYTHONPATH; an empty entry (;;) is the defaults.
+    return env.components(separatedBy: ";").enumerated().compactMap { i, entry -> String? in
+        if entry.isEmpty { return i > 0 && env.components(separatedBy: ";")[i - 1].isEmpty ? nil : defaults }
+        if entry.contains("?") { return entry }
+        let dir = entry.hasSuffix("/") ? String(entry.dropLast()) : entry
+        return "\(dir)/?.lua;\(dir)/?/init.lua"
+    }.joined(separator: ";").replacingOccurrences(of: ";;", with: ";").trimmingCharacters(in: CharacterSet(charactersIn: ";"))
 }
 
 func installPlugins(_ L: OpaquePointer) {

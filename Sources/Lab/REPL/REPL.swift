@@ -12,7 +12,7 @@ nonisolated(unsafe) var atPrompt = false
 final class REPL {
     let interp: Interpreter
     var L: OpaquePointer { interp.L }
-    let historyPath = ProcessInfo.processInfo.environment["DREAMLAB_HISTORY"] ?? NSHomeDirectory() + "/.dreamlab_history"
+    let historyPath = ProcessInfo.processInfo.environment["DREAMLAB_HISTORY"] ?? ModelLocator.home + "/.dreamlab_history"
 
     init(_ interp: Interpreter) { self.interp = interp }
 
