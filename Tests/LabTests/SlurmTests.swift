@@ -37,7 +37,10 @@ final class SlurmTests: DreamlabProcessTestCase {
         let state = dir + "/cluster"
         let slurmEnv = ["DREAMLAB_SLURM_DIR": state, "SLURM_CONF": state + "/slurm.conf", "DREAMLAB_SLURM_PORT": String(7000 + Int(getpid()) % 1000 * 2)]
         let up = try shell("scripts/slurm-local start", env: slurmEnv)
-        defer { _ = try? shell("scripts/slurm-local stop", env: slurmEnv) }
+        defer {
+            let down = try? shell("scripts/slurm-local stop", env: slurmEnv)
+            XCTAssertEqual(down?.status, 0, "stopping the daemons: \(down?.err ?? "")")
+        }
         guard up.status == 0 else {
             throw XCTSkip("Slurm could not start on this machine, so the cluster test did not run: \(up.err.suffix(600))")
         }
