@@ -193,3 +193,52 @@ final class FrontEndTests: DreamlabProcessTestCase {
         }
     }
 }
+
+/// Sweeps with every method and option, their status, and their report.
+final class SweepTests: DreamlabProcessTestCase {
+    func testEveryMethodSweepsAndTheStatusAndReportShowIt() throws {
+        let dir = tempDir("sweeps")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let mk = try dreamlab(["random-model", "--out", dir + "/mlm", "--seed", "5"])
+        XCTAssertEqual(mk.status, 0, mk.err)
+        let cli = try dreamlab(["sweep", "--method", "discrete", "--units", "0-3", "--num_iterations", "3", "--candidates", "16", "--population", "2",
+                                "--dream_start", "2", "--dream_end", "2", "--shard", "0/2", "--out", dir + "/d.0.jsonl", "--quiet"])
+        XCTAssertEqual(cli.status, 0, cli.err)
+        let code = """
+        local t = function(u) return lab.objectives.neuron{layer=5, word=2, unit=u} end
+        local h = lab.sweep{objective=t, units={4, 5}, method="hybrid", restarts=2, steps=6, every=3, first=2, last=2, out="\(dir)/h.jsonl", quiet=true}
+        assert(h.done == 2 and #h == 2 and h[1].method == "hybrid" and h[1].restarts == 2 and h[1].best.text, "hybrid records")
+        local f = lab.sweep{objective=t, units={6}, method="discrete", steps=2, candidates=8, population=2, first=2, last=2,
+                            fluency=0.5, fluency_model="\(dir)/mlm", out="\(dir)/f.jsonl", quiet=true}
+        assert(f[1].best.pll ~= nil and f[1].best.score ~= nil, "a fluency sweep records PLL and score")
+        assert(#f[1].top_tokens == 1, "top tokens per dreamed position")
+        print("merged", lab.sweep_merge("\(dir)/all.jsonl", {"\(dir)/h.jsonl", "\(dir)/f.jsonl"}))
+        """
+        let lua = try dreamlab(["-e", code])
+        XCTAssertEqual(lua.status, 0, lua.err)
+        XCTAssertTrue(lua.out.contains("merged\t3"), lua.out)
+        let d = try String(contentsOfFile: dir + "/d.0.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(d.map { $0["unit"] as! Int }, [0, 2], "the discrete method shards one unit per batch")
+        XCTAssertTrue(d.allSatisfy { $0["method"] as? String == "discrete" && ($0["best"] as? [String: Any])?["activation"] != nil })
+        // A torn last line, as a crash leaves it: --status counts it and names the command that finishes the shard.
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: dir + "/d.0.jsonl"))
+        handle.seekToEndOfFile(); handle.write(Data("{\"unit\": 9, \"obj".utf8)); handle.closeFile()
+        let st = try dreamlab(["sweep", "--status", dir + "/d.0.jsonl"])
+        XCTAssertEqual(st.status, 1, st.out)
+        XCTAssertTrue(st.out.contains("shard 0/2, 2/2 units done, missing none, 1 damaged line(s)"), st.out)
+        XCTAssertTrue(st.out.contains("shard 1/2: no file among those given"), st.out)
+        XCTAssertTrue(st.out.contains("overall: 2/4 units done, missing 1,3"), st.out)
+        XCTAssertTrue(st.out.contains("--method discrete") && st.out.contains("--shard 0/2"), st.out)
+        let resumed = try dreamlab(["sweep", "--method", "discrete", "--units", "0-3", "--num_iterations", "3", "--candidates", "16", "--population", "2",
+                                    "--dream_start", "2", "--dream_end", "2", "--shard", "0/2", "--out", dir + "/d.0.jsonl", "--quiet"])
+        XCTAssertTrue(resumed.out.contains("0 units dreamed, 2 already in"), resumed.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/d.0.jsonl.damaged"), "the damaged file is kept")
+        let report = try dreamlab(["report", dir + "/all.jsonl", dir + "/d.0.jsonl", "-o", dir + "/sweep.html"])
+        XCTAssertEqual(report.status, 0, report.err)
+        XCTAssertTrue(report.out.contains("5 units"), report.out)
+        try renderInChromium(dir + "/sweep.html", png: dir + "/sweep.png")
+        let dom = try String(contentsOfFile: dir + "/sweep.html", encoding: .utf8)
+        XCTAssertTrue(dom.contains("\"records\""), "the sweep's records are in the page")
+    }
+}

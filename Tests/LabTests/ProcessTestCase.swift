@@ -49,4 +49,28 @@ class DreamlabProcessTestCase: XCTestCase {
     func json(_ path: String) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any], path)
     }
+
+    /// Renders a report in headless Chromium; fails on any JS error (the page records it in data-status).
+    func renderInChromium(_ html: String, png: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
+            XCTFail("chromium is missing; scripts/test installs it (apt-get install chromium)")
+            return
+        }
+        func chromium(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
+            p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=" + NSTemporaryDirectory() + "dl-chromium-\(getpid())"] + args
+            let o = Pipe()
+            p.standardOutput = o; p.standardError = FileHandle.nullDevice
+            try p.run()
+            let d = o.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: d, as: UTF8.self)
+        }
+        let dom = try chromium(["--dump-dom", "file://" + html])
+        XCTAssertTrue(dom.contains("data-status=\"rendered\""), "the report's script did not finish: \(dom.prefix(300)) ... \(dom.range(of: "data-status").map { String(dom[$0.lowerBound...].prefix(200)) } ?? "")")
+        _ = try chromium(["--window-size=1100,2400", "--screenshot=" + png, "file://" + html])
+        let size = (try FileManager.default.attributesOfItem(atPath: png)[.size] as? NSNumber)?.intValue ?? 0
+        XCTAssertGreaterThan(size, 10_000, "the screenshot should show a rendered page")
+    }
 }

@@ -107,5 +107,6 @@ final class SlurmTests: DreamlabProcessTestCase {
         for u in merged.keys.sorted() { XCTAssertEqual(merged[u], single[u], "unit \(u): the merged shards differ from the one-machine run") }
         let report = try dreamlab(["report", "l5.jsonl", "-o", "l5.html"], cwd: dir)
         XCTAssertEqual(report.status, 0, report.err)
+        try renderInChromium(dir + "/l5.html", png: dir + "/l5.png")
     }
 }
