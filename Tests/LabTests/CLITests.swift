@@ -251,10 +251,10 @@ final class CLITests: DreamlabProcessTestCase {
         let units = try lines.map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["unit"] as! Int }
         XCTAssertEqual(lines.count, 64)
         XCTAssertEqual(Set(units), Set(0..<64))
-        // Shards and merge: two shards of 0-7 joined give 8 units.
+        // Shards and merge: two shards of 0-7 (two batches of 4) joined give 8 units.
         let s0 = dir + "/a.jsonl", s1 = dir + "/b.jsonl"
         for (shard, file) in [("0/2", s0), ("1/2", s1)] {
-            let x = try dreamlab(["sweep", "--layer_id", "5", "--units", "0-7", "--num_iterations", "5", "--metrics_frequency", "5",
+            let x = try dreamlab(["sweep", "--layer_id", "5", "--units", "0-7", "--batch", "4", "--num_iterations", "5", "--metrics_frequency", "5",
                                   "--dream_start", "2", "--dream_end", "2", "--shard", shard, "--out", file])
             XCTAssertEqual(x.status, 0, x.err)
         }

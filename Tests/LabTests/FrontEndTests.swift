@@ -111,6 +111,7 @@ final class FrontEndTests: DreamlabProcessTestCase {
             try String(contentsOfFile: out + "/" + f, encoding: .utf8).split(separator: "\n").map {
                 var d = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
                 d["seconds_per_batch"] = nil
+                d["command"] = nil   // provenance: the CLI records its command line, Lua has none
                 return d as NSDictionary
             }
         }
@@ -151,7 +152,7 @@ final class FrontEndTests: DreamlabProcessTestCase {
         collectgarbage()
         local before = registry()
         for i = 1, 1000 do
-          lab.dream{model=m, objective=o, steps=1, every=1, quiet=true, temperature=function(s) return 1 + s end, on_step=function() end}
+          lab.dream{model=m, objective=o, steps=1, every=5, topk=1, first=2, last=2, quiet=true, temperature=function(s) return 1 + s end, on_step=function() end}
         end
         collectgarbage(); collectgarbage()
         print("registry", before, registry())

@@ -70,6 +70,7 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
     guard Set(s.units).count == s.units.count else { throw DreamlabError.invalidArgument("a sweep's units must be distinct") }
     if let (i, n) = s.shard, !(n >= 1 && i >= 0 && i < n) { throw DreamlabError.invalidArgument("shard \(i)/\(n) must satisfy 0 <= i < n") }
     var result = SweepResult(out: s.out)
+    try JSONLines.create(s.out)   // a shard with nothing to do still leaves its (empty) file, for --merge and --status
     let done = Set(try JSONLines.readRepairing(s.out).compactMap { ($0["unit"] as? NSNumber)?.intValue })
     let mine = sweepBatches(units: s.units, batch: s.batch, method: s.dream.method, shard: s.shard)
     let todo = mine.map { $0.filter { !done.contains($0) } }.filter { !$0.isEmpty }

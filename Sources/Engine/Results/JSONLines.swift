@@ -22,6 +22,12 @@ public enum JSONLines {
         return rows
     }
 
+    /// Creates the file (and its folder) when it does not exist yet.
+    public static func create(_ path: String) throws {
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        try writeAtomically(Data(), to: path)
+    }
+
     /// Appends one line per record with one write() on an O_APPEND descriptor, then fsync: a reader sees all of them or none.
     public static func append<Record: Encodable>(_ rows: [Record], to path: String) throws {
         guard !rows.isEmpty else { return }

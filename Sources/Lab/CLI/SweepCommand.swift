@@ -55,7 +55,10 @@ let sweepCommand = Subcommand(
 func printSweepStatus(_ files: [String]) throws -> Int32 {
     guard !files.isEmpty else { throw CLIError("--status FILE.jsonl...: name the sweep's files (e.g. l5.*.jsonl)") }
     let st = try sweepStatus(files: files)
-    for f in st.files {
+    for f in st.files where f.shard == nil && f.done.isEmpty {
+        print("\(f.path): no records yet\(f.damaged > 0 ? ", \(f.damaged) damaged line(s)" : "")")
+    }
+    for f in st.files where !(f.shard == nil && f.done.isEmpty) {
         let missing = f.missing.isEmpty ? "none" : "\(f.missing.count) (\(unitSpec(f.missing)))"
         print("\(f.path): shard \(f.shard ?? "-"), \(f.done.count)/\(f.expected.count) units done, missing \(missing)\(f.damaged > 0 ? ", \(f.damaged) damaged line(s), set aside as .damaged on the next run" : "")")
     }
