@@ -5,6 +5,7 @@
 #include <lualib.h>
 #include <string.h>
 #include <stdlib.h>
+#include <stdio.h>
 
 // Lua's macros as functions Swift can call.
 static inline void dl_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
@@ -18,7 +19,7 @@ static inline void *dl_newuserdata(lua_State *L, size_t n) { return lua_newuserd
 static inline int dl_loadbuffer(lua_State *L, const char *s, size_t n, const char *name, const char *mode) {
     return luaL_loadbufferx(L, s, n, name, mode);
 }
-static inline int dl_getmetatable(lua_State *L, const char *name) { return lua_getfield(L, LUA_REGISTRYINDEX, name); }
+static inline int dl_getmetatable(lua_State *L, const char *name) { lua_pushstring(L, name); return lua_rawget(L, LUA_REGISTRYINDEX); }
 static inline void dl_remove(lua_State *L, int idx) { lua_rotate(L, idx, -1); lua_settop(L, -2); }
 
 // A native function implemented in Swift. It returns the number of results, or -1 after
@@ -41,12 +42,16 @@ static inline dl_limits *dl_get_limits(lua_State *L) {
 static inline int dl_trampoline(lua_State *L) {
     dl_swift_fn fn = (dl_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
     dl_limits *lim = dl_get_limits(L);
-    int outer = lim->in_swift;
+    // Each frame owns its overrun: a finalizer run by a GC step inside another binding neither takes nor clears
+    // the outer binding's flag.
+    int outer = lim->in_swift, outer_over = lim->over_limit;
     lim->in_swift = 1;
+    lim->over_limit = 0;
     int n = fn(L);
+    int over = lim->over_limit;
     lim->in_swift = outer;
-    if (lim->over_limit) {
-        lim->over_limit = 0;
+    lim->over_limit = outer_over;
+    if (over) {
         lua_settop(L, 0);
         return luaL_error(L, "not enough memory: Lua reached its memory cap of %d MB (DREAMLAB_LUA_MEMORY for the prompt, "
                              "memory= for a plugin); keep fewer results alive or raise the cap", (int)(lim->limit >> 20));
@@ -58,10 +63,12 @@ static inline int dl_trampoline(lua_State *L) {
 // Every pcall Swift makes: inside it Lua may raise again (the pcall in C catches it), so the allocator may fail.
 static inline int dl_pcall(lua_State *L, int nargs, int nres, int msgh) {
     dl_limits *lim = dl_get_limits(L);
-    int outer = lim->in_swift;
+    int outer = lim->in_swift, outer_over = lim->over_limit;
     lim->in_swift = 0;
+    lim->over_limit = 0;
     int rc = lua_pcallk(L, nargs, nres, msgh, 0, NULL);
     lim->in_swift = outer;
+    lim->over_limit = outer_over;
     return rc;
 }
 static inline void dl_push_swift_function(lua_State *L, dl_swift_fn fn) {
@@ -123,8 +130,18 @@ static inline void dl_budget_hook(lua_State *L, lua_Debug *ar) {
     }
 }
 
+// An error with no pcall to catch it (a bug: Swift only calls raising functions inside dl_pcall) ends the process
+// with a message instead of an unexplained abort.
+static inline int dl_panic(lua_State *L) {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "dreamlab: unprotected Lua error (a Dreamlab bug, please report it): %s\n", msg ? msg : "?");
+    return 0;   // Lua then aborts
+}
+// Host Swift code (outside any binding) counts as Swift: the allocator never fails under it (in_swift = 1).
 static inline lua_State *dl_newstate(dl_limits *lim) {
+    lim->in_swift = 1;
     lua_State *L = lua_newstate(dl_alloc, lim);
+    if (L) lua_atpanic(L, dl_panic);
     return L;
 }
 static inline void dl_set_memory_cap(lua_State *L, size_t bytes) { dl_limits *lim = dl_get_limits(L); lim->cap = bytes; lim->limit = bytes; }

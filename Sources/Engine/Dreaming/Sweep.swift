@@ -166,44 +166,57 @@ public struct SweepStatus: Sendable {
     public struct File: Sendable {
         public let path: String
         public let shard: String?
-        public let expected: [Int]     // the units this file's shard should hold
+        public let expected: [Int]     // the units this file's shard should hold (empty when unknown)
         public let done: [Int]
         public let missing: [Int]
-        public let damaged: Int        // lines that are not a complete record (a torn write, an edit)
-        public let command: String?    // the command that finishes the file (its sweep's own, rerun resumes)
+        public let damaged: Int        // lines that are not JSON objects (a torn write, an edit)
+        public let command: String?    // the command that finishes the file (its sweep's own; a rerun resumes)
     }
     public let files: [File]
-    public let units: [Int]            // the whole sweep's units
+    /// The whole sweep's units, from the records' own account of their sweep; nil when no record says (older
+    /// files, or only empty ones).
+    public let units: [Int]?
     public let missing: [Int]          // units no file holds
-    public let absentShards: [String]  // shards i/n with no file among those given
-    public var done: Int { units.count - missing.count }
+    public let absentShards: [String]  // shards i/n that have batches but no file with records among those given
+    public var done: Int { files.reduce(into: Set<Int>()) { $0.formUnion($1.done) }.count }
+    public var complete: Bool { units != nil && missing.isEmpty && absentShards.isEmpty && files.allSatisfy { $0.damaged == 0 } }
 }
 
 /// Reads sweep files without changing them. Each line records its sweep's units, batch size and shard, so the
 /// expected units of every shard follow from the files alone.
 public func sweepStatus(files: [String]) throws -> SweepStatus {
     var out: [SweepStatus.File] = []
-    var all: [Int] = [], seen = Set<Int>(), shardCount: Int? = nil, shardsSeen = Set<Int>()
+    var all: [Int]? = nil, seen = Set<Int>(), plan: (units: [Int], batch: Int, method: DreamMethod, count: Int)? = nil
+    var shardsSeen = Set<Int>()
     for path in files {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DreamlabError.badFile("\(path): cannot read it; check the path") }
-        var records: [SweepRecord] = [], damaged = 0
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            if let r = try? JSONDecoder().decode(SweepRecord.self, from: Data(line)) { records.append(r) } else { damaged += 1 }
-        }
-        let first = records.first
+        guard FileManager.default.fileExists(atPath: path) else { throw DreamlabError.badFile("\(path): no such file") }
+        let (rows, damaged) = try JSONLines.read(path)
+        let done = Set(rows.compactMap { ($0["unit"] as? NSNumber)?.intValue })
+        // The sweep's plan from the first record that states it (records from before --status lack it).
+        let meta = rows.lazy.compactMap { row -> SweepRecord? in
+            guard let data = try? JSONSerialization.data(withJSONObject: row) else { return nil }
+            return try? JSONDecoder().decode(SweepRecord.self, from: data)
+        }.first
         var expected: [Int] = []
-        if let first, let units = try? parseUnitSpec(first.units) {
-            let method = DreamMethod(rawValue: first.method) ?? .relaxed
-            let shard = try first.shard.map(parseShard)
-            if let shard { shardCount = shard.count; shardsSeen.insert(shard.index) }
-            expected = sweepBatches(units: units, batch: first.batchSize, method: method, shard: shard).flatMap { $0 }
-            if all.isEmpty { all = units }
+        if let meta, let units = try? parseUnitSpec(meta.units) {
+            let method = DreamMethod(rawValue: meta.method) ?? .relaxed
+            let shard = try meta.shard.map(parseShard)
+            if let shard {
+                shardsSeen.insert(shard.index)
+                plan = (units, meta.batchSize, method, shard.count)
+            }
+            expected = sweepBatches(units: units, batch: meta.batchSize, method: method, shard: shard).flatMap { $0 }
+            if all == nil { all = units }
         }
-        let done = Array(Set(records.map(\.unit))).sorted()
         seen.formUnion(done)
-        out.append(.init(path: path, shard: first?.shard, expected: expected, done: done,
-                         missing: expected.filter { !Set(done).contains($0) }, damaged: damaged, command: first?.command))
+        out.append(.init(path: path, shard: meta?.shard, expected: expected, done: done.sorted(),
+                         missing: expected.filter { !done.contains($0) }, damaged: damaged, command: meta?.command))
     }
-    let absent = shardCount.map { n in (0..<n).filter { !shardsSeen.contains($0) }.map { "\($0)/\(n)" } } ?? []
-    return SweepStatus(files: out, units: all, missing: all.filter { !seen.contains($0) }, absentShards: absent)
+    var absent: [String] = []
+    if let plan {
+        absent = (0..<plan.count).filter { i in
+            !shardsSeen.contains(i) && !sweepBatches(units: plan.units, batch: plan.batch, method: plan.method, shard: (i, plan.count)).isEmpty
+        }.map { "\($0)/\(plan.count)" }
+    }
+    return SweepStatus(files: out, units: all, missing: (all ?? []).filter { !seen.contains($0) }, absentShards: absent)
 }

@@ -22,6 +22,20 @@ public enum JSONLines {
         return rows
     }
 
+    /// The records of a file as they are, without changing it: lines that are not a JSON object are skipped (and
+    /// counted). For readers (merge, report, status) that must not race a writer still appending.
+    public static func read(_ path: String) throws -> (rows: [[String: Any]], damaged: Int) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            if FileManager.default.fileExists(atPath: path) { throw DreamlabError.badFile("\(path): cannot read it; check its permissions") }
+            return ([], 0)
+        }
+        var rows: [[String: Any]] = [], damaged = 0
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { rows.append(obj) } else { damaged += 1 }
+        }
+        return (rows, damaged)
+    }
+
     /// Creates the file (and its folder) when it does not exist yet.
     public static func create(_ path: String) throws {
         guard !FileManager.default.fileExists(atPath: path) else { return }
@@ -48,7 +62,7 @@ public enum JSONLines {
     public static func merge(_ inputs: [String], into output: String, key: String = "unit") throws -> Int {
         var seen: [String: [String: Any]] = [:]
         for p in inputs {
-            for r in try readRepairing(p) {
+            for r in try read(p).rows {
                 let k = "\(r[key] ?? "")"
                 if seen[k] == nil { seen[k] = r }
             }

@@ -81,8 +81,8 @@ let modelIndex: LuaFn = { L in luaBinding(L) { L in
     case "path": push(L, m.directory)
     case "sites": pushStrings(L, Site.all(m.config, hasMLM: m.hasMLM))
     default:
-        lua_getfield(L, dl_registryindex(), modelClass + ".methods")
-        lua_getfield(L, -1, key)
+        rawField(L, dl_registryindex(), modelClass + ".methods")
+        rawField(L, -1, key)
     }
     return 1
 } }
@@ -160,12 +160,13 @@ let tensorGet: LuaFn = { L in luaBinding(L) { L in
     return 1
 } }
 
-func pushNested(_ L: OpaquePointer, _ t: Tensor, axis: Int, offset: Int, strides: [Int]) {
+func pushNested(_ L: OpaquePointer, _ t: Tensor, axis: Int, offset: Int, strides: [Int]) throws {
+    guard lua_checkstack(L, 3) != 0 else { throw LuaError("tensor of rank \(t.rank) is too deep for Lua tables") }
     let n = t.shape[axis]
     lua_createtable(L, Int32(n), 0)
     for i in 0..<n {
         if axis == t.rank - 1 { lua_pushnumber(L, lua_Number(t.data[offset + i])) }
-        else { pushNested(L, t, axis: axis + 1, offset: offset + i * strides[axis], strides: strides) }
+        else { try pushNested(L, t, axis: axis + 1, offset: offset + i * strides[axis], strides: strides) }
         lua_seti(L, -2, lua_Integer(i + 1))
     }
 }
@@ -173,7 +174,7 @@ func pushNested(_ L: OpaquePointer, _ t: Tensor, axis: Int, offset: Int, strides
 let tensorToTable: LuaFn = { L in luaBinding(L) { L in
     let t = try checkTensor(L)
     if t.rank == 0 { lua_pushnumber(L, lua_Number(t.data[0])); return 1 }
-    pushNested(L, t, axis: 0, offset: 0, strides: t.strides)
+    try pushNested(L, t, axis: 0, offset: 0, strides: t.strides)
     return 1
 } }
 
@@ -213,7 +214,9 @@ let tensorUnm: LuaFn = { L in luaBinding(L) { L in
 } }
 
 /// Nested Lua lists of numbers -> (shape, values); every row at a depth must have the same length.
-func readNested(_ L: OpaquePointer, _ i: Int32) throws -> (shape: [Int], data: [Float]) {
+func readNested(_ L: OpaquePointer, _ i: Int32, depth: Int = 0) throws -> (shape: [Int], data: [Float]) {
+    // A cycle (t[1] = t) or absurd nesting ends here, before the Lua stack runs out.
+    guard depth < 32, lua_checkstack(L, 2) != 0 else { throw LuaError("lab.tensor: lists nested deeper than 32 (a table that contains itself?)") }
     let idx = lua_absindex(L, i)
     if lua_type(L, idx) == LUA_TNUMBER { return ([], [Float(dl_tonumber(L, idx, nil))]) }
     guard lua_type(L, idx) == LUA_TTABLE else { throw LuaError("lab.tensor takes nested lists of numbers, got \(luaTypeName(L, idx))") }
@@ -222,7 +225,7 @@ func readNested(_ L: OpaquePointer, _ i: Int32) throws -> (shape: [Int], data: [
     for k in 1...max(n, 1) where n > 0 {
         lua_rawgeti(L, idx, lua_Integer(k))
         defer { dl_pop(L, 1) }
-        let (s, d) = try readNested(L, -1)
+        let (s, d) = try readNested(L, -1, depth: depth + 1)
         if let shape, shape != s { throw LuaError("lab.tensor: row \(k) has shape \(s), the others \(shape); rows must match") }
         shape = s
         data += d

@@ -47,8 +47,8 @@ let labCorpus: LuaFn = { L in luaBinding(L) { L in
     o.maxTokens = try a.int("max_tokens", default: o.maxTokens)
     let progress = Progress(total: 100, label: "corpus", quiet: try a.bool("quiet") ?? false)
     o.onProgress = { _, frac in progress.update(step: Int(frac * 100)) }
+    defer { progress.finish() }
     let r = try NativeWork.run { try corpusTopK(model: m, score: score, options: o) }
-    progress.finish()
     let label: String
     switch score {
     case .unit(let site, let unit): label = "unit(\(site),\(unit))"

@@ -143,7 +143,7 @@ func objectiveArg(_ a: TableArgs) throws -> ActivationObjective {
 /// Reads lab.dream's arguments (also lab.sweep's and lab.fluency_sweep's) into the core's DreamOptions: the same
 /// value the command line builds. Function arguments (temperature, on_step) are held in `refs` until the caller
 /// releases them.
-func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: String = "dream") throws -> DreamOptions {
+func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: String = "dream") throws -> (DreamOptions, Progress) {
     let L = a.L
     var o = DreamOptions(first: try a.int("first") ?? 1, last: try a.int("last"))
     o.sentence = try a.string("sentence") ?? o.sentence
@@ -202,13 +202,13 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
         let r = try protectedCall(L, nargs: 1, what: "on_step")
         return r != 0   // false stops; nil or anything else continues
     }
-    return o
+    return (o, progress)
 }
 
 /// Runs a dream as native work (Ctrl-C stops it at the next step) and reports an interruption.
 func runDreamNative(model: BertModel, objective: ActivationObjective, options: DreamOptions) throws -> DreamHandle {
+    defer { Progress.clearLine() }   // however the dream ends, its progress line goes
     let result = try NativeWork.run { try runDream(model: model, objective: objective, options: options) }
-    Progress.clearLine()
     if result.interrupted { FileHandle.standardError.write(Data("dream interrupted at step \(result.stepsDone); the result so far is returned\n".utf8)) }
     return DreamHandle(model: model, result: result, objective: objective)
 }
@@ -219,7 +219,7 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     defer { refs.forEach { $0.release() } }
     let model = try objectiveModel(a)
     let objective = try objectiveArg(a)
-    let o = try readDreamOptions(a, refs: &refs)
+    let (o, _) = try readDreamOptions(a, refs: &refs)
     pushObject(L, try runDreamNative(model: model, objective: objective, options: o), metatable: dreamResultClass)
     return 1
 } }
@@ -293,8 +293,8 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
             pushRecords(L, run.iterations); lua_setfield(L, -2, "history")
         }
     default:
-        _ = dl_getmetatable(L, dreamResultClass + ".methods")
-        lua_getfield(L, -1, key)
+        rawField(L, dl_registryindex(), dreamResultClass + ".methods")
+        rawField(L, -1, key)
     }
     return 1
 } }

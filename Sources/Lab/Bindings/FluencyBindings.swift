@@ -12,7 +12,9 @@ let labFluencySweep: LuaFn = { L in luaBinding(L) { L in
     let model = try objectiveModel(a)
     let objective = try objectiveArg(a)
     var s = FluencySweepOptions()
-    s.dream = try readDreamOptions(a, refs: &refs)
+    let progress: Progress
+    (s.dream, progress) = try readDreamOptions(a, refs: &refs)
+    s.onLambda = { progress.restart(label: String(format: "λ=%g", Double($0))) }
     s.fluencyModel = try fluencyModelArg(a)
     s.out = try a.string("out")
     if a.push("lambdas") != LUA_TNIL {
@@ -27,8 +29,8 @@ let labFluencySweep: LuaFn = { L in luaBinding(L) { L in
     }
     dl_pop(L, 1)
     // One Ctrl-C stops the sweep: at the current dream's next step, or between dreams.
+    defer { Progress.clearLine() }
     let r = try NativeWork.run { try runFluencySweep(model: model, objective: objective, options: s) }
-    Progress.clearLine()
     if r.interrupted { FileHandle.standardError.write(Data("fluency sweep interrupted; the points so far are returned\n".utf8)) }
     pushJSON(L, try jsonObject(r))
     pushList(L, r.dreams) { pushObject(L, DreamHandle(model: model, result: $0, objective: objective), metatable: dreamResultClass) }

@@ -52,7 +52,7 @@ let nodeIndex: LuaFn = { L in luaBinding(L) { L in
         pushNode(L, GraphNode(.index(try argInt(L, 2, "index")), [n], origin: luaOrigin(L)))
         return 1
     }
-    lua_getfield(L, dl_registryindex(), nodeClass + ".methods")
+    rawField(L, dl_registryindex(), nodeClass + ".methods")
     lua_pushvalue(L, 2)
     lua_rawget(L, -2)
     if lua_type(L, -1) == LUA_TNIL {

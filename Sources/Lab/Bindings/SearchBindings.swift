@@ -43,8 +43,8 @@ let labSearch: LuaFn = { L in luaBinding(L) { L in
     }
     let progress = Progress(total: s.candidates?.count ?? m.config.vocabSize, label: "search", quiet: try a.bool("quiet") ?? false)
     s.onProgress = { done, _ in progress.update(step: done) }
+    defer { progress.finish() }
     let rs = try NativeWork.run { try tokenSearch(model: m, objectives: objectives, options: s) }
-    progress.finish()
     if rs[0].interrupted { FileHandle.standardError.write(Data("search interrupted after \(rs[0].candidates) candidates; the partial top-k is returned\n".utf8)) }
     if many { pushList(L, Array(zip(rs, objectives))) { pushSearch(L, $0.0, objective: $0.1.description, position: s.position) } }
     else { pushSearch(L, rs[0], objective: objectives[0].description, position: s.position) }

@@ -28,10 +28,11 @@ let labSweep: LuaFn = { L in luaBinding(L) { L in
     guard let out = try a.string("out") else { throw LuaError("lab.sweep: missing out= (a .jsonl file; a rerun resumes from it)") }
     s.out = out
     s.batch = try a.int("batch", default: s.batch)
-    s.dream = try readDreamOptions(a, refs: &refs, progressLabel: "sweep")
+    s.dream = try readDreamOptions(a, refs: &refs, progressLabel: "sweep").0
     s.dream.onStep = nil   // one progress line for the sweep, not one per batch
-    let progress = Progress(total: s.units.count, label: "sweep", quiet: try a.bool("quiet") ?? false)
-    s.onProgress = { done, _ in progress.update(step: done) }
+    let progress = Progress(total: 0, label: "sweep", quiet: try a.bool("quiet") ?? false)
+    defer { progress.finish() }
+    s.onProgress = { done, todo in progress.total = todo; progress.update(step: done) }
     let r = try NativeWork.run {
         try runSweep(model: m, options: s) { unit in
             template.push()
@@ -46,7 +47,6 @@ let labSweep: LuaFn = { L in luaBinding(L) { L in
             return try checkObjective(L, -1, "lab.sweep: the template's result for unit \(unit)")
         }
     }
-    progress.finish()
     if r.interrupted { FileHandle.standardError.write(Data("sweep interrupted after \(r.records.count) units; rerun the same call to resume\n".utf8)) }
     pushJSON(L, try jsonObject(r.records))
     lua_pushinteger(L, lua_Integer(r.records.count)); lua_setfield(L, -2, "done")

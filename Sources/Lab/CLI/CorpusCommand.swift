@@ -29,8 +29,8 @@ let corpusCommand = Subcommand(
     o.maxTokens = f.int("max_tokens")
     let progress = Progress(total: 100, label: "corpus", quiet: f.bool("quiet"))
     o.onProgress = { _, frac in progress.update(step: Int(frac * 100)) }
+    defer { progress.finish() }
     let r = try NativeWork.run { try corpusTopK(model: m, score: .unit(site: site, unit: unit), options: o) }
-    progress.finish()
     print(String(format: "%d passages in %.1f s%@", r.passages, r.seconds, r.interrupted ? " (interrupted)" : ""))
     for h in r.hits { print(String(format: "%9.4f  %@", Double(h.activation), h.text)) }
     if let out = f.optional("output") {

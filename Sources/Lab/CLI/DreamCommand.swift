@@ -24,8 +24,8 @@ let dreamCommand = Subcommand(
         progress.update(step: p.step, temperature: p.temperature, activation: p.activation, best: p.bestActivation, tokens: p.tokens)
         return true
     }
+    defer { progress.finish() }
     let result = try NativeWork.run { try runDream(model: model, objective: objective, options: o) }
-    progress.finish()
     let dir = timestampDirectory(outDir, prefix: "dream")
     try result.save(to: dir, writeTopK: f.bool("write_top_k"))
     let tok = model.tokenizer

@@ -111,7 +111,7 @@ let reportCommand = Subcommand(
         var records: [[String: Any]] = []
         for file in f.positional {
             guard FileManager.default.fileExists(atPath: file) else { throw CLIError("\(file): no such sweep file") }
-            records += try JSONLines.readRepairing(file)
+            records += try JSONLines.read(file).rows
         }
         guard !records.isEmpty else { throw CLIError("\(f.positional.joined(separator: " ")): no sweep records yet (see dreamlab sweep --status)") }
         var seen = Set<Int>()

@@ -33,8 +33,8 @@ let searchCommand = Subcommand(
     let obj = try SharedFlags.neuronObjective(f, model: m, T: enc.ids.count)
     let progress = Progress(total: s.candidates?.count ?? m.config.vocabSize, label: "search", quiet: f.bool("quiet"))
     s.onProgress = { done, _ in progress.update(step: done) }
+    defer { progress.finish() }
     let r = try NativeWork.run { try tokenSearch(model: m, objectives: [obj], options: s) }[0]
-    progress.finish()
     let file = TokenSearchFile(sentence: s.sentence, layerId: obj.layer, neuronId: obj.unit ?? -1, wordId: obj.word ?? -1, changeWord: s.position,
                                tokens: enc.ids.map { m.tokenizer.idToToken[$0] },
                                tops: r.hits.map { .init(token: $0.token, activation: finiteDouble($0.activation), id: $0.id) },

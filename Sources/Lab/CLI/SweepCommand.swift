@@ -43,34 +43,41 @@ let sweepCommand = Subcommand(
     s.dream = try SharedFlags.dreamOptions(f, model: m)
     let T = m.tokenizer.encode(s.dream.sentence, s.dream.sentence2).ids.count
     for u in s.units { _ = try SharedFlags.neuronObjective(f, model: m, T: T, unit: u) }   // every unit in range before any work
-    let progress = Progress(total: s.units.count, label: "sweep", quiet: f.bool("quiet"))
-    s.onProgress = { done, _ in progress.update(step: done) }
+    let progress = Progress(total: 0, label: "sweep", quiet: f.bool("quiet"))
+    defer { progress.finish() }
+    s.onProgress = { done, todo in progress.total = todo; progress.update(step: done) }
     let r = try NativeWork.run { try runSweep(model: m, options: s) { unit in try SharedFlags.neuronObjective(f, model: m, T: T, unit: unit) } }
-    progress.finish()
     print("sweep: \(r.records.count) units dreamed, \(r.skipped) already in \(out), \(String(format: "%.1f", r.seconds)) s\(r.interrupted ? ", interrupted (rerun to resume)" : "")")
     return r.interrupted ? 130 : 0
 }
 
 /// `dreamlab sweep --status FILES...`: per file and overall, and the commands that finish what is missing.
+/// Exit 0 only when the sweep is known and complete.
 func printSweepStatus(_ files: [String]) throws -> Int32 {
     guard !files.isEmpty else { throw CLIError("--status FILE.jsonl...: name the sweep's files (e.g. l5.*.jsonl)") }
     let st = try sweepStatus(files: files)
-    for f in st.files where f.shard == nil && f.done.isEmpty {
-        print("\(f.path): no records yet\(f.damaged > 0 ? ", \(f.damaged) damaged line(s)" : "")")
-    }
-    for f in st.files where !(f.shard == nil && f.done.isEmpty) {
+    for f in st.files {
+        let damaged = f.damaged > 0 ? ", \(f.damaged) damaged line(s) (not JSON; the next run sets the file aside as .damaged and drops them)" : ""
+        if f.expected.isEmpty {
+            print("\(f.path): \(f.done.isEmpty ? "no records yet" : "\(f.done.count) units, from a sweep that does not record its plan")\(damaged)")
+            continue
+        }
         let missing = f.missing.isEmpty ? "none" : "\(f.missing.count) (\(unitSpec(f.missing)))"
-        print("\(f.path): shard \(f.shard ?? "-"), \(f.done.count)/\(f.expected.count) units done, missing \(missing)\(f.damaged > 0 ? ", \(f.damaged) damaged line(s), set aside as .damaged on the next run" : "")")
+        print("\(f.path): shard \(f.shard ?? "-"), \(f.done.count)/\(f.expected.count) units done, missing \(missing)\(damaged)")
     }
     for s in st.absentShards { print("shard \(s): no file among those given (not started, or its file is elsewhere)") }
-    print("overall: \(st.done)/\(st.units.count) units done\(st.missing.isEmpty ? "" : ", missing \(unitSpec(st.missing))")")
+    guard let units = st.units else {
+        print("overall: \(st.done) units done; these files do not say which units their sweep has, so nothing more is known")
+        return 1
+    }
+    print("overall: \(st.done)/\(units.count) units done\(st.missing.isEmpty ? "" : ", missing \(unitSpec(st.missing))")")
     let unfinished = st.files.filter { !$0.missing.isEmpty || $0.damaged > 0 }
     if !unfinished.isEmpty || !st.absentShards.isEmpty {
         print("to finish, rerun (each resumes its own file):")
         for f in unfinished { print("  " + (f.command ?? "the lab.sweep call that wrote \(f.path)")) }
         for s in st.absentShards { print("  the same command with --shard \(s) and that shard's own --out") }
     }
-    return st.missing.isEmpty && st.absentShards.isEmpty ? 0 : 1
+    return st.complete ? 0 : 1
 }
 
 /// A word for a shell command line, quoted when it needs to be.

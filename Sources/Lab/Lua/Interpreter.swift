@@ -13,10 +13,11 @@ final class Interpreter {
         limits = .allocate(capacity: 1)
         limits.initialize(to: dl_limits(used: 0, limit: 0, cap: 0, budget: 0, in_swift: 0, over_limit: 0))
         L = dl_newstate(limits)
-        if let cap = Interpreter.memoryCapFromEnvironment() { dl_set_memory_cap(L, cap) }
         luaL_openlibs(L)
         installLab(L)
         installPlugins(L)
+        // The cap counts from here: what Dreamlab itself needs at start-up is not the user's to spend.
+        if let cap = Interpreter.memoryCapFromEnvironment() { dl_set_memory_cap(L, dl_memory_used(L) + cap) }
         interruptibleState = L
     }
     deinit { lua_close(L); limits.deallocate() }

@@ -5,9 +5,10 @@ import Foundation
 nonisolated(unsafe) var progressQuiet = false
 
 final class Progress {
-    let total: Int, label: String
+    /// Steps in all (a sweep learns it from its first report) and the line's label (a λ sweep relabels it per λ).
+    var total: Int, label: String
     let enabled: Bool
-    let start = Date()
+    var start = Date()
     var last = Date.distantPast
     var shown = false
     /// The progress line now on the terminal, so the work's owner can clear it however the work ended.
@@ -40,6 +41,9 @@ final class Progress {
         if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         shown = false
     }
+
+    /// Starts over for the next part of the work (a λ sweep's next dream).
+    func restart(label: String) { finish(); self.label = label; start = Date(); last = .distantPast }
 
     /// Clears whatever progress line is showing.
     static func clearLine() { active?.finish() }

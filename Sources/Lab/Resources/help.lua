@@ -21,7 +21,7 @@ doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", se
   method="relaxed" (default): PAIR's algorithm, exactly; good for studying the relaxation itself, weak at finding maxima.
   method="hybrid": Gumbel-softmax annealed to T=0.05, the argmax input scored exactly each step and the best kept.
   method="discrete": gradient-guided token swaps (GCG/AutoPrompt, as a population like EPO) scored exactly in
-    batches: population=8, candidates=128 per step drawn from the top k tokens by gradient, k=8 doubling after a step
+    batches: population=8 (or restarts= when above 1), candidates=128 per step drawn from the top k tokens by gradient, k=8 doubling after a step
     that finds nothing better (up to k_max, default the whole vocabulary; back to k after a gain); explore=0.25 of the
     swaps drawn from the whole vocabulary (for units whose gradient is flat), neighbors=0.25 from the current token's
     nearest embeddings; after 8 steps without a gain the weaker half restarts near the best input. No input is
