@@ -29,11 +29,28 @@ typedef int (*dl_swift_fn)(lua_State *L);
 
 // The allocator's bookkeeping. `cap` is the state's own memory cap (0: none); `limit` is the cap in force, lower
 // while a plugin runs. `in_swift` is set while a Swift function is the innermost native code.
-typedef struct { size_t used; size_t limit; size_t cap; long long budget; int in_swift; int over_limit; } dl_limits;
+typedef struct { size_t used; size_t limit; size_t cap; long long budget; int in_swift; int over_limit; int interrupt_armed; } dl_limits;
 static inline dl_limits *dl_get_limits(lua_State *L) {
     void *ud = NULL;
     lua_getallocf(L, &ud);
     return (dl_limits *)ud;
+}
+
+// Ctrl-C, as lua.c: the signal handler only sets this hook; the hook raises inside Lua. `interrupt_armed` says
+// whether it is still set, so native work that ran no Lua after the signal can take it back.
+static inline void dl_interrupt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    dl_get_limits(L)->interrupt_armed = 0;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted!");
+}
+static inline void dl_arm_interrupt(lua_State *L) {
+    dl_get_limits(L)->interrupt_armed = 1;
+    lua_sethook(L, dl_interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+static inline void dl_disarm_interrupt(lua_State *L) {
+    dl_limits *lim = dl_get_limits(L);
+    if (lim->interrupt_armed) { lim->interrupt_armed = 0; lua_sethook(L, NULL, 0, 0); }
 }
 
 // While Swift code runs the allocator never fails: a failed allocation would raise a Lua memory error that
@@ -95,15 +112,6 @@ static inline int dl_traceback(lua_State *L) {
 }
 static inline void dl_push_traceback_handler(lua_State *L) { lua_pushcfunction(L, dl_traceback); }
 
-// Ctrl-C, as lua.c: the signal handler only sets this hook; the hook raises inside Lua.
-static inline void dl_interrupt_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
-    lua_sethook(L, NULL, 0, 0);
-    luaL_error(L, "interrupted!");
-}
-static inline void dl_arm_interrupt(lua_State *L) {
-    lua_sethook(L, dl_interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
-}
 // Limits for sandboxed plugin code: an allocator that can cap memory and a count hook that spends an
 // instruction budget. Both live in C because exceeding them raises a Lua error (a longjmp).
 static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {

@@ -56,13 +56,13 @@ public struct DreamOptions: @unchecked Sendable {
     public func validate(ids: [Int], model: BertModel) throws {
         let T = ids.count, last = lastPosition(T: T)
         guard first >= 1, last <= T - 2, first <= last else {
-            throw DreamlabError.outOfRange("first=\(first), last=\(last) must satisfy 1 <= first <= last <= \(T - 2) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " ")) (0-based; [CLS] and the final [SEP] stay fixed)")
+            throw DreamlabError.outOfRange("first=\(first), last=\(last) (--dream_start, --dream_end) must satisfy 1 <= first <= last <= \(T - 2) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " ")) (0-based; [CLS] and the final [SEP] stay fixed)")
         }
-        guard steps >= 0 && steps <= 10_000_000 else { throw DreamlabError.invalidArgument("steps must be in 0...10000000, got \(steps)") }
-        guard every >= 1 else { throw DreamlabError.invalidArgument("every must be >= 1 (PAIR's metrics_frequency), got \(every)") }
-        guard topk >= 1 && topk <= model.config.vocabSize else { throw DreamlabError.invalidArgument("topk must be in 1...\(model.config.vocabSize), got \(topk)") }
-        guard lr > 0 && lr <= 1000 && lr.isFinite else { throw DreamlabError.invalidArgument("lr must be a number in (0, 1000], got \(lr)") }
-        guard restarts >= 1 && restarts <= 4096 else { throw DreamlabError.invalidArgument("restarts must be in 1...4096, got \(restarts)") }
+        guard steps >= 0 && steps <= 10_000_000 else { throw DreamlabError.invalidArgument("steps (--num_iterations) must be in 0...10000000, got \(steps)") }
+        guard every >= 1 else { throw DreamlabError.invalidArgument("every (--metrics_frequency) must be >= 1, got \(every)") }
+        guard topk >= 1 && topk <= model.config.vocabSize else { throw DreamlabError.invalidArgument("topk (--k) must be in 1...\(model.config.vocabSize), got \(topk)") }
+        guard lr > 0 && lr <= 1000 && lr.isFinite else { throw DreamlabError.invalidArgument("lr (--learning_rate) must be a number in (0, 1000], got \(lr)") }
+        guard restarts >= 1 && restarts <= 4096 else { throw DreamlabError.invalidArgument("restarts (--restarts) must be in 1...4096, got \(restarts)") }
         guard initNoise >= 0 && initNoise.isFinite else { throw DreamlabError.invalidArgument("init_noise must be a finite number >= 0") }
         try effectiveSchedule.validate()
         if method == .discrete { try discrete.validate() }

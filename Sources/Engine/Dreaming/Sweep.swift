@@ -71,7 +71,9 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
     if let (i, n) = s.shard, !(n >= 1 && i >= 0 && i < n) { throw DreamlabError.invalidArgument("shard \(i)/\(n) must satisfy 0 <= i < n") }
     var result = SweepResult(out: s.out)
     try JSONLines.create(s.out)   // a shard with nothing to do still leaves its (empty) file, for --merge and --status
-    let done = Set(try JSONLines.readRepairing(s.out).compactMap { ($0["unit"] as? NSNumber)?.intValue })
+    let existing = try JSONLines.readRepairing(s.out)
+    try checkResumesTheSameSweep(existing, s, objectiveFor)
+    let done = Set(existing.compactMap { ($0["unit"] as? NSNumber)?.intValue })
     let mine = sweepBatches(units: s.units, batch: s.batch, method: s.dream.method, shard: s.shard)
     let todo = mine.map { $0.filter { !done.contains($0) } }.filter { !$0.isEmpty }
     let todoCount = todo.reduce(0) { $0 + $1.count }
@@ -114,6 +116,31 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
     }
     result.seconds = Date().timeIntervalSince(start)
     return result
+}
+
+/// Resuming is only right when the file holds this very sweep: a record made with other settings (another layer,
+/// method, sentence, budget or seed) means the file belongs to another sweep, and skipping its units would be wrong.
+func checkResumesTheSameSweep(_ rows: [[String: Any]], _ s: SweepOptions, _ objectiveFor: (Int) throws -> ActivationObjective) throws {
+    guard let row = rows.first(where: { $0["units"] != nil }), let data = try? JSONSerialization.data(withJSONObject: row),
+          let r = try? JSONDecoder().decode(SweepRecord.self, from: data) else { return }
+    let o = s.dream
+    let T = (r.first, r.last)
+    var differences: [String] = []
+    func check(_ name: String, _ file: String, _ now: String) { if file != now { differences.append("\(name): \(file) in the file, \(now) now") } }
+    check("objective", r.objective, try objectiveFor(r.unit).description)
+    check("method", r.method, o.method.rawValue)
+    check("sentence", r.sentence, o.sentence)
+    check("first", "\(T.0)", "\(o.first)")
+    if let last = o.last { check("last", "\(T.1)", "\(last)") }
+    check("steps", "\(r.steps)", "\(o.steps)")
+    check("seed", "\(r.seed)", "\(o.seed)")
+    check("restarts", "\(r.restarts)", "\(o.restarts)")
+    check("units", r.units, unitSpec(s.units))
+    check("batch", "\(r.batchSize)", "\(s.batch)")
+    check("shard", r.shard ?? "none", s.shard.map { "\($0.index)/\($0.count)" } ?? "none")
+    guard differences.isEmpty else {
+        throw DreamlabError.invalidArgument("\(s.out) holds another sweep (\(differences.joined(separator: "; "))); give a new output file, or rerun with the file's settings to resume it")
+    }
 }
 
 /// A sweep's batches: consecutive `batch` units of the full list (one unit each for the discrete method, whose

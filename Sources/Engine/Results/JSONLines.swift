@@ -16,7 +16,8 @@ public enum JSONLines {
             good.append(contentsOf: line); good.append(0x0A)
         }
         if bad || good.count != data.count {
-            if bad { try writeAtomically(data, to: path + ".damaged") }
+            // Kept whole, beside the file; a later damage gets its own copy.
+            if bad { try writeAtomically(data, to: path + ".damaged-\(Int(Date().timeIntervalSince1970))") }
             try writeAtomically(good, to: path)
         }
         return rows
@@ -49,8 +50,7 @@ public enum JSONLines {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var data = Data()
         for r in rows { data.append(try encoder.encode(r)); data.append(0x0A) }
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try makeFolder((path as NSString).deletingLastPathComponent)
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw DreamlabError.badFile("\(path): cannot append (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
@@ -58,12 +58,29 @@ public enum JSONLines {
         guard n == data.count, fsync(fd) == 0 else { throw DreamlabError.badFile("\(path): append failed; is the disk full?") }
     }
 
-    /// Joins shard files into one, one line per key (the first seen wins), sorted by key.
-    public static func merge(_ inputs: [String], into output: String, key: String = "unit") throws -> Int {
-        var seen: [String: [String: Any]] = [:]
+    /// Joins shard files into one, one line per key (the first seen wins), sorted by key; returns the number of
+    /// lines and of damaged lines skipped. Refuses what would lose results: no inputs, a missing input, or an output
+    /// that already holds records but is not among the inputs (name it among them to fold it in).
+    public static func merge(_ inputs: [String], into output: String, key: String = "unit") throws -> (lines: Int, damaged: Int) {
+        guard !inputs.isEmpty else { throw DreamlabError.invalidArgument("merge needs at least one shard file to read") }
         for p in inputs {
-            for r in try read(p).rows {
-                let k = "\(r[key] ?? "")"
+            var dir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &dir), !dir.boolValue else {
+                throw DreamlabError.badFile("\(p): no such sweep file; nothing was written")
+            }
+        }
+        let canonical = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        if let existing = FileManager.default.contents(atPath: output), !existing.isEmpty, !inputs.map(canonical).contains(canonical(output)) {
+            throw DreamlabError.invalidArgument("\(output) already holds records and is not among the files to merge; name a new output first (dreamlab sweep --merge OUT.jsonl IN.jsonl...), or list it among the inputs to fold it in")
+        }
+        var seen: [String: [String: Any]] = [:]
+        var damaged = 0
+        for p in inputs {
+            let (rows, bad) = try read(p)
+            damaged += bad
+            for r in rows {
+                guard r[key] != nil else { damaged += 1; continue }
+                let k = "\(r[key]!)"
                 if seen[k] == nil { seen[k] = r }
             }
         }
@@ -74,6 +91,6 @@ public enum JSONLines {
         var data = Data()
         for r in rows { data.append(try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])); data.append(0x0A) }
         try writeAtomically(data, to: output)
-        return rows.count
+        return (rows.count, damaged)
     }
 }

@@ -3,7 +3,11 @@ import Foundation
 /// Writes a file so that a reader never sees half of it: temp file in the same folder, fsync, rename.
 public func writeAtomically(_ data: Data, to path: String) throws {
     let dir = (path as NSString).deletingLastPathComponent
-    if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+    try makeFolder(dir)
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+        throw DreamlabError.badFile("\(path) is a folder; give a file name")
+    }
     let tmp = path + ".tmp-\(getpid())"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw DreamlabError.badFile("\(path): cannot write (\(String(cString: strerror(errno)))); check the folder's permissions") }
@@ -25,6 +29,19 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     // Make the rename itself durable.
     let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
     if dfd >= 0 { fsync(dfd); close(dfd) }
+}
+
+/// Creates a folder (and its parents) for results, or says in words why it cannot.
+public func makeFolder(_ dir: String) throws {
+    guard !dir.isEmpty else { return }
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
+        guard isDir.boolValue else { throw DreamlabError.badFile("\(dir) is a file, not a folder; give a folder for the results") }
+        return
+    }
+    do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+        throw DreamlabError.badFile("cannot create the folder \(dir) (a part of its path is a file, or it is not writable); give another folder")
+    }
 }
 
 public func jsonData(_ value: Any) throws -> Data {

@@ -154,6 +154,16 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
         }
         o.method = method
     }
+    // An argument the chosen method does not use is an error, never silently dropped.
+    if o.method != .discrete, let k = ["population", "candidates", "k", "k_max", "honest", "explore", "neighbors"].first(where: a.has) {
+        throw LuaError("\(a.function): \(k)= applies to method=\"discrete\" only")
+    }
+    if o.method == .discrete, let k = ["lr", "temperature", "gumbel", "hard", "relaxation", "init_noise"].first(where: a.has) {
+        throw LuaError("\(a.function): \(k)= does nothing with method=\"discrete\", which swaps real tokens (no softmax, no Adam); drop it")
+    }
+    if o.method == .hybrid, let k = ["gumbel", "hard", "relaxation"].first(where: a.has) {
+        throw LuaError("\(a.function): method=\"hybrid\" always adds Gumbel noise to the logits; drop \(k)=")
+    }
     o.steps = try a.int("steps", default: o.steps)
     o.lr = Float(try a.number("lr") ?? Double(o.lr))
     if a.push("temperature") != LUA_TNIL { o.schedule = try readSchedule(L, -1, refs: &refs) }

@@ -66,7 +66,7 @@ let labSweepMerge: LuaFn = { L in luaBinding(L) { L in
         lua_rawgeti(L, 2, lua_Integer(k)); defer { dl_pop(L, 1) }
         return try argString(L, -1, "lab.sweep_merge: files[\(k)]")
     }
-    lua_pushinteger(L, lua_Integer(try JSONLines.merge(files, into: out)))
+    lua_pushinteger(L, lua_Integer(try JSONLines.merge(files, into: out).lines))
     return 1
 } }
 

@@ -15,6 +15,7 @@ let benchCommand = Subcommand(
 
 func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) throws -> Int32 {
     guard ["forward", "dream", "search", "all"].contains(what) else { throw CLIError("--what must be forward, dream, search or all; got \(what)") }
+    guard seconds > 0 else { throw CLIError("--seconds must be positive, got \(seconds)") }
     var results: [String: Double] = [:]
     do {
         let model: BertModel

@@ -17,9 +17,16 @@ let randomModelCommand = Subcommand(
             .int("intermediate", 64, "FFN size"), .int("max_positions", 128, "position embeddings"), .int("seed", 7, "weight seed")]
 ) { f in
     guard let out = f.optional("out") else { throw CLIError("--out DIR is required") }
+    if let existing = try? FileManager.default.contentsOfDirectory(atPath: out), !existing.isEmpty {
+        throw CLIError("--out \(out) is not empty (\(existing.prefix(3).joined(separator: ", "))\(existing.count > 3 ? ", ..." : "")); a random model never overwrites a folder, so give a new one")
+    }
+    if FileManager.default.fileExists(atPath: out) && (try? FileManager.default.contentsOfDirectory(atPath: out)) == nil {
+        throw CLIError("--out \(out) is a file; give a folder name")
+    }
     for k in ["hidden", "layers", "heads", "intermediate", "max_positions"] where !(1...65536).contains(f.int(k)) {
         throw CLIError("--\(k) must be in 1...65536, got \(f.int(k))")
     }
+    guard f.int("max_positions") >= 8 else { throw CLIError("--max_positions must be at least 8 ([CLS], a few tokens, [SEP]), got \(f.int("max_positions"))") }
     guard f.int("seed") >= 0 else { throw CLIError("--seed must be >= 0, got \(f.int("seed"))") }
     guard f.int("hidden") % f.int("heads") == 0 else { throw CLIError("--hidden must be a multiple of --heads") }
     let source = try ModelLocator.resolve(f.optional("vocab_from"))

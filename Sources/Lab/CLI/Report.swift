@@ -106,12 +106,20 @@ let reportCommand = Subcommand(
     positionals: ("DIR (a folder with results.json and top_k*.json) or sweep .jsonl files", 1, Int.max)
 ) { f in
     let out = f.optional("output") ?? f.string("o")
+    // Never write the report over what it reads.
+    let canonical = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+    let target = canonical(out)
+    for input in f.positional {
+        let inside = target.hasPrefix(canonical(input) + "/") && ["results.json"].contains((out as NSString).lastPathComponent) ||
+            target.hasPrefix(canonical(input) + "/") && (out as NSString).lastPathComponent.hasPrefix("top_k")
+        if target == canonical(input) || inside { throw CLIError("-o \(out) would overwrite the results it reports on; give another file, e.g. -o report.html") }
+    }
     if f.positional.allSatisfy({ $0.hasSuffix(".jsonl") }) {
         // A sweep: one table of units, the shards joined.
         var records: [[String: Any]] = []
         for file in f.positional {
             guard FileManager.default.fileExists(atPath: file) else { throw CLIError("\(file): no such sweep file") }
-            records += try JSONLines.read(file).rows
+            records += try JSONLines.read(file).rows.filter { $0["unit"] is Int }
         }
         guard !records.isEmpty else { throw CLIError("\(f.positional.joined(separator: " ")): no sweep records yet (see dreamlab sweep --status)") }
         var seen = Set<Int>()
@@ -128,8 +136,9 @@ let reportCommand = Subcommand(
           let results = try? JSONSerialization.jsonObject(with: rdata) as? [String: Any] else {
         throw CLIError("\(dir)/results.json: missing or not JSON; give a folder written by dreamlab dream, r:save or PAIR's dream.py")
     }
-    let params = results["params"] as? [String: Any] ?? [:]
-    let iters = (results["results"] as? [String: Any])?["iterations"] as? [[String: Any]] ?? []
+    guard let params = results["params"] as? [String: Any], let iters = (results["results"] as? [String: Any])?["iterations"] as? [[String: Any]] else {
+        throw CLIError("\(dir)/results.json has no params and results.iterations: it is not a dream folder from dreamlab dream, r:save or PAIR's dream.py")
+    }
     var dream: [String: Any] = [
         "objective": params["neuron_id"].map { "neuron(L\(params["layer_id"] ?? "?"),w\(params["word_id"] ?? "?"),u\($0))" } ?? "\(results["type"] ?? "dream")",
         "summary": "\(params["num_iterations"] ?? "?") iterations, sentence \"\(params["sentence"] ?? "")\"",

@@ -39,7 +39,8 @@ let searchCommand = Subcommand(
                                tokens: enc.ids.map { m.tokenizer.idToToken[$0] },
                                tops: r.hits.map { .init(token: $0.token, activation: finiteDouble($0.activation), id: $0.id) },
                                dreamlab: .init(candidates: r.candidates, seconds: r.seconds, interrupted: r.interrupted, model: m.directory))
-    let path = outDir + "/top_tokens_in_\(s.sentence)_\(s.position).json"
+    // PAIR's file name holds the sentence; a "/" in it must not reach another folder.
+    let path = outDir + "/top_tokens_in_\(s.sentence.replacingOccurrences(of: "/", with: "_"))_\(s.position).json"
     try writeCodable(file, to: path)
     print(String(format: "searched %d candidates in %.1f s (%.0f/s)%@", r.candidates, r.seconds, r.candidatesPerSecond, r.interrupted ? ", interrupted" : ""))
     for h in r.hits.prefix(10) { print(String(format: "  %-16@ %.5f", h.token, Double(h.activation))) }

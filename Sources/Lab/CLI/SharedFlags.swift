@@ -39,13 +39,14 @@ enum SharedFlags {
         .int("seed", 1, "random seed (Gumbel noise, restarts, discrete proposals)"),
         .string("fluency", "", "weight λ of the span's pseudo-log-likelihood (needs an MLM head; not PAIR's)"),
         .string("fluency_model", "", "the BERT with an MLM head that scores fluency (default: the dreamed model)"),
-        .int("population", 0, "discrete: population size (0: 8, or --restarts when > 1)"),
+        .int("population", 0, "discrete: population size (0 or unset: 8, or --restarts when > 1)"),
         .int("candidates", 128, "discrete: swaps scored exactly per step"),
         .bool("honest", false, "discrete: keep only inputs that survive decode and re-encode"),
     ]
 
     /// --model / --model_config: the model, or an error naming where it looked.
     static func model(_ f: ParsedFlags) throws -> BertModel {
+        for k in ["model", "model_config"] where f.given(k) && f.string(k).isEmpty { throw CLIError("--\(k) needs a model directory or name") }
         let a = f.optional("model"), b = f.optional("model_config")
         if let a, let b, a != b { throw CLIError("--model \(a) and --model_config \(b) name different models; give one") }
         return try loadModel(a ?? b)
@@ -59,6 +60,9 @@ enum SharedFlags {
             throw CLIError("--layer_id \(layer) is outside 0...\(c.numLayers - 1) (this model has \(c.numLayers) layers)")
         }
         guard unit == -1 || (unit >= 0 && unit < c.hiddenSize) else {
+            if !f.command.flags.contains(where: { $0.name == "neuron_id" }) {
+                throw CLIError("unit \(unit) of --units is outside 0...\(c.hiddenSize - 1) (this model's hidden size is \(c.hiddenSize))")
+            }
             throw CLIError("--neuron_id \(unit) is outside 0...\(c.hiddenSize - 1): this model's hidden size is \(c.hiddenSize) (PAIR's default 414 belongs to bert-base, hidden size 768); pass --neuron_id with a unit in range, e.g. --neuron_id 300")
         }
         guard word == -1 || (word >= 0 && word < T) else {
@@ -77,6 +81,17 @@ enum SharedFlags {
             throw CLIError("--method must be relaxed (PAIR's), hybrid or discrete; got \"\(f.string("method"))\"")
         }
         o.method = method
+        // A flag the chosen method does not use is an error, never silently dropped.
+        let discreteOnly = ["population", "candidates", "honest"].filter(f.given)
+        if method != .discrete, let flag = discreteOnly.first { throw CLIError("--\(flag) applies to --method discrete only") }
+        let softOnly = ["gumbel", "learning_rate", "start_temp", "end_temp", "anneal", "warmup"].filter(f.given)
+        if method == .discrete, let flag = softOnly.first {
+            throw CLIError("--\(flag) does nothing with --method discrete, which swaps real tokens (no softmax, no Adam); drop it")
+        }
+        if method == .hybrid && f.given("gumbel") { throw CLIError("--method hybrid always adds Gumbel noise to the logits; drop --gumbel") }
+        if method == .discrete && f.given("restarts") && f.given("population") && f.int("restarts") != f.int("population") {
+            throw CLIError("--restarts \(f.int("restarts")) and --population \(f.int("population")) both size the discrete population; give one")
+        }
         o.steps = f.int("num_iterations")
         o.lr = f.float("learning_rate")
         // Hybrid has its own default schedule; PAIR's flags replace it only when given.
@@ -95,7 +110,7 @@ enum SharedFlags {
         o.discrete.honest = f.bool("honest")
         if let spec = f.optional("fluency") {
             guard let lambda = Float(spec), lambda >= 0, lambda.isFinite else {
-                throw CLIError("--fluency takes a number >= 0 (the weight λ of the span's pseudo-log-likelihood), got \"\(spec)\"")
+                throw CLIError("--fluency takes a finite number >= 0 (the weight λ of the span's pseudo-log-likelihood), got \"\(spec)\"")
             }
             o.fluency = FluencyTerm(model: try f.optional("fluency_model").map { try loadModel($0) } ?? model, lambda: lambda)
         } else if f.given("fluency_model") {

@@ -20,14 +20,16 @@ let sweepCommand = Subcommand(
         + SharedFlags.dream + SharedFlags.neuron.filter { $0.name != "neuron_id" } + SharedFlags.model,
     positionals: ("files (with --merge)", 0, Int.max)
 ) { f in
+    guard !(f.bool("merge") && f.bool("status")) else { throw CLIError("--merge and --status are two different jobs; give one") }
+    if f.bool("merge") || f.bool("status") {
+        let other = f.command.flags.map(\.name).filter { f.given($0) && $0 != "merge" && $0 != "status" }
+        guard other.isEmpty else { throw CLIError("--\(other[0]) does nothing with --\(f.bool("merge") ? "merge" : "status"), which reads only the files named") }
+    }
     if f.bool("merge") {
         guard f.positional.count >= 2 else { throw CLIError("--merge OUT.jsonl SHARD.jsonl...: name the output, then at least one shard file") }
         let inputs = Array(f.positional.dropFirst())
-        if let missing = inputs.first(where: { !FileManager.default.fileExists(atPath: $0) }) {
-            throw CLIError("--merge: \(missing) does not exist; nothing was written")
-        }
-        let n = try JSONLines.merge(inputs, into: f.positional[0])
-        print("merged \(inputs.count) files into \(f.positional[0]): \(n) units")
+        let (n, damaged) = try JSONLines.merge(inputs, into: f.positional[0])
+        print("merged \(inputs.count) files into \(f.positional[0]): \(n) units\(damaged > 0 ? "; \(damaged) damaged line(s) skipped (see dreamlab sweep --status)" : "")")
         return 0
     }
     if f.bool("status") { return try printSweepStatus(f.positional) }
@@ -36,6 +38,7 @@ let sweepCommand = Subcommand(
     let m = try SharedFlags.model(f)
     var s = SweepOptions()
     s.units = try parseUnitSpec(f.string("units"))
+    if f.given("shard") && f.string("shard").isEmpty { throw CLIError("--shard needs i/n, e.g. --shard 0/4") }
     s.shard = try f.optional("shard").map(parseShard)
     s.command = (["dreamlab"] + CommandLine.arguments.dropFirst()).map(shellQuoted).joined(separator: " ")
     s.out = out

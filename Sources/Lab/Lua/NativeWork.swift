@@ -1,3 +1,4 @@
+import CLua
 import Engine
 
 /// Set while native work runs: Ctrl-C then only asks the work to stop at its next step (see Signals.swift).
@@ -13,7 +14,12 @@ enum NativeWork {
         nativeWorkRunning = true
         defer {
             nativeWorkRunning = outer
-            if !outer { interruptRequested.store(false, ordering: .relaxed) }
+            if !outer {
+                interruptRequested.store(false, ordering: .relaxed)
+                // The work saw the Ctrl-C and returned what it had: the hook armed for its callbacks must not abort
+                // the Lua code that receives that result.
+                if let L = interruptibleState { dl_disarm_interrupt(L) }
+            }
         }
         return try body()
     }

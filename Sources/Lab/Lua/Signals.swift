@@ -23,6 +23,9 @@ func installSignalHandler() {
         if nativeWorkRunning {
             if interruptRequested.load(ordering: .relaxed) && now - lastInterrupt < 1 { _exit(130) }
             interruptRequested.store(true, ordering: .relaxed)
+            // A Lua callback of the native work (on_step, a schedule, a sweep's template) may be what is running:
+            // it gets "interrupted!" too. NativeWork disarms the hook if no Lua ran before the work returned.
+            if let L = interruptibleState { dl_arm_interrupt(L) }
         } else if let L = interruptibleState {
             dl_arm_interrupt(L)
         } else {
