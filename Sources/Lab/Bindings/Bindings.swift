@@ -81,8 +81,7 @@ let modelIndex: LuaFn = { L in luaBinding(L) { L in
     case "path": push(L, m.directory)
     case "sites": pushStrings(L, Site.all(m.config, hasMLM: m.hasMLM))
     default:
-        rawField(L, dl_registryindex(), modelClass + ".methods")
-        rawField(L, -1, key)
+        pushMethod(L, modelClass, key)
     }
     return 1
 } }

@@ -303,8 +303,7 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
             pushRecords(L, run.iterations); lua_setfield(L, -2, "history")
         }
     default:
-        rawField(L, dl_registryindex(), dreamResultClass + ".methods")
-        rawField(L, -1, key)
+        pushMethod(L, dreamResultClass, key)
     }
     return 1
 } }

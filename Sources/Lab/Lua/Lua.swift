@@ -85,6 +85,13 @@ func rawField(_ L: OpaquePointer, _ index: Int32, _ key: String) -> Int32 {
     return lua_rawget(L, t)
 }
 
+/// Pushes method `key` of a class whose __index is a function (its methods table sits in the registry), or nil.
+func pushMethod(_ L: OpaquePointer, _ className: String, _ key: String) {
+    rawField(L, dl_registryindex(), className + ".methods")
+    rawField(L, -1, key)
+    dl_remove(L, -2)
+}
+
 /// Pushes the global `name` without metamethods of _G.
 @discardableResult
 func rawGetGlobal(_ L: OpaquePointer, _ name: String) -> Int32 {
