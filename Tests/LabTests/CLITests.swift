@@ -119,10 +119,10 @@ final class CLITests: DreamlabProcessTestCase {
     func testEveryExampleScriptRunsEndToEnd() throws {
         let out = tempDir("examples")
         let runs: [(String, [String], String)] = [
-            ("pair_headline.lua", ["40", out + "/pair"], "best discrete input"),
-            ("attention_dream.lua", ["30", out + "/att"], "attention 2->4"),
-            ("contrast.lua", ["20"], "best:"),
-            ("custom_schedule.lua", ["120"], "best:"),
+            ("pair_headline.lua", ["20", out + "/pair"], "best discrete input"),
+            ("attention_dream.lua", ["15", out + "/att"], "attention 2->4"),
+            ("contrast.lua", ["10"], "best:"),
+            ("custom_schedule.lua", ["40"], "best:"),
             ("sweep_units.lua", ["5", "5", out + "/sweep.jsonl"], "wrote"),
             ("objectives_tour.lua", ["10"], "prev_token(L3,h7)"),
             ("fluency_frontier.lua", [out + "/mlm", "6", out + "/frontier"], "on the frontier"),

@@ -183,7 +183,7 @@ public func parseUnitSpec(_ spec: String) throws -> [Int] {
 public func parseShard(_ s: String) throws -> (index: Int, count: Int) {
     let parts = s.split(separator: "/").compactMap { Int($0) }
     guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else {
-        throw DreamlabError.invalidArgument("shard \"\(s)\" must be i/n with 0 <= i < n, e.g. 0/4 (Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+        throw DreamlabError.invalidArgument("shard \"\(s)\" must be i/n with 0 <= i < n, e.g. 0/4 (Slurm: $SLURM_ARRAY_TASK_ID/<the array's size>)")
     }
     return (parts[0], parts[1])
 }

@@ -13,12 +13,12 @@ let sweepCommand = Subcommand(
     usage: "--layer_id L --units 0-63 --out F.jsonl [flags]  |  --merge OUT.jsonl IN.jsonl...  |  --status FILE.jsonl...",
     flags: [.string("units", "0-15", "units to dream: a range 0-63 or a list 1,5,9"),
             .string("out", "", "the .jsonl file (required); rerunning resumes it"),
-            .string("shard", "", "i/n: this task's share of the units, every n-th from i (Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)"),
+            .string("shard", "", "i/n: this task's share, every n-th batch from the i-th (Slurm: $SLURM_ARRAY_TASK_ID/<array size>)"),
             .int("batch", 8, "units per shared pass (relaxed and hybrid)"),
             .bool("merge", false, "join shard files: the first file named is the output"),
             .bool("status", false, "how far the files named have got: units done, missing and damaged per shard, and how to finish")]
         + SharedFlags.dream + SharedFlags.neuron.filter { $0.name != "neuron_id" } + SharedFlags.model,
-    positionals: ("files (with --merge)", 0, Int.max)
+    positionals: ("files (with --merge or --status)", 0, Int.max)
 ) { f in
     guard !(f.bool("merge") && f.bool("status")) else { throw CLIError("--merge and --status are two different jobs; give one") }
     if f.bool("merge") || f.bool("status") {
