@@ -53,6 +53,15 @@ public struct SweepRecord: Codable, Sendable {
     }
 }
 
+extension SweepRecord {
+    /// A line read back as a dictionary, when it is a complete record of this format (older lines lack the plan).
+    /// In an extension, so the memberwise initialiser stays.
+    init?(row: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: row), let r = try? JSONDecoder().decode(SweepRecord.self, from: data) else { return nil }
+        self = r
+    }
+}
+
 public struct SweepResult: Sendable {
     public var records: [SweepRecord] = []   // the units dreamed by this run, in order
     public var skipped = 0                   // units already in the file
@@ -121,8 +130,7 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
 /// Resuming is only right when the file holds this very sweep: a record made with other settings (another layer,
 /// method, sentence, budget or seed) means the file belongs to another sweep, and skipping its units would be wrong.
 func checkResumesTheSameSweep(_ rows: [[String: Any]], _ s: SweepOptions, _ objectiveFor: (Int) throws -> ActivationObjective) throws {
-    guard let row = rows.first(where: { $0["units"] != nil }), let data = try? JSONSerialization.data(withJSONObject: row),
-          let r = try? JSONDecoder().decode(SweepRecord.self, from: data) else { return }
+    guard let r = rows.lazy.compactMap(SweepRecord.init(row:)).first else { return }
     let o = s.dream
     let T = (r.first, r.last)
     var differences: [String] = []
@@ -220,10 +228,7 @@ public func sweepStatus(files: [String]) throws -> SweepStatus {
         let (rows, damaged) = try JSONLines.read(path)
         let done = Set(rows.compactMap { ($0["unit"] as? NSNumber)?.intValue })
         // The sweep's plan from the first record that states it (records from before --status lack it).
-        let meta = rows.lazy.compactMap { row -> SweepRecord? in
-            guard let data = try? JSONSerialization.data(withJSONObject: row) else { return nil }
-            return try? JSONDecoder().decode(SweepRecord.self, from: data)
-        }.first
+        let meta = rows.lazy.compactMap(SweepRecord.init(row:)).first
         var expected: [Int] = []
         if let meta, let units = try? parseUnitSpec(meta.units) {
             let method = DreamMethod(rawValue: meta.method) ?? .relaxed

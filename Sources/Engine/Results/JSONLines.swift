@@ -7,20 +7,24 @@ public enum JSONLines {
     /// `<file>.damaged`, so nothing is lost.
     public static func readRepairing(_ path: String) throws -> [[String: Any]] {
         guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return [] }
-        var good = Data()
-        var rows: [[String: Any]] = []
-        var bad = false
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { bad = true; continue }
-            rows.append(obj)
-            good.append(contentsOf: line); good.append(0x0A)
-        }
-        if bad || good.count != data.count {
+        let (rows, good, damaged) = parse(data)
+        if damaged > 0 || good.count != data.count {
             // Kept whole, beside the file; a later damage gets its own copy.
-            if bad { try writeAtomically(data, to: path + ".damaged-\(Int(Date().timeIntervalSince1970))") }
+            if damaged > 0 { try writeAtomically(data, to: path + ".damaged-\(Int(Date().timeIntervalSince1970))") }
             try writeAtomically(good, to: path)
         }
         return rows
+    }
+
+    /// The JSON-object lines of a file's bytes, those lines again (each ending in a newline), and how many lines were not.
+    private static func parse(_ data: Data) -> (rows: [[String: Any]], good: Data, damaged: Int) {
+        var rows: [[String: Any]] = [], good = Data(), damaged = 0
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { damaged += 1; continue }
+            rows.append(obj)
+            good.append(contentsOf: line); good.append(0x0A)
+        }
+        return (rows, good, damaged)
     }
 
     /// The records of a file as they are, without changing it: lines that are not a JSON object are skipped (and
@@ -30,10 +34,7 @@ public enum JSONLines {
             if FileManager.default.fileExists(atPath: path) { throw DreamlabError.badFile("\(path): cannot read it; check its permissions") }
             return ([], 0)
         }
-        var rows: [[String: Any]] = [], damaged = 0
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { rows.append(obj) } else { damaged += 1 }
-        }
+        let (rows, _, damaged) = parse(data)
         return (rows, damaged)
     }
 
@@ -69,8 +70,7 @@ public enum JSONLines {
                 throw DreamlabError.badFile("\(p): no such sweep file; nothing was written")
             }
         }
-        let canonical = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
-        if let existing = FileManager.default.contents(atPath: output), !existing.isEmpty, !inputs.map(canonical).contains(canonical(output)) {
+        if let existing = FileManager.default.contents(atPath: output), !existing.isEmpty, !inputs.map(canonicalPath).contains(canonicalPath(output)) {
             throw DreamlabError.invalidArgument("\(output) already holds records and is not among the files to merge; name a new output first (dreamlab sweep --merge OUT.jsonl IN.jsonl...), or list it among the inputs to fold it in")
         }
         var seen: [String: [String: Any]] = [:]

@@ -31,6 +31,11 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     if dfd >= 0 { fsync(dfd); close(dfd) }
 }
 
+/// A path as one file has it however it is written ("dir/./x", a symlink): for "is this the same file" checks.
+public func canonicalPath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+}
+
 /// Creates a folder (and its parents) for results, or says in words why it cannot.
 public func makeFolder(_ dir: String) throws {
     guard !dir.isEmpty else { return }

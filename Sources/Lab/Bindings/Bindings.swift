@@ -19,7 +19,7 @@ nonisolated(unsafe) var loadedModels: [String: BertModel] = [:]
 
 func loadModel(_ spec: String?) throws -> BertModel {
     // One copy per real directory: "dir", "dir/." and a symlink to it share the loaded model.
-    let dir = URL(fileURLWithPath: try ModelLocator.resolve(spec)).resolvingSymlinksInPath().standardizedFileURL.path
+    let dir = canonicalPath(try ModelLocator.resolve(spec))
     if let m = loadedModels[dir] { return m }
     let m = try BertModel(directory: dir)
     loadedModels[dir] = m

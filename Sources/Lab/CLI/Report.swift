@@ -107,12 +107,10 @@ let reportCommand = Subcommand(
 ) { f in
     let out = f.optional("output") ?? f.string("o")
     // Never write the report over what it reads.
-    let canonical = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
-    let target = canonical(out)
-    for input in f.positional {
-        let inside = target.hasPrefix(canonical(input) + "/") && ["results.json"].contains((out as NSString).lastPathComponent) ||
-            target.hasPrefix(canonical(input) + "/") && (out as NSString).lastPathComponent.hasPrefix("top_k")
-        if target == canonical(input) || inside { throw CLIError("-o \(out) would overwrite the results it reports on; give another file, e.g. -o report.html") }
+    let target = canonicalPath(out), name = (out as NSString).lastPathComponent
+    for input in f.positional.map(canonicalPath) {
+        let intoFolder = target.hasPrefix(input + "/") && (name == "results.json" || name.hasPrefix("top_k"))
+        if target == input || intoFolder { throw CLIError("-o \(out) would overwrite the results it reports on; give another file, e.g. -o report.html") }
     }
     if f.positional.allSatisfy({ $0.hasSuffix(".jsonl") }) {
         // A sweep: one table of units, the shards joined.
