@@ -48,6 +48,12 @@ static inline void dl_arm_interrupt(lua_State *L) {
     dl_get_limits(L)->interrupt_armed = 1;
     lua_sethook(L, dl_interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
+// After native work that Ctrl-C stopped: the statement that receives its result finishes, and "interrupted!" is
+// raised at the next line or loop iteration, so the rest of the chunk (a loop of dreams) stops too.
+static inline void dl_arm_interrupt_at_line(lua_State *L) {
+    dl_get_limits(L)->interrupt_armed = 1;
+    lua_sethook(L, dl_interrupt_hook, LUA_MASKLINE, 0);
+}
 static inline void dl_disarm_interrupt(lua_State *L) {
     dl_limits *lim = dl_get_limits(L);
     if (lim->interrupt_armed) { lim->interrupt_armed = 0; lua_sethook(L, NULL, 0, 0); }

@@ -20,7 +20,7 @@ commands:
 
 options:
   -e CODE                  run a Lua chunk, then exit (repeatable)
-  -i FILE.lua              run a script, then stay at the prompt
+  -i FILE.lua [args...]    run a script (arg holds its arguments), then stay at the prompt with its names, locals too
   --model DIR|NAME         model for lab.load() (same as LAB_MODEL); a name is looked up in the Hugging Face cache
   --version                same as info
   -h, --help               this text
@@ -58,6 +58,7 @@ func fail(_ msg: String) -> Never {
 var args = Array(CommandLine.arguments.dropFirst())
 var chunks: [String] = []
 var interactiveFile: String? = nil
+var interactiveArgs: [String] = []
 var command: String? = nil
 var rest: [String] = []
 
@@ -70,8 +71,9 @@ while !args.isEmpty {
         guard !args.isEmpty else { fail("-e needs a Lua chunk, e.g. dreamlab -e 'print(1)'") }
         chunks.append(args.removeFirst())
     case "-i":
-        guard !args.isEmpty else { fail("-i needs a script file") }
+        guard !args.isEmpty else { fail("-i needs a script file: dreamlab -i FILE.lua [args...]") }
         interactiveFile = args.removeFirst()
+        interactiveArgs = args; args = []
     case "--model":
         guard !args.isEmpty else { fail("--model needs a model directory or name") }
         setenv("LAB_MODEL", args.removeFirst(), 1)
@@ -99,10 +101,13 @@ for c in chunks {
 }
 if command == "run" {
     let file = rest.removeFirst()
-    exit(interp.runFile(file, args: rest) ? 0 : 1)
+    // Ctrl-C ends a script with 130, as a shell expects; what it saved stays saved.
+    exit(interp.runFile(file, args: rest) ? 0 : (interp.lastErrorWasInterrupt ? 130 : 1))
 }
 if let f = interactiveFile {
-    if !interp.runFile(f, args: []) { exit(1) }
+    // As python -i: the script and the prompt share one `m`, and the script's names stay; an error keeps the prompt.
+    interp.loadDefaultModel()
+    _ = interp.runFile(f, args: interactiveArgs, keepLocals: true)
 }
 if !chunks.isEmpty && interactiveFile == nil { exit(0) }
 REPL(interp).loop()

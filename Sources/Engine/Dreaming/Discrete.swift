@@ -117,18 +117,21 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     }
     let start = Date()
     var bestEver = scores.max() ?? -.infinity
-    func record(_ step: Int, grad: [Float]?) {
+    func record(_ step: Int, grad: [Float]?, metrics: Bool = true) {
         for r in 0..<R {
             let ids = full(members[r])
-            result.runs[r].iterations.append(DreamRecord(number: step, tokens: ids.map { tok.idToToken[$0] }, temperature: 0,
+            result.runs[r].curve.append(CurvePoint(step: step, temperature: 0, activation: acts[r], idsActivation: acts[r]))
+            if metrics { result.runs[r].iterations.append(DreamRecord(number: step, tokens: ids.map { tok.idToToken[$0] }, temperature: 0,
                                                          maxValues: [Float](repeating: 1, count: ids.count), activation: acts[r], idsActivation: acts[r],
-                                                         idsPLL: fluency == nil ? nil : plls[r]))
-            if let grad {
+                                                         idsPLL: fluency == nil ? nil : plls[r])) }
+            if let grad, step % o.topkEvery == 0 {
+                // The top-k of a discrete step: the tokens with the largest first-order gain at each position.
                 for i in 0..<P {
-                    let row = Array(grad[((r * P + i) * V)..<((r * P + i + 1) * V)])
-                    let top = row.indices.sorted { row[$0] > row[$1] }.prefix(o.topk)
-                    result.runs[r].topK[i].append(TopKRecord(number: step, indices: Array(top), tokens: top.map { tok.idToToken[$0] },
-                                                             scores: top.map { row[$0] }, activation: acts[r]))
+                    let base = (r * P + i) * V
+                    var top = BestK<Int>(o.topk)
+                    for j in 0..<V { top.offer(grad[base + j], j) }
+                    result.runs[r].topK[i].append(TopKRecord(number: step, indices: top.items, tokens: top.items.map { tok.idToToken[$0] },
+                                                             scores: top.scores, activation: acts[r]))
                 }
             }
             if scores[r] > (result.runs[r].best?.score ?? -.infinity), honestOK(members[r]) {
@@ -150,7 +153,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
             for k in 0..<grad.count { grad[k] += lambda * dIn[k] }
             logq = ev.logProbs
         }
-        if step % o.every == 0 { record(step, grad: grad) }
+        record(step, grad: grad, metrics: step % o.every == 0)
         // Proposals per member and position: a token drawn uniformly from the top k by first-order gain. Small k keeps
         // the list (BestK); a wide net keeps only the gain threshold of rank k and draws by rejection. Built lazily.
         var lists = [[Int]?](repeating: nil, count: R * P)

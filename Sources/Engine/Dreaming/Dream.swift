@@ -25,7 +25,10 @@ public struct DreamOptions: @unchecked Sendable {
     public var mode = RelaxationMode.softmax
     public var seed: UInt64 = 1
     public var topk = 10
+    /// Metrics records (results.json iterations) every `every` steps, as PAIR's metrics_frequency.
     public var every = 250
+    /// Top-k records every `topkEvery` steps: 1 is PAIR's (one record per iteration); larger thins the top_k files.
+    public var topkEvery = 1
     public var restarts = 1
     /// Restarts after the first start from the one-hot plus seeded uniform noise of this size on z.
     public var initNoise: Float = 0.5
@@ -60,6 +63,7 @@ public struct DreamOptions: @unchecked Sendable {
         }
         guard steps >= 0 && steps <= 10_000_000 else { throw DreamlabError.invalidArgument("steps (--num_iterations) must be in 0...10000000, got \(steps)") }
         guard every >= 1 else { throw DreamlabError.invalidArgument("every (--metrics_frequency) must be >= 1, got \(every)") }
+        guard topkEvery >= 1 else { throw DreamlabError.invalidArgument("topk_every (--top_k_frequency) must be >= 1, got \(topkEvery)") }
         guard topk >= 1 && topk <= model.config.vocabSize else { throw DreamlabError.invalidArgument("topk (--k) must be in 1...\(model.config.vocabSize), got \(topk)") }
         guard lr > 0 && lr <= 1000 && lr.isFinite else { throw DreamlabError.invalidArgument("lr (--learning_rate) must be a number in (0, 1000], got \(lr)") }
         guard restarts >= 1 && restarts <= 4096 else { throw DreamlabError.invalidArgument("restarts (--restarts) must be in 1...4096, got \(restarts)") }
@@ -115,14 +119,26 @@ public struct DiscreteInput: Sendable {
     }
 }
 
+/// The cheap numbers of one step, recorded at every step for curves (the heavy top-k records are thinned).
+public struct CurvePoint: Sendable, Codable {
+    public let step: Int
+    public let temperature: Float       // 0 for the discrete method, which has none
+    public let activation: Float        // the soft input's (discrete: the member's exact activation)
+    public let idsActivation: Float     // the argmax input's, exact
+    enum CodingKeys: String, CodingKey { case step, temperature, activation, idsActivation = "ids_activation" }
+}
+
 public struct DreamRun: Sendable {
     public let seed: UInt64
     public var iterations: [DreamRecord] = []
+    public var curve: [CurvePoint] = []
     public var topK: [[TopKRecord]]          // per dreamed position
     public var finalIds: [Int] = []
     public var finalActivation: Float = 0     // soft activation at the last step
     public var finalIdsActivation: Float = 0
     public var best: DiscreteInput? = nil
+    /// The relaxed methods' soft input at the end, (P,V) softmax probabilities; empty for the discrete method.
+    public var finalProbs: [Float] = []
 }
 
 public struct DreamResult: Sendable {
@@ -256,11 +272,15 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
 
     let start = Date()
     var lastValues = [Float](repeating: 0, count: R)
-    func record(_ step: Int, _ temp: Float, _ values: [Float], _ p: [Float]) {
+    func record(_ step: Int, _ temp: Float, _ values: [Float], _ p: [Float], metrics: Bool, topK withTopK: Bool) {
         for r in 0..<R {
-            result.runs[r].iterations.append(DreamRecord(number: step, tokens: fullIds(prevSpans[r]).map { tok.idToToken[$0] },
-                                                         temperature: temp, maxValues: prevMax[r], activation: values[r],
-                                                         idsActivation: prevIdsAct[r], idsPLL: prevPLL?[r]))
+            result.runs[r].curve.append(CurvePoint(step: step, temperature: temp, activation: values[r], idsActivation: prevIdsAct[r]))
+            if metrics {
+                result.runs[r].iterations.append(DreamRecord(number: step, tokens: fullIds(prevSpans[r]).map { tok.idToToken[$0] },
+                                                             temperature: temp, maxValues: prevMax[r], activation: values[r],
+                                                             idsActivation: prevIdsAct[r], idsPLL: prevPLL?[r]))
+            }
+            guard withTopK else { continue }
             for i in 0..<P {
                 let (idx, sc) = topK(p, row: r * P + i)
                 result.runs[r].topK[i].append(TopKRecord(number: step, indices: idx, tokens: idx.map { tok.idToToken[$0] },
@@ -269,6 +289,7 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
         }
     }
 
+    var lastP = input.probabilities(z, temperature: cursor.current, mode: o.mode, noise: nil)
     var step = 0
     while step < o.steps {
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
@@ -276,12 +297,13 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
         let (values, dz, p, _) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective,
                                                             fluency: fluency)
         lastValues = values
-        if step % o.every == 0 { record(step, temp, values, p) }
+        record(step, temp, values, p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
         // Adam minimises the loss -activation.
         var g = dz
         for i in 0..<g.count { g[i] = -g[i] }
         adam.step(&z, grad: g)
         let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
+        lastP = p2
         prevSpans = input.argmaxSpans(p2)
         prevIdsAct = try idsActivations(prevSpans)
         prevPLL = try idsPLLs(prevSpans)
@@ -307,12 +329,25 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
         let acts = try model.forward(input.batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
                                      withMLM: objective.needsMLM, wordRows: input.wordRows(p, mode: o.mode))
         lastValues = try objective.evaluate(acts, grads: nil)
-        record(o.steps, temp, lastValues, p)
+        record(o.steps, temp, lastValues, p, metrics: true, topK: true)
     }
     for r in 0..<R {
         result.runs[r].finalIds = fullIds(prevSpans[r])
         result.runs[r].finalActivation = lastValues[r]
         result.runs[r].finalIdsActivation = prevIdsAct[r]
+        result.runs[r].finalProbs = Array(lastP[(r * P * V)..<((r + 1) * P * V)])
     }
     return result
+}
+
+extension DreamResult {
+    /// The forward pass of the best run's final soft input (its probabilities times the embedding matrix at the
+    /// dreamed positions), every layer and the MLM head if there is one; the discrete method's is its final ids'.
+    public func softTrace(model: BertModel) throws -> Activations {
+        let run = runs[bestRunIndex]
+        let types = model.tokenizer.encode(sentence, sentence2).typeIds
+        guard !run.finalProbs.isEmpty else { return try model.run(ids: run.finalIds, typeIds: types) }
+        let input = try RelaxedInput(model: model, ids: startIds, typeIds: types, first: first, last: last)
+        return try model.forward(input.batch, withMLM: model.hasMLM, wordRows: input.wordRows(run.finalProbs, mode: options.mode))
+    }
 }

@@ -86,6 +86,16 @@ public enum TemperatureSchedule: @unchecked Sendable, CustomStringConvertible {
     }
 }
 
+extension TemperatureSchedule {
+    /// The temperature of 0-based step `step`, as a dream would run it (anneal is stepped through, as PAIR does).
+    public func temperature(at step: Int) throws -> Float {
+        guard step >= 0 && step <= 10_000_000 else { throw DreamlabError.outOfRange("schedule step must be in 0...10000000, got \(step)") }
+        var c = try Cursor(self)
+        if case .anneal = self { for _ in 0..<step { try c.advance() } } else { return try c.value(at: step) }
+        return c.current
+    }
+}
+
 /// Adam as PyTorch implements it (betas 0.9/0.999, eps 1e-8, no weight decay), minimising.
 public struct Adam {
     public let lr: Float, beta1: Float, beta2: Float, eps: Float

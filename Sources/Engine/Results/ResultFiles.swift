@@ -168,9 +168,12 @@ public struct PairResultsFile: Codable, Sendable {
         public let best: InputRecord?
         public let fluency: Fluency?
         public let runs: [Run]
+        /// The best run's cheap numbers at every step (the iterations above are every metrics_frequency).
+        public let curve: [CurvePoint]?
+        public let topkEvery: Int?
         enum CodingKeys: String, CodingKey {
-            case objective, model, seed, restarts, method, relaxation, schedule, topk, stopped, interrupted, timings, best, fluency, runs
-            case stepsDone = "steps_done", bestRun = "best_run"
+            case objective, model, seed, restarts, method, relaxation, schedule, topk, stopped, interrupted, timings, best, fluency, runs, curve
+            case stepsDone = "steps_done", bestRun = "best_run", topkEvery = "topk_every"
         }
     }
     public let params: PairParams
@@ -232,22 +235,24 @@ extension DreamResult {
             runs: runs.map { r in
                 .init(seed: r.seed, finalIds: r.finalIds, finalActivation: JSONFloat(r.finalActivation), finalIdsActivation: JSONFloat(r.finalIdsActivation),
                       iterations: r.iterations.map(\.pair), best: r.best?.record)
-            })
+            }, curve: main.curve, topkEvery: options.topkEvery)
         return PairResultsFile(params: params, results: .init(iterations: main.iterations.map(\.pair)), type: "dream", dreamlab: ours)
     }
 
     /// Writes results.json and top_k<pos>.json in the layout of PAIR's text-dream output_helper, so existing viewers
     /// read them, with Dreamlab's own fields under "dreamlab". Each file is written atomically; `writeTopK` false
     /// (PAIR's --nowrite_top_k) writes results.json alone.
+    /// results.json is written last: a folder that has it is whole.
     public func save(to dir: String, writeTopK: Bool = true) throws {
-        try writeCodable(resultsFile, to: dir + "/results.json", pretty: false)
-        guard writeTopK else { return }
-        let params = params
-        for (i, recs) in runs[bestRunIndex].topK.enumerated() {
-            let pos = first + i
-            try writeCodable(PairTopKFile(iterations: recs.map(\.pair), wordId: pos, params: params, type: "top_words"), to: dir + "/top_k\(pos).json",
-                             pretty: false)
+        if writeTopK {
+            let params = params
+            for (i, recs) in runs[bestRunIndex].topK.enumerated() {
+                let pos = first + i
+                try writeCodable(PairTopKFile(iterations: recs.map(\.pair), wordId: pos, params: params, type: "top_words"),
+                                 to: dir + "/top_k\(pos).json", pretty: false)
+            }
         }
+        try writeCodable(resultsFile, to: dir + "/results.json", pretty: false)
     }
 }
 

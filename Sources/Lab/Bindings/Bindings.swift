@@ -4,7 +4,6 @@ import Foundation
 
 let modelClass = "dreamlab.Model"
 let traceClass = "dreamlab.Trace"
-let tensorClass = "dreamlab.Tensor"
 
 /// A forward pass's record as Lua sees it: the activations plus the model that made them.
 final class Trace: @unchecked Sendable {
@@ -38,13 +37,6 @@ func checkTrace(_ L: OpaquePointer, _ i: Int32 = 1) throws -> Trace {
     }
     return t
 }
-func checkTensor(_ L: OpaquePointer, _ i: Int32 = 1) throws -> Tensor {
-    guard let t = toObject(L, i, metatable: tensorClass, as: Tensor.self) else {
-        throw LuaError("expected a tensor as argument \(i), got \(luaTypeName(L, i)); call methods with a colon: t:get(...)")
-    }
-    return t
-}
-
 func pushConfig(_ L: OpaquePointer, _ m: BertModel) {
     let c = m.config
     lua_createtable(L, 0, 8)
@@ -56,14 +48,53 @@ func pushConfig(_ L: OpaquePointer, _ m: BertModel) {
     lua_pushboolean(L, m.hasMLM ? 1 : 0); lua_setfield(L, -2, "has_mlm")
 }
 
-/// Text, or a Lua list of ids, at argument i.
+/// An input at argument i: text (and an optional second sentence), a list of ids or of tokens, a table with `ids`
+/// (a dream's r.best, m:encode's result), a dream result (its best input, else its final one) or a trace.
 func argIdsOrText(_ L: OpaquePointer, _ m: BertModel, _ i: Int32) throws -> (ids: [Int], types: [Int]) {
-    if lua_type(L, i) == LUA_TTABLE {
-        let ids = try argIntList(L, i, "ids")
+    func checked(_ ids: [Int]) throws -> [Int] {
+        guard !ids.isEmpty else { throw LuaError("the input has no tokens; give text, ids or tokens") }
         for (k, id) in ids.enumerated() where id < 0 || id >= m.config.vocabSize {
             throw LuaError("ids[\(k + 1)] = \(id) is outside the vocabulary 0...\(m.config.vocabSize - 1)")
         }
+        return ids
+    }
+    if let h = toObject(L, i, metatable: dreamResultClass, as: DreamHandle.self) {
+        let r = h.result, ids = r.best?.ids ?? r.runs[r.bestRunIndex].finalIds
+        return (try checked(ids), m.tokenizer.encode(r.sentence, r.sentence2).typeIds)
+    }
+    if let tr = toObject(L, i, metatable: traceClass, as: Trace.self) { return (try checked(tr.ids), [Int](repeating: 0, count: tr.ids.count)) }
+    if lua_type(L, i) == LUA_TTABLE {
+        if rawField(L, i, "ids") == LUA_TTABLE {
+            defer { dl_pop(L, 1) }
+            let ids = try checked(try argIntList(L, -1, "ids"))
+            var types = [Int](repeating: 0, count: ids.count)
+            if rawField(L, i, "type_ids") == LUA_TTABLE, let t = try? argIntList(L, -1, "type_ids"), t.count == ids.count { types = t }
+            dl_pop(L, 1)
+            return (ids, types)
+        }
+        dl_pop(L, 1)
+        lua_rawgeti(L, i, 1)
+        let firstIsString = lua_type(L, -1) == LUA_TSTRING
+        dl_pop(L, 1)
+        if firstIsString {
+            let n = Int(lua_rawlen(L, i))
+            var ids: [Int] = []
+            for k in 1...max(n, 1) where n > 0 {
+                lua_rawgeti(L, i, lua_Integer(k))
+                defer { dl_pop(L, 1) }
+                let token = try argString(L, -1, "tokens[\(k)]")
+                guard let id = m.tokenizer.id(of: token) else {
+                    throw LuaError("tokens[\(k)] = \"\(token)\" is not in the vocabulary (tokens are WordPiece pieces such as \"##ing\"; m:encode(text).tokens shows them)")
+                }
+                ids.append(id)
+            }
+            return (try checked(ids), [Int](repeating: 0, count: ids.count))
+        }
+        let ids = try checked(try argIntList(L, i, "ids"))
         return (ids, [Int](repeating: 0, count: ids.count))
+    }
+    guard lua_type(L, i) == LUA_TSTRING else {
+        throw LuaError("expected text, a list of ids or tokens, a dream result, r.best or a trace as argument \(i - 1), got \(luaTypeName(L, i))")
     }
     let a = try argString(L, i, "text")
     let b = dl_isnoneornil(L, i + 1) != 0 ? nil : try argString(L, i + 1, "second sentence")
@@ -81,7 +112,7 @@ let modelIndex: LuaFn = { L in luaBinding(L) { L in
     case "path": push(L, m.directory)
     case "sites": pushStrings(L, Site.all(m.config, hasMLM: m.hasMLM))
     default:
-        pushMethod(L, modelClass, key)
+        try pushMethodOrFail(L, modelClass, key, fields: ["config", "path", "sites"])
     }
     return 1
 } }
@@ -141,108 +172,6 @@ let traceToString: LuaFn = { L in luaBinding(L) { L in
     return 1
 } }
 
-// MARK: - tensor methods
-
-let tensorShape: LuaFn = { L in luaBinding(L) { L in
-    pushInts(L, try checkTensor(L).shape); return 1
-} }
-
-let tensorGet: LuaFn = { L in luaBinding(L) { L in
-    let t = try checkTensor(L)
-    let n = lua_gettop(L) - 1
-    guard n == t.rank else {
-        throw LuaError("t:get needs \(t.rank) 0-based coordinates for shape \(t.shape), got \(n)")
-    }
-    var idx: [Int] = []
-    for i in 0..<n { idx.append(try argInt(L, 2 + i, "coordinate \(i + 1)")) }
-    lua_pushnumber(L, lua_Number(try t.get(idx)))
-    return 1
-} }
-
-func pushNested(_ L: OpaquePointer, _ t: Tensor, axis: Int, offset: Int, strides: [Int]) throws {
-    guard lua_checkstack(L, 3) != 0 else { throw LuaError("tensor of rank \(t.rank) is too deep for Lua tables") }
-    let n = t.shape[axis]
-    lua_createtable(L, Int32(n), 0)
-    for i in 0..<n {
-        if axis == t.rank - 1 { lua_pushnumber(L, lua_Number(t.data[offset + i])) }
-        else { try pushNested(L, t, axis: axis + 1, offset: offset + i * strides[axis], strides: strides) }
-        lua_seti(L, -2, lua_Integer(i + 1))
-    }
-}
-
-let tensorToTable: LuaFn = { L in luaBinding(L) { L in
-    let t = try checkTensor(L)
-    if t.rank == 0 { lua_pushnumber(L, lua_Number(t.data[0])); return 1 }
-    try pushNested(L, t, axis: 0, offset: 0, strides: t.strides)
-    return 1
-} }
-
-func describe(_ t: Tensor) -> String {
-    guard !t.data.isEmpty else { return "Tensor{\(t.shape.map(String.init).joined(separator: "x"))}" }
-    var mn = Float.infinity, mx = -Float.infinity, sum: Double = 0
-    for v in t.data { mn = min(mn, v); mx = max(mx, v); sum += Double(v) }
-    return String(format: "Tensor{%@ min=%.4g max=%.4g mean=%.4g}", t.shape.map(String.init).joined(separator: "x"),
-                  Double(mn), Double(mx), sum / Double(t.count))
-}
-
-let tensorToString: LuaFn = { L in luaBinding(L) { L in
-    push(L, describe(try checkTensor(L))); return 1
-} }
-
-/// Tensor arithmetic (elementwise with a same-shape tensor, or with a number), for edited or shifted targets.
-func tensorArith(_ L: OpaquePointer, _ f: (Float, Float) -> Float) throws -> Int32 {
-    let a = toObject(L, 1, metatable: tensorClass, as: Tensor.self), b = toObject(L, 2, metatable: tensorClass, as: Tensor.self)
-    let out: Tensor
-    switch (a, b) {
-    case (let x?, let y?):
-        guard x.shape == y.shape else { throw LuaError("tensor shapes \(x.shape) and \(y.shape) differ") }
-        out = Tensor(shape: x.shape, data: zip(x.data, y.data).map(f))
-    case (let x?, nil): let k = Float(try argNumber(L, 2, "right operand")); out = Tensor(shape: x.shape, data: x.data.map { f($0, k) })
-    case (nil, let y?): let k = Float(try argNumber(L, 1, "left operand")); out = Tensor(shape: y.shape, data: y.data.map { f(k, $0) })
-    default: throw LuaError("tensor arithmetic needs a tensor")
-    }
-    pushObject(L, out, metatable: tensorClass)
-    return 1
-}
-let tensorAdd: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, +) } }
-let tensorSub: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, -) } }
-let tensorMul: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, *) } }
-let tensorDiv: LuaFn = { L in luaBinding(L) { L in try tensorArith(L, /) } }
-let tensorUnm: LuaFn = { L in luaBinding(L) { L in
-    let t = try checkTensor(L); pushObject(L, Tensor(shape: t.shape, data: t.data.map { -$0 }), metatable: tensorClass); return 1
-} }
-
-/// Nested Lua lists of numbers -> (shape, values); every row at a depth must have the same length.
-func readNested(_ L: OpaquePointer, _ i: Int32, depth: Int = 0) throws -> (shape: [Int], data: [Float]) {
-    // A cycle (t[1] = t) or absurd nesting ends here, before the Lua stack runs out.
-    guard depth < 32, lua_checkstack(L, 2) != 0 else { throw LuaError("lab.tensor: lists nested deeper than 32 (a table that contains itself?)") }
-    let idx = lua_absindex(L, i)
-    if lua_type(L, idx) == LUA_TNUMBER { return ([], [Float(dl_tonumber(L, idx, nil))]) }
-    guard lua_type(L, idx) == LUA_TTABLE else { throw LuaError("lab.tensor takes nested lists of numbers, got \(luaTypeName(L, idx))") }
-    let n = Int(lua_rawlen(L, idx))
-    var shape: [Int]? = nil, data: [Float] = []
-    for k in 1...max(n, 1) where n > 0 {
-        lua_rawgeti(L, idx, lua_Integer(k))
-        defer { dl_pop(L, 1) }
-        let (s, d) = try readNested(L, -1, depth: depth + 1)
-        if let shape, shape != s { throw LuaError("lab.tensor: row \(k) has shape \(s), the others \(shape); rows must match") }
-        shape = s
-        data += d
-    }
-    return ([n] + (shape ?? []), data)
-}
-
-/// lab.tensor(nested lists) -> Tensor, e.g. an edited copy of tr:site(...):totable().
-let labTensor: LuaFn = { L in luaBinding(L) { L in
-    let (shape, data) = try readNested(L, 1)
-    pushObject(L, Tensor(shape: shape, data: data), metatable: tensorClass)
-    return 1
-} }
-
-let tensorLen: LuaFn = { L in luaBinding(L) { L in
-    lua_pushinteger(L, lua_Integer(try checkTensor(L).shape.first ?? 0)); return 1
-} }
-
 // MARK: - lab.*
 
 let labLoad: LuaFn = { L in luaBinding(L) { L in
@@ -276,14 +205,7 @@ func installLab(_ L: OpaquePointer) {
     lua_setfield(L, dl_registryindex(), modelClass + ".methods")
 
     defineClass(L, traceClass, methods: [("site", traceSite), ("tokens", traceTokens)], tostring: traceToString)
-    defineClass(L, tensorClass, methods: [("shape", tensorShape), ("get", tensorGet), ("totable", tensorToTable)],
-                tostring: tensorToString)
-    dl_getmetatable(L, tensorClass)
-    pushFunction(L, tensorLen); lua_setfield(L, -2, "__len")
-    for (k, f) in [("__add", tensorAdd), ("__sub", tensorSub), ("__mul", tensorMul), ("__div", tensorDiv), ("__unm", tensorUnm)] {
-        pushFunction(L, f); lua_setfield(L, -2, k)
-    }
-    dl_pop(L, 1)
+    installTensor(L)
 
     lua_createtable(L, 0, 8)
     setField(L, "load", labLoad)

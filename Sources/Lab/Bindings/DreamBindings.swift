@@ -40,6 +40,14 @@ func rampSchedule(_ L: OpaquePointer, _ kind: String) throws {
 }
 let schedLinear: LuaFn = { L in luaBinding(L) { L in try rampSchedule(L, "linear"); return 1 } }
 let schedCosine: LuaFn = { L in luaBinding(L) { L in try rampSchedule(L, "cosine"); return 1 } }
+/// s(step) -> the temperature at that 0-based step.
+let schedCall: LuaFn = { L in luaBinding(L) { L in
+    var refs: [LuaRef] = []
+    defer { refs.forEach { $0.release() } }
+    let step = try argInt(L, 2, "step")
+    lua_pushnumber(L, lua_Number(try readSchedule(L, 1, refs: &refs).temperature(at: step)))
+    return 1
+} }
 let schedToString: LuaFn = { L in luaBinding(L) { L in
     var refs: [LuaRef] = []
     defer { refs.forEach { $0.release() } }
@@ -108,7 +116,7 @@ func protectedCall(_ L: OpaquePointer, nargs: Int32, what: String) throws -> Dou
 
 let dreamArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
                       "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
-                      "every", "on_step", "restarts", "method", "init_noise", "quiet",
+                      "every", "topk_every", "on_step", "restarts", "method", "init_noise", "quiet",
                       "candidates", "k", "k_max", "honest", "population", "explore", "neighbors", "fluency", "fluency_model"]
 
 func relaxationMode(_ a: TableArgs) throws -> RelaxationMode {
@@ -174,6 +182,7 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
     o.seed = UInt64(seed)
     o.topk = try a.int("topk", default: o.topk)
     o.every = try a.int("every", default: o.every)
+    o.topkEvery = try a.int("topk_every", default: o.topkEvery)
     o.restarts = try a.int("restarts", default: o.restarts)
     o.initNoise = Float(try a.number("init_noise") ?? Double(o.initNoise))
     o.discrete.population = try a.int("population")
@@ -271,6 +280,9 @@ func checkDream(_ L: OpaquePointer, _ i: Int32 = 1) throws -> DreamHandle {
     return d
 }
 
+let dreamFieldNames = ["tokens", "ids", "text", "activation", "ids_activation", "history", "curve", "best", "method", "fluency", "steps",
+                       "seconds", "steps_per_second", "scored", "interrupted", "stopped", "objective", "runs", "first", "last", "sentence"]
+
 let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     let h = try checkDream(L)
     let r = h.result, run = r.runs[r.bestRunIndex], tok = h.model.tokenizer
@@ -282,6 +294,17 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     case "activation": lua_pushnumber(L, lua_Number(run.finalActivation))
     case "ids_activation": lua_pushnumber(L, lua_Number(run.finalIdsActivation))
     case "history": pushRecords(L, run.iterations)
+    case "curve":
+        pushList(L, run.curve) { c in
+            lua_createtable(L, 0, 4)
+            lua_pushinteger(L, lua_Integer(c.step)); lua_setfield(L, -2, "step")
+            lua_pushnumber(L, lua_Number(c.temperature)); lua_setfield(L, -2, "temperature")
+            lua_pushnumber(L, lua_Number(c.activation)); lua_setfield(L, -2, "activation")
+            lua_pushnumber(L, lua_Number(c.idsActivation)); lua_setfield(L, -2, "ids_activation")
+        }
+    case "first": lua_pushinteger(L, lua_Integer(r.first))
+    case "last": lua_pushinteger(L, lua_Integer(r.last))
+    case "sentence": push(L, r.sentence)
     case "best": if let b = r.best { pushDiscrete(L, b, model: h.model) } else { lua_pushnil(L) }
     case "method": push(L, r.options.method.rawValue)
     case "fluency": if let f = r.options.fluency { lua_pushnumber(L, lua_Number(f.lambda)) } else { lua_pushnil(L) }
@@ -303,7 +326,7 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
             pushRecords(L, run.iterations); lua_setfield(L, -2, "history")
         }
     default:
-        pushMethod(L, dreamResultClass, key)
+        try pushMethodOrFail(L, dreamResultClass, key, fields: dreamFieldNames)
     }
     return 1
 } }
@@ -313,6 +336,14 @@ let dreamSave: LuaFn = { L in luaBinding(L) { L in
     let dir = try argString(L, 2, "output folder")
     try h.result.save(to: dir)
     push(L, dir)
+    return 1
+} }
+
+/// r:trace(): the trace of the soft input the dream ended on.
+let dreamTrace: LuaFn = { L in luaBinding(L) { L in
+    let h = try checkDream(L)
+    let r = h.result
+    pushObject(L, Trace(model: h.model, acts: try r.softTrace(model: h.model), ids: r.runs[r.bestRunIndex].finalIds), metatable: traceClass)
     return 1
 } }
 
@@ -360,6 +391,8 @@ let labGradient: LuaFn = { L in luaBinding(L) { L in
 func installDream(_ L: OpaquePointer) {
     luaL_newmetatable(L, scheduleClass)
     pushFunction(L, schedToString); lua_setfield(L, -2, "__tostring")
+    pushFunction(L, schedCall); lua_setfield(L, -2, "__call")
+    lua_pushstring(L, scheduleClass); lua_setfield(L, -2, "__name")
     dl_pop(L, 1)
     defineClass(L, dreamResultClass, methods: [], tostring: dreamToString)
     _ = dl_getmetatable(L, dreamResultClass)
@@ -367,5 +400,6 @@ func installDream(_ L: OpaquePointer) {
     dl_pop(L, 1)
     lua_createtable(L, 0, 2)
     setField(L, "save", dreamSave)
+    setField(L, "trace", dreamTrace)
     lua_setfield(L, dl_registryindex(), dreamResultClass + ".methods")
 }

@@ -33,6 +33,7 @@ enum SharedFlags {
         .bool("gumbel", false, "Gumbel noise with the softmax"),
         .int("k", 10, "top-ranked words stored per record"),
         .int("metrics_frequency", 250, "steps between records in results.json"),
+        .int("top_k_frequency", 1, "steps between records in the top_k files (1: every iteration, as PAIR writes them; larger thins them)"),
         .refused("embedding_analysis", "0", "PAIR's embedding analysis (nearest real tokens every N steps) is not implemented in Dreamlab; leave it at 0 and read the top-k files, or use dreamlab search"),
         .string("method", "relaxed", "relaxed (PAIR's), hybrid (Gumbel, ends on real tokens) or discrete (exact token swaps)"),
         .int("restarts", 1, "seeds run together in one batched pass (discrete: its population, default 8)"),
@@ -102,6 +103,7 @@ enum SharedFlags {
         o.mode = f.bool("gumbel") ? .gumbel : .softmax
         o.topk = f.int("k")
         o.every = f.int("metrics_frequency")
+        o.topkEvery = f.int("top_k_frequency")
         guard f.int("seed") >= 0 else { throw CLIError("--seed must be >= 0, got \(f.int("seed"))") }
         o.seed = UInt64(f.int("seed"))
         o.restarts = f.int("restarts")

@@ -21,8 +21,7 @@ struct TableArgs {
             let k = String(cString: dl_tostring(L, -2))
             if !known.contains(k) {
                 dl_pop(L, 2)
-                let close = known.filter { $0.hasPrefix(String(k.prefix(2))) }
-                throw LuaError("\(function): unknown argument \"\(k)\"\(close.isEmpty ? "" : " (did you mean \(close.joined(separator: " or "))?)"); it takes \(known.joined(separator: ", "))")
+                throw LuaError("\(function): unknown argument \"\(k)\"\(didYouMean(k, known)); it takes \(known.joined(separator: ", "))")
             }
         }
     }

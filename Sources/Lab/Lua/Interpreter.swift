@@ -52,9 +52,43 @@ final class Interpreter {
         return n
     }
 
+    /// The last error was Ctrl-C's "interrupted!" (a script then exits with 130).
+    private(set) var lastErrorWasInterrupt = false
+
     func reportError() {
         let msg = dl_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
-        FileHandle.standardError.write(Data(("dreamlab: " + msg + "\n").utf8))
+        FileHandle.standardError.write(Data(("dreamlab: " + formatError(msg) + "\n").utf8))
+    }
+
+    /// The message, a "did you mean" for a misspelt global, and only the traceback frames that help: Lua code in
+    /// files, not C frames or the prompt's own chunk. DREAMLAB_TRACEBACK=1 shows the whole traceback.
+    func formatError(_ raw: String) -> String {
+        let parts = raw.components(separatedBy: "\nstack traceback:\n")
+        var msg = parts[0]
+        lastErrorWasInterrupt = msg.hasSuffix("interrupted!")
+        if let r = msg.range(of: #"\(global '([A-Za-z_][A-Za-z0-9_]*)'\)"#, options: .regularExpression) {
+            let name = String(msg[r].dropFirst("(global '".count).dropLast(2))
+            msg += didYouMean(name, globalNames())
+        }
+        if ProcessInfo.processInfo.environment["DREAMLAB_TRACEBACK"] == "1" { return raw }
+        guard parts.count > 1 else { return msg }
+        let frames = parts[1].split(separator: "\n").map(String.init).filter { f in
+            !f.contains("[C]:") && !f.contains("(...tail calls...)") && !f.contains("stdin:") && !f.contains("(command line)")
+                && !f.contains("(dreamlab ")
+        }
+        return frames.isEmpty ? msg : msg + "\nstack traceback:\n" + frames.joined(separator: "\n")
+    }
+
+    func globalNames() -> [String] {
+        var out: [String] = []
+        dl_push_globals(L)
+        lua_pushnil(L)
+        while lua_next(L, -2) != 0 {
+            if lua_type(L, -2) == LUA_TSTRING { out.append(String(cString: dl_tostring(L, -2))) }
+            dl_pop(L, 1)
+        }
+        dl_pop(L, 1)
+        return out
     }
 
     /// Sets the global `arg` as the standalone lua does: arg[0] is the script, arg[1..] its arguments.
@@ -65,14 +99,33 @@ final class Interpreter {
         rawSetGlobal(L, "arg")
     }
 
-    func runFile(_ path: String, args: [String]) -> Bool {
+    /// Runs a script file with `arg` set. `keepLocals` (dreamlab -i) copies its top-level locals into globals when
+    /// it ends, so they stay at the prompt as python -i keeps a script's names.
+    func runFile(_ path: String, args: [String], keepLocals: Bool = false) -> Bool {
         guard let code = try? String(contentsOfFile: path, encoding: .utf8) else {
             FileHandle.standardError.write(Data("dreamlab: cannot read \(path); check the path\n".utf8))
             return false
         }
         setArg(script: path, args)
         // Strip a leading #! line, as lua.c does.
-        let body = code.hasPrefix("#!") ? "--" + code : code
+        var body = code.hasPrefix("#!") ? "--" + code : code
+        // Appended on the last line, so line numbers stay; a script that ends in `return` keeps only its globals.
+        if keepLocals, compiles(body + "\n;lab.__keep_locals()") { body += "\n;lab.__keep_locals()" }
         return run(body, name: "@" + path, args: args) != nil
+    }
+
+    func compiles(_ code: String) -> Bool {
+        let status = code.withCString { dl_loadbuffer(L, $0, strlen($0), "=check", "t") }
+        dl_pop(L, 1)
+        return status == LUA_OK
+    }
+
+    /// `m = lab.load()` unless the user already has an `m`; says what it loaded, or how to load one.
+    func loadDefaultModel() {
+        if rawGetGlobal(L, "m") != LUA_TNIL { dl_pop(L, 1); return }
+        dl_pop(L, 1)
+        if run("m = lab.load(); print('m = ' .. tostring(m))", name: "=(startup)") == nil {
+            print("(no model loaded; m = lab.load(dir) loads one)")
+        }
     }
 }

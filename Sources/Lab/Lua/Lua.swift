@@ -157,17 +157,51 @@ let releaseObject: LuaFn = { L in
     return 0
 }
 
-/// Creates a metatable with __gc, __index = methods table, and an optional __tostring.
+/// Creates a metatable with __gc, an optional __tostring, and an __index that finds the methods (kept in the registry
+/// as "<name>.methods") and answers a typo with "did you mean".
 func defineClass(_ L: OpaquePointer, _ name: String, methods: [(String, LuaFn)], tostring: LuaFn?) {
     luaL_newmetatable(L, name)
     pushFunction(L, releaseObject); lua_setfield(L, -2, "__gc")
     if let tostring { pushFunction(L, tostring); lua_setfield(L, -2, "__tostring") }
     lua_pushstring(L, name); lua_setfield(L, -2, "__name")
+    pushFunction(L, methodIndex); lua_setfield(L, -2, "__index")
+    dl_pop(L, 1)
     lua_createtable(L, 0, Int32(methods.count))
     for (n, f) in methods { setField(L, n, f) }
-    lua_setfield(L, -2, "__index")
-    dl_pop(L, 1)
+    lua_setfield(L, dl_registryindex(), name + ".methods")
 }
+
+/// The names in a class's methods table.
+func methodNames(_ L: OpaquePointer, _ className: String) -> [String] {
+    var out: [String] = []
+    guard rawField(L, dl_registryindex(), className + ".methods") == LUA_TTABLE else { dl_pop(L, 1); return [] }
+    lua_pushnil(L)
+    while lua_next(L, -2) != 0 {
+        if lua_type(L, -2) == LUA_TSTRING { out.append(String(cString: dl_tostring(L, -2))) }
+        dl_pop(L, 1)
+    }
+    dl_pop(L, 1)
+    return out.sorted()
+}
+
+/// Pushes method `key` of the class, or throws naming the class's fields and methods, with "did you mean".
+func pushMethodOrFail(_ L: OpaquePointer, _ className: String, _ key: String, fields: [String] = []) throws {
+    pushMethod(L, className, key)
+    guard lua_type(L, -1) == LUA_TNIL else { return }
+    dl_pop(L, 1)
+    let methods = methodNames(L, className), what = className.replacingOccurrences(of: "dreamlab.", with: "")
+    throw LuaError("\(what) has no field or method \"\(key)\"\(didYouMean(key, fields + methods))\(fields.isEmpty ? "" : "; fields: " + fields.joined(separator: " "))\(methods.isEmpty ? "" : "; methods (call with a colon): " + methods.joined(separator: " ")); help(x) tells more")
+}
+
+/// __index of the classes without fields: the methods, or an error with "did you mean".
+let methodIndex: LuaFn = { L in luaBinding(L) { L in
+    guard lua_getmetatable(L, 1) != 0, rawField(L, -1, "__name") == LUA_TSTRING else { throw LuaError("not a Dreamlab object") }
+    let name = String(cString: dl_tostring(L, -1))
+    dl_pop(L, 2)
+    guard lua_type(L, 2) == LUA_TSTRING else { throw LuaError("\(name.replacingOccurrences(of: "dreamlab.", with: "")) is indexed by method names, got \(luaTypeName(L, 2))") }
+    try pushMethodOrFail(L, name, String(cString: dl_tostring(L, 2)))
+    return 1
+} }
 
 // MARK: - registry references
 

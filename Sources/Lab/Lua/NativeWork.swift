@@ -15,10 +15,13 @@ enum NativeWork {
         defer {
             nativeWorkRunning = outer
             if !outer {
+                // The work saw the Ctrl-C and returned what it had: the statement that receives the result completes
+                // (r = lab.dream{...} keeps r), then the rest of the chunk stops at its next line or loop iteration.
+                let interrupted = interruptRequested.load(ordering: .relaxed)
                 interruptRequested.store(false, ordering: .relaxed)
-                // The work saw the Ctrl-C and returned what it had: the hook armed for its callbacks must not abort
-                // the Lua code that receives that result.
-                if let L = interruptibleState { dl_disarm_interrupt(L) }
+                if let L = interruptibleState {
+                    if interrupted { dl_arm_interrupt_at_line(L) } else { dl_disarm_interrupt(L) }
+                }
             }
         }
         return try body()

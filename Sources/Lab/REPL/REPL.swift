@@ -20,23 +20,35 @@ final class REPL {
         dl_rl_set_name("dreamlab")
         dl_rl_catch_signals(0)   // our SIGINT handler clears the line itself
         using_history()
+        dl_history_keep_multiline()
         if !FileManager.default.fileExists(atPath: historyPath) { _ = FileManager.default.createFile(atPath: historyPath, contents: nil) }
         read_history(historyPath)
         installCompletion(L)
-        print("dreamlab \(dreamlabVersion) · Lua 5.4 · OpenBLAS \(BLASRuntime.coreName) · help() for the API, Tab completes, Ctrl-D exits")
-        if interp.run("m = lab.load(); print('m = ' .. tostring(m))", name: "=(startup)") == nil {
-            print("(no model loaded; m = lab.load(dir) loads one)")
-        }
+        print("dreamlab \(dreamlabVersion) · Lua 5.4 · OpenBLAS \(BLASRuntime.coreName) · help() or x? for help, Tab completes, exit or Ctrl-D leaves")
+        interp.loadDefaultModel()
         while let line = readLine(prompt: "> ") {
             var chunk = line
             if chunk.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             // Incomplete input continues on a second prompt.
             while isIncomplete(chunk), let more = readLine(prompt: ">> ") { chunk += "\n" + more }
             add_history(chunk)
-            append_history(1, historyPath)   // after every line: a crash loses nothing
+            append_history(1, historyPath)   // after every input: a crash loses nothing; a multi-line input is one entry
+            if ["exit", "quit", "exit()", "quit()"].contains(chunk.trimmingCharacters(in: .whitespaces)) { break }
             evaluate(chunk)
         }
         print()
+    }
+
+    /// `x?` (or `m:run?`) asks for help on x, as IPython does.
+    func helpRequest(_ chunk: String) -> String? {
+        var body = chunk.trimmingCharacters(in: .whitespaces)
+        guard body.hasSuffix("?") else { return nil }
+        body = String(body.drop { $0 == "?" }.reversed().drop { $0 == "?" }.reversed()).trimmingCharacters(in: .whitespaces)
+        if let r = body.range(of: #":([A-Za-z_][A-Za-z0-9_]*)$"#, options: .regularExpression) {
+            body.replaceSubrange(r.lowerBound..<body.index(after: r.lowerBound), with: ".")
+        }
+        guard !body.isEmpty, compiles("return " + body) else { return nil }
+        return "help(" + body + ")"
     }
 
     func readLine(prompt: String) -> String? {
@@ -48,6 +60,7 @@ final class REPL {
     }
 
     func isIncomplete(_ chunk: String) -> Bool {
+        if helpRequest(chunk) != nil { return false }
         let body = chunk.hasPrefix("=") ? "return " + chunk.dropFirst() : chunk
         if compiles("return " + body) { return false }
         let status = body.withCString { dl_loadbuffer(L, $0, strlen($0), "=stdin", "t") }
@@ -63,6 +76,9 @@ final class REPL {
     }
 
     func evaluate(_ input: String) {
+        // An interrupt armed for a chunk that has ended must not fire in the next one.
+        dl_disarm_interrupt(L)
+        if let help = helpRequest(input) { interp.run(help, name: "=stdin"); return }
         var chunk = input.trimmingCharacters(in: .whitespacesAndNewlines)
         let quiet = chunk.hasSuffix(";")
         if quiet { chunk.removeLast() }

@@ -13,7 +13,7 @@ doc(lab.load, [==[lab.load([dir_or_name]) -> model
   example:  m = lab.load(); print(m:run("i hate kickshaws"):site("blocks.5.hook_resid_post"):get(2, 300))]==])
 doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", sentence2=, first=1, last=T-2, steps=3000, lr=0.1,
           temperature=lab.schedules.anneal{start=2.0, stop=0.1, rate=0.9995, warmup=200}, gumbel=false, hard=false,
-          seed=1, topk=10, every=250, restarts=1, init_noise=0.5, on_step=function(s) end, quiet=false} -> result
+          seed=1, topk=10, every=250, topk_every=1, restarts=1, init_noise=0.5, on_step=function(s) end, quiet=false} -> result
   PAIR's relaxed dream: softmax(z/T) over the vocabulary at positions first..last (0-based), Adam on z.
   temperature: a number, a lab.schedules.* schedule, or function(step) return T end.
   on_step(s) gets {step, temperature, activation, ids_activation, best, tokens}; return false to stop.
@@ -35,7 +35,8 @@ doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", se
     fluency_model="bert-base-uncased"). Works with every method; discrete scores the most promising quarter of each
     step's swaps exactly. lab.fluency_sweep runs several λ and returns the Pareto frontier.
   result: r.tokens r.text r.activation r.ids_activation r.history r.best{tokens,ids,text,activation,honest,pll,score}
-          r.runs r.method r.fluency r:save(dir)
+          r.curve (every step) r.runs r.method r.fluency r:save(dir) r:trace(); m:run(r) traces r.best
+  every=: steps between PAIR's metrics records; topk_every=: steps between top-k records (1, as PAIR writes them).
   example:  r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=2, last=2, steps=500}]==])
 doc(lab.fluency_sweep, [==[lab.fluency_sweep{<lab.dream's arguments>, fluency_model=, lambdas={0, 0.01, 0.03, 0.1, 0.3, 1}, out=dir} -> f
   One dream per λ (method= as in lab.dream; discrete finds the best trade-offs). Every run's best input becomes a point
@@ -100,14 +101,17 @@ doc(o.reconstruct, "lab.objectives.reconstruct{site=, target=, pos=nil} -‖site
 doc(o.diversity, "lab.objectives.diversity{site=\"embed\"} minus the mean cosine similarity between restarts (use with restarts=N)")
 doc(o.sum, "lab.objectives.sum{a, b, ...}; objectives also combine with + - * / and numbers")
 doc(o.mean, "lab.objectives.mean{a, b, ...}")
+doc(lab, "lab: Dreamlab's API (help() gives the overview)")
+doc(lab.objectives, "lab.objectives: objective factories, each taking a table of named arguments; objectives combine with + - * / and numbers")
+doc(lab.schedules, "lab.schedules: temperature schedules for temperature=; each can be called, s(step) -> T, and printed")
+doc(lab.json, "lab.json: encode(value [, pretty]) and decode(text)")
 doc(lab.schedules.anneal, "lab.schedules.anneal{start=2.0, stop=0.1, rate=0.9995, warmup=200} PAIR's: after step i > warmup, T = max(T*rate, stop)")
 doc(lab.schedules.constant, "lab.schedules.constant(T)")
 doc(lab.schedules.linear, "lab.schedules.linear{start=, stop=, steps=} straight line, reaching stop at step steps-1")
 doc(lab.schedules.cosine, "lab.schedules.cosine{start=, stop=, steps=} half cosine, reaching stop at step steps-1")
 
-function help(f)
-  if f == nil then
-    print([==[Dreamlab: Lua 5.4 with the lab API. help(f) documents a function, e.g. help(lab.dream).
+local overview = [==[Dreamlab: Lua 5.4 with the lab API. help(x) or x? documents anything Dreamlab makes:
+  a function (help(lab.dream)), an object (help(m), help(r), help(t)), a method (help(m.run)) or a table (help(lab.objectives)).
   lab.load([dir])               a model: m.config, m:encode, m:decode, m:run -> trace, tr:site(name) -> tensor
   lab.objectives.*              neuron layer site attention head entropy direction mlm reconstruct diversity sum mean
   lab.objective(fn [, name])    a custom objective, traced into a native graph
@@ -122,17 +126,153 @@ function help(f)
 Sites: embed, blocks.L.{attn.hook_scores, attn.hook_pattern, attn.hook_z, hook_attn_out, hook_resid_mid, mlp.hook_pre,
        mlp.hook_post, hook_mlp_out, hook_resid_post}, mlm.logits. Coordinates are 0-based; Lua lists are 1-based.
 At the prompt: expressions print (=expr too), _ is the last result, a trailing ; stays quiet, Tab completes,
-Ctrl-C stops long work and keeps its result, Ctrl-D exits.]==])
+Ctrl-C stops long work, keeps its result and aborts the rest of the input; exit, quit or Ctrl-D leaves.
+Tensors: t[2], t[{2, {0, 9}}], t:topk(5), t:argmax(), t:mean(0); help(t) for the rest.]==]
+
+-- Methods of Dreamlab's classes live in the registry as "<class>.methods"; their docs sit beside lab.*'s.
+local registry = debug.getregistry()
+local function methods(class) return registry["dreamlab." .. class .. ".methods"] or {} end
+local M, TR, T, R, O = methods("Model"), methods("Trace"), methods("Tensor"), methods("DreamResult"), methods("Objective")
+doc(M.run, "m:run(input) -> trace\n  input: text [, text2], a list of ids or of tokens, m:encode(...)'s table, a dream result r (its best input)\n  or r.best, or a trace. Every layer's activations (and the MLM logits when the model has a head).")
+doc(M.encode, "m:encode(text [, text2]) -> {tokens=, ids=, type_ids=}  WordPiece, as Hugging Face's BertTokenizer")
+doc(M.decode, "m:decode(ids) -> text, subwords joined (\"kicks ##haw ##s\" -> \"kickshaws\"), special tokens dropped")
+doc(M.pll, "m:pll(input [, first, last]) -> mean log-probability per token, per-position list (pseudo-log-likelihood; needs an MLM head)")
+doc(TR.site, "tr:site(name) -> tensor  e.g. tr:site(\"blocks.5.hook_resid_post\") (T x hidden); m.sites lists the names")
+doc(TR.tokens, "tr:tokens() -> the traced input's tokens")
+doc(T.shape, "t:shape() -> {d0, d1, ...}");  doc(T.dim, "t:dim() -> number of axes");  doc(T.numel, "t:numel() -> number of values")
+doc(T.get, "t:get(i, j, ...) -> number at 0-based coordinates (same as t[{i, j}])")
+doc(T.item, "t:item() -> the number in a one-value tensor")
+doc(T.totable, "t:totable() -> nested Lua lists (1-based, as Lua lists are)");  doc(T.tolist, "t:tolist() -> same as t:totable()")
+doc(T.topk, "t:topk(k [, axis=-1]) -> values (tensor), indices (0-based list; nested for rank > 1), largest first\n  e.g. local v, i = tr:site(\"mlm.logits\")[3]:topk(5); print(m:decode(i))")
+doc(T.argmax, "t:argmax([axis]) -> without axis: the 0-based coordinates of the largest value; with axis: the index along it")
+doc(T.argmin, "t:argmin([axis]) -> as argmax, for the smallest")
+doc(T.slice, "t:slice(from, to [, axis=0]) -> an inclusive, 0-based range of one axis")
+doc(T.t, "t:t() -> transpose of a 2-D tensor");  doc(T.softmax, "t:softmax([axis=-1])");  doc(T.abs, "t:abs()")
+doc(T.dot, "t:dot(u) -> sum of t*u over all values")
+doc(T.summary, "t:summary() -> one line: shape, min, max, mean")
+for _, r in ipairs({ "sum", "mean", "max", "min", "std", "norm" }) do doc(T[r], "t:" .. r .. "([axis]) -> a number over all values, or a tensor reduced over one 0-based axis") end
+doc(R.save, "r:save(dir) -> dir: results.json and top_k<pos>.json in PAIR's layout (dreamlab report DIR reads it)")
+doc(R.trace, "r:trace() -> the trace of the soft input the dream ended on (relaxed/hybrid); the final ids' for discrete")
+doc(O.eval, "o:eval(m, input) -> the objective's value on a real input (text, ids, tokens, r or r.best)")
+
+-- Classes: what x is, its fields, and its methods (each with its doc's first line).
+local classes = {
+  ["dreamlab.Model"] = { "m = lab.load([dir]): a BERT checkpoint.", {
+      config = "{layers=, hidden=, heads=, intermediate=, vocab=, max_positions=, head_size=, has_mlm=}",
+      path = "its directory", sites = "every activation-site name, for tr:site and objectives" } },
+  ["dreamlab.Trace"] = { "tr = m:run(input): one forward pass, every site kept; print(tr) shows its tokens.", {} },
+  ["dreamlab.Tensor"] = { "A tensor (row-major float32). t[i] (0-based; -1 is the last) drops the first axis; t[{i, {}, {from, to}}]\n  indexes several axes ({} all, {from, to} inclusive); #t is the first axis' length. + - * / ^ with numbers or\n  tensors (numpy broadcasting). print(t) shows torch's compact form.", {} },
+  ["dreamlab.DreamResult"] = { "r = lab.dream{...}: a finished (or stopped) dream; m:run(r) traces its best input.", {
+      tokens = "final argmax tokens", ids = "their ids", text = "m:decode(ids)", activation = "the soft input's activation at the last step",
+      ids_activation = "the argmax input's exact activation", best = "{tokens, ids, text, activation, step, honest[, pll, score]}: best real input seen",
+      history = "PAIR's metrics records (every `every` steps)", curve = "{step, temperature, activation, ids_activation} at every step",
+      runs = "one entry per restart", method = "relaxed | hybrid | discrete", steps = "steps done", seconds = "wall time",
+      steps_per_second = "speed", interrupted = "Ctrl-C stopped it", stopped = "on_step returned false", objective = "its name",
+      fluency = "λ, with fluency=", scored = "exact inputs scored", first = "first dreamed position", last = "last dreamed position",
+      sentence = "the starting sentence" } },
+  ["dreamlab.Objective"] = { "An objective: what a dream maximises. Combine with + - * / and numbers; lab.objectives.sum/mean.", {} },
+  ["dreamlab.Node"] = { "A traced node inside lab.objective(function(a) ... end): n[i] (0-based), n:slice(a, b), + - * / ^, and reductions.", {} },
+  ["dreamlab.Sites"] = { "The argument a of lab.objective(function(a) ...): a[\"blocks.5.hook_resid_post\"] is a node.", {} },
+  ["dreamlab.Schedule"] = { "A temperature schedule (lab.schedules.*): call it, s(step) -> T, or print it; pass it as temperature=.", {} },
+  ["dreamlab.Plugin"] = { "A plugin's objective factories, loaded in a sandbox by lab.plugin.", {} },
+}
+local tables = {  -- plain result tables, recognised by a field
+  { "candidates", "s = lab.search{...}: s[1..topk] = {token=, id=, activation=}, best first; s.candidates, s.seconds, s.interrupted" },
+  { "passages", "c = lab.corpus{...}: c[i] = {text=, activation=[, activations=, tokens=]}, best first; c.passages, c.seconds, c.interrupted" },
+  { "frontier", "f = lab.fluency_sweep{...}: f.points, f.frontier (activation / PLL Pareto set), f.dreams, f.lambdas; lab.report(f, file)" },
+  { "grad", "lab.gradient{...} -> {value=, grad=Tensor P x V}" },
+  { "type_ids", "m:encode(text) -> {tokens=, ids=, type_ids=}" },
+}
+
+local function first_line(s) return (s:match("^[^\n]*")) end
+local function class_of(x)
+  local mt = getmetatable(x)
+  local name = type(mt) == "table" and rawget(mt, "__name") or nil
+  return classes[name] and name or nil
+end
+
+local function list_members(x)
+  local keys = {}
+  if type(x) == "table" then for k in pairs(x) do if type(k) == "string" and not k:match("^__") then keys[#keys + 1] = k end end end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = rawget(x, k)
+    local d = docs[v] and first_line(docs[v]) or (type(v) == "table" and "table" or type(v))
+    print(string.format("  %-16s %s", k, d))
+  end
+end
+
+-- A dotted path such as "lab.dream" or "m:run" (only lookups, no code is run).
+local function resolve(path)
+  local v = _G
+  for seg in path:gmatch("[^%.:]+") do
+    local ok, nv = pcall(function() return v[seg] end)
+    if not ok or nv == nil then return nil end
+    v = nv
+  end
+  return v
+end
+
+function help(x)
+  if x == nil then print(overview); return end
+  if type(x) == "string" and not docs[x] then
+    local v = resolve(x)
+    if v == nil then print("no help for \"" .. x .. "\": no such name; help() lists the API"); return end
+    x = v
+  end
+  local class = class_of(x)
+  if class then
+    local c = classes[class]
+    print(c[1])
+    if docs[x] then print(docs[x]) end
+    local fields = {}
+    for k in pairs(c[2]) do fields[#fields + 1] = k end
+    table.sort(fields)
+    if #fields > 0 then print("fields:") end
+    for _, k in ipairs(fields) do print(string.format("  %-16s %s", k, c[2][k])) end
+    local ms = registry[class .. ".methods"]
+    if type(ms) == "table" and next(ms) then
+      print("methods (call with a colon, x:name(...)):")
+      list_members(ms)
+    elseif class == "dreamlab.Plugin" then
+      print("factories:")
+      list_members(x)
+    end
     return
   end
-  local d = docs[f]
-  if d then print(d) else print("no help for this " .. type(f) .. "; try help() for the list") end
+  if docs[x] then
+    print(docs[x])
+    if type(x) == "table" then print("members:"); list_members(x) end
+    return
+  end
+  if type(x) == "table" then
+    for _, t in ipairs(tables) do
+      if rawget(x, t[1]) ~= nil then print(t[2]); return end
+    end
+    print("a table with " .. #x .. " list items; its named members:")
+    list_members(x)
+    return
+  end
+  if type(x) == "function" then
+    local info = debug.getinfo(x, "S")
+    if info.what == "Lua" then print("a Lua function defined at " .. info.short_src .. ":" .. info.linedefined .. "; it has no doc"); return end
+  end
+  print("no help for this " .. type(x) .. "; help() lists the API")
 end
+
+-- exit / quit, as Python users type them; at the prompt the bare words work too.
+function exit(code) os.exit(code == nil and 0 or code, true) end
+quit = exit
 
 --- Pretty printer for the prompt: one-line summaries for Dreamlab objects, tables to a bounded depth.
 local function show(v, depth, seen)
   local t = type(v)
   if t == "string" then return string.format("%q", v) end
+  -- A tensor inside a table is one line; on its own it prints in full (torch's compact form).
+  if t == "userdata" and depth < 3 then
+    local mt = getmetatable(v)
+    if type(mt) == "table" and rawget(mt, "__name") == "dreamlab.Tensor" then return v:summary() end
+  end
   if t ~= "table" then return tostring(v) end
   local mt = getmetatable(v)
   if mt and mt.__tostring then return tostring(v) end
@@ -165,3 +305,48 @@ function lab.__show(...)
   for i = 1, n do out[i] = show((select(i, ...)), 3, {}) end
   return table.concat(out, "\t")
 end
+
+-- dreamlab -i script.lua: the script's top-level locals become globals when it ends (see Interpreter.runFile).
+function lab.__keep_locals()
+  local i = 1
+  while true do
+    local name, value = debug.getlocal(2, i)
+    if not name then break end
+    if not name:match("^%(") then rawset(_G, name, value) end
+    i = i + 1
+  end
+end
+
+-- The lab tables answer a misspelt name with "did you mean" rather than a nil that fails later.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+function lab.__did_you_mean(word, names)
+  local best = {}
+  for _, n in ipairs(names) do
+    local d = distance(word:lower(), n:lower())
+    if d <= math.max(1, math.min(3, #word // 3 + 1)) or (#word > 0 and n:sub(1, #word) == word) then best[#best + 1] = { n, d } end
+  end
+  table.sort(best, function(x, y) return x[2] < y[2] end)
+  local out = {}
+  for i = 1, math.min(3, #best) do out[i] = best[i][1] end
+  return #out > 0 and (" (did you mean " .. table.concat(out, " or ") .. "?)") or ""
+end
+local function strict(t, name)
+  setmetatable(t, { __index = function(_, k)
+    local names = {}
+    for n in pairs(t) do if type(n) == "string" and not n:match("^__") then names[#names + 1] = n end end
+    table.sort(names)
+    error(name .. " has no field " .. tostring(k) .. lab.__did_you_mean(tostring(k), names) .. "; it has " .. table.concat(names, " "), 2)
+  end })
+end
+strict(lab, "lab"); strict(lab.objectives, "lab.objectives"); strict(lab.schedules, "lab.schedules"); strict(lab.json, "lab.json")
