@@ -8,7 +8,8 @@
 // Swift 6 rejects direct use of readline's mutable globals; these wrappers read and write them.
 static inline void dl_rl_set_name(const char *name) { rl_readline_name = name; }
 static inline void dl_rl_set_completer(rl_completion_func_t *f) { rl_attempted_completion_function = f; }
-static inline void dl_rl_set_word_break(const char *s) { rl_completer_word_break_characters = (char *)s; }
+// Copied: readline keeps the pointer, and a Swift string passed as `const char *` lives only for the call.
+static inline void dl_rl_set_word_break(const char *s) { rl_completer_word_break_characters = strdup(s); rl_basic_word_break_characters = rl_completer_word_break_characters; }
 static inline void dl_rl_set_append_char(int c) { rl_completion_append_character = c; }
 static inline void dl_rl_suppress_default(int on) { rl_attempted_completion_over = on; }
 static inline const char *dl_rl_line_buffer(void) { return rl_line_buffer; }

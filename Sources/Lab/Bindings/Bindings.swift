@@ -230,5 +230,7 @@ func installLab(_ L: OpaquePointer) {
     for (k, f) in [("constant", schedConstant), ("anneal", schedAnneal), ("linear", schedLinear), ("cosine", schedCosine)] { setField(L, k, f) }
     lua_setfield(L, -2, "schedules")
     setField(L, "quiet", labQuiet)
+    pushKeywordArguments(L)
+    lua_setfield(L, -2, "__arguments")
     lua_setglobal(L, "lab")
 }

@@ -20,7 +20,7 @@ func pushCorpus(_ L: OpaquePointer, _ r: CorpusResult, objective: String) {
 
 /// lab.corpus{model=, file=, objective= | unit={layer=, unit=[, site=]}, topk=10, batch=32, max_tokens=128}
 let labCorpus: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.corpus", known: ["model", "file", "objective", "unit", "topk", "batch", "max_tokens", "quiet"])
+    let a = try TableArgs(L, 1, function: "lab.corpus", known: corpusArgNames)
     let m = try objectiveModel(a)
     guard let file = try a.string("file") else { throw LuaError("lab.corpus: missing file= (a text file, one passage per line)") }
     let score: CorpusScore

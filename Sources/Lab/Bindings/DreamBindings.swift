@@ -114,10 +114,6 @@ func protectedCall(_ L: OpaquePointer, nargs: Int32, what: String) throws -> Dou
 
 // MARK: - lab.dream
 
-let dreamArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
-                      "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
-                      "every", "topk_every", "on_step", "restarts", "method", "init_noise", "quiet",
-                      "candidates", "k", "k_max", "honest", "population", "explore", "neighbors", "fluency", "fluency_model"]
 
 func relaxationMode(_ a: TableArgs) throws -> RelaxationMode {
     if let r = try a.string("relaxation") {
@@ -363,8 +359,7 @@ let dreamToString: LuaFn = { L in luaBinding(L) { L in
 // MARK: - lab.gradient
 
 let labGradient: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.gradient", known: ["model", "sentence", "sentence2", "first", "last", "objective",
-                                                                 "temperature", "gumbel", "hard", "relaxation", "seed"])
+    let a = try TableArgs(L, 1, function: "lab.gradient", known: gradientArgNames)
     let model = try objectiveModel(a)
     let objective = try objectiveArg(a)
     var o = DreamOptions(first: try a.int("first") ?? 1, last: try a.int("last"))

@@ -5,7 +5,7 @@ import Foundation
 /// lab.fluency_sweep{<lab.dream's arguments>, lambdas={...}, out=dir}: one dream per λ, every run's best input as a
 /// point (activation, PLL), and the Pareto frontier of those points, as EPO reports it.
 let labFluencySweep: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.fluency_sweep", known: dreamArgNames + ["lambdas", "out"])
+    let a = try TableArgs(L, 1, function: "lab.fluency_sweep", known: fluencySweepArgNames)
     guard !a.has("fluency") else { throw LuaError("lab.fluency_sweep sets fluency= itself; give the weights as lambdas={0, 0.1, 1}") }
     var refs: [LuaRef] = []
     defer { refs.forEach { $0.release() } }

@@ -19,7 +19,7 @@ func pushSearch(_ L: OpaquePointer, _ r: SearchResult, objective: String = "", p
 
 /// lab.search{model=, sentence=, position=, objective= | objectives={...}, topk=100, batch=256, limit=, quiet=}
 let labSearch: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.search", known: ["model", "sentence", "sentence2", "position", "objective", "objectives", "topk", "batch", "quiet", "limit"])
+    let a = try TableArgs(L, 1, function: "lab.search", known: searchArgNames)
     let m = try objectiveModel(a)
     var s = SearchOptions()
     s.sentence = try a.string("sentence") ?? s.sentence

@@ -7,7 +7,7 @@ import Objectives
 ///           <every lab.dream argument: method=, restarts=, fluency=, steps=, temperature=, seed=, ...>}
 /// -> {records..., done=, skipped=, interrupted=, seconds=, out=}: one record per unit dreamed by this call.
 let labSweep: LuaFn = { L in luaBinding(L) { L in
-    let a = try TableArgs(L, 1, function: "lab.sweep", known: dreamArgNames.filter { $0 != "on_step" } + ["units", "from", "to", "out", "batch", "shard"])
+    let a = try TableArgs(L, 1, function: "lab.sweep", known: sweepArgNames)
     var refs: [LuaRef] = []
     defer { refs.forEach { $0.release() } }
     let m = try objectiveModel(a)
