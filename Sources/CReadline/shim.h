@@ -16,7 +16,8 @@ static inline const char *dl_rl_line_buffer(void) { return rl_line_buffer; }
 static inline int dl_history_length(void) { return history_length; }
 static inline void dl_rl_catch_signals(int on) { rl_catch_signals = on; }
 // Multi-line entries stay one entry across restarts: timestamps mark where each entry starts in the file.
-static inline void dl_history_keep_multiline(void) { history_write_timestamps = 1; history_multiline_entries = 1; }
+// (readline marks timestamps with history_comment_char, which is 0 unless set: then none is written.)
+static inline void dl_history_keep_multiline(void) { history_comment_char = '#'; history_write_timestamps = 1; history_multiline_entries = 1; }
 static inline void dl_rl_clear_line(void) {
     rl_replace_line("", 0); rl_crlf(); rl_on_new_line(); rl_redisplay();
 }

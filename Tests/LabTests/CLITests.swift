@@ -27,8 +27,16 @@ final class CLITests: DreamlabProcessTestCase {
             let r = try dreamlab(["-e", code])
             XCTAssertNotEqual(r.status, 0, code)
             for p in parts { XCTAssertTrue(r.err.contains(p), "\(code): stderr \(r.err) should mention \(p)") }
-            XCTAssertTrue(r.err.contains("stack traceback"), "a Lua error prints a traceback")
+            XCTAssertFalse(r.err.contains("[C]:"), "errors carry no C traceback: \(r.err)")
         }
+        // A script's own frames stay, so an error deep in the user's code says where it came from.
+        let dir = tempDir("deep")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "local function inner() error('boom') end\nlocal function outer() inner() end\nouter()\n".write(toFile: dir + "/deep.lua", atomically: true, encoding: .utf8)
+        let r = try dreamlab(["run", dir + "/deep.lua"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("deep.lua:1: boom") && r.err.contains("stack traceback") && r.err.contains("deep.lua:2: in"), r.err)
+        XCTAssertFalse(r.err.contains("[C]:"), r.err)
     }
 
     func testRunScriptWithArgsAndErrorExitCode() throws {

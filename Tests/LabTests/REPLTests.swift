@@ -26,7 +26,7 @@ final class REPLTests: XCTestCase {
         return String(decoding: out, as: UTF8.self)
     }
 
-    func start() throws {
+    func start(args: String = "", env: String = "") throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else {
             XCTFail("tmux is missing; scripts/test installs it (apt-get install tmux)")
             throw CocoaError(.fileNoSuchFile)
@@ -36,7 +36,7 @@ final class REPLTests: XCTestCase {
         // A tmux server still shutting down (the previous session was its last) can swallow new-session: retry.
         for _ in 0..<10 {
             _ = tmux(["new-session", "-d", "-s", session, "-x", "200", "-y", "50",
-                      "cd \(Self.root) && DREAMLAB_HISTORY=\(history) \(bin)"])
+                      "cd \(Self.root) && DREAMLAB_HISTORY=\(history) \(env) \(bin) \(args)"])
             if sessionExists() { break }
             usleep(300_000)
         }
@@ -123,6 +123,80 @@ final class REPLTests: XCTestCase {
         try waitFor("\"true/true/string\"")   // capture-pane turns tabs into spaces, so no tab-separated output here
         type("\"session survives\"")
         try waitFor("\"session survives\"\n")
+    }
+
+    /// Issue 14's prompt, as a new user tries it: help on every object kind, tensors, keyword completion, typos,
+    /// Ctrl-C in a loop, exit.
+    func testAPromptResearchersCanLiveIn() throws {
+        try start(); defer { stop() }
+        // help(x) and x? on every kind of object Dreamlab makes
+        type("tr = m:run(\"i hate kickshaws\"); t = tr:site(\"blocks.5.hook_resid_post\"); o = lab.objectives.neuron{layer=5, word=2, unit=300}")
+        type("r = lab.dream{objective=o, first=2, last=2, steps=3, quiet=true}; s = lab.search{objective=o, position=2, topk=3, limit=50, quiet=true}")
+        type("p = lab.plugin(\"contrast\"); cs = lab.schedules.cosine{start=2, stop=0.1, steps=300}")
+        for (expr, expected) in [("m?", "m = lab.load([dir]): a BERT checkpoint."), ("help(tr)", "tr = m:run(input)"),
+                                 ("help(t)", "t[i] (0-based"), ("r?", "r = lab.dream{...}: a finished"), ("help(o)", "An objective: what a dream maximises"),
+                                 ("help(p)", "contrast: excite some neurons"), ("s?", "s = lab.search{...}"), ("cs?", "A temperature schedule"),
+                                 ("lab.objectives?", "lab.objectives: objective factories"), ("m:run?", "m:run(input) -> trace"),
+                                 ("help(m.run)", "a dream result r (its best input)")] {
+            type(expr)
+            try waitFor(expected)
+        }
+        type("string.format('T150=%.3f', cs(150))")
+        try waitFor("\"T150=1.")
+        // tensors: indexing, slicing, topk, argmax, reductions, printing
+        type("string.format('same=%s n=%d', tostring(t[2][300] == t:get(2, 300)), t[{2, {0, 4}}]:numel())")
+        try waitFor("\"same=true n=5\"")
+        type("v, i = t[2]:topk(3)")
+        type("string.format('top=%d arg=%d mean=%d', i[1], t[2]:argmax(), #t:mean(0))")
+        try waitFor("\"top=245 arg=245 mean=384\"")
+        type("t")
+        try waitFor("shape=7x384)")
+        // results flow into m:run
+        type("tostring(m:run(r.best)):sub(1, 9) .. tostring(m:run(r.best.tokens)):sub(1, 9) .. tostring(r:trace()):sub(1, 9)")
+        try waitFor("\"Trace{T=7Trace{T=7Trace{T=7\"")
+        // typos: did you mean, everywhere
+        type("lab.dreem{}")
+        try waitFor("did you mean dream?")
+        type("lab.dream{frist=2}")
+        try waitFor("did you mean first?")
+        type("m.confg")
+        try waitFor("did you mean config?")
+        type("prnt(1)")
+        try waitFor("did you mean print?")
+        XCTAssertFalse(screen().contains("[C]:"), "errors carry no C traceback")
+        // keyword completion inside f{...}
+        type("lab.objectives.neuron{la", enter: false)
+        key("Tab")
+        try waitFor("neuron{layer=")
+        key("C-u")
+        // Ctrl-C inside a loop of dreams stops the loop, not only the current dream
+        type("n = 0; for i = 1, 3 do lab.dream{objective=o, first=2, last=2, steps=1000000, quiet=true}; n = n + 1 end")
+        usleep(2_000_000)
+        key("C-c")
+        try waitFor("interrupted!")
+        type("'loops=' .. n")
+        try waitFor("\"loops=1\"")
+        type("exit")
+        for _ in 0..<50 where sessionExists() { usleep(100_000) }
+        XCTAssertFalse(sessionExists(), "exit leaves the prompt")
+    }
+
+    /// dreamlab -i script.lua ARGS: the script's names, locals too, and its arguments stay at the prompt; a folder on
+    /// DREAMLAB_PATH is searched for plugins, whose doc comments are their help.
+    func testInteractiveScriptKeepsItsNamesAndPluginFoldersWork() throws {
+        let dir = NSTemporaryDirectory() + "dreamlab-i-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/plugins", withIntermediateDirectories: true)
+        try "local unit = tonumber(arg[1])\nlocal trace = m:run('i hate kickshaws')\nshared_m = m\nglobal_value = unit * 2\n"
+            .write(toFile: dir + "/exp.lua", atomically: true, encoding: .utf8)
+        try "-- myplug: doubles a neuron.\nlocal M = {}\n-- twice(unit): 2 x neuron 5/2/unit.\nfunction M.twice(u) return 2 * lab.objectives.neuron{layer=5, word=2, unit=u} end\nreturn M\n"
+            .write(toFile: dir + "/plugins/myplug.lua", atomically: true, encoding: .utf8)
+        try start(args: "-i \(dir)/exp.lua 150", env: "DREAMLAB_PATH='\(dir)/plugins;;'"); defer { stop() }
+        type("string.format('%d %d %s %s', unit, global_value, tostring(trace):sub(1, 9), tostring(rawequal(shared_m, m)))")
+        try waitFor("\"150 300 Trace{T=7 true\"")
+        type("q = lab.plugin('myplug'); help(q.twice)")
+        try waitFor("twice(unit): 2 x neuron 5/2/unit.")
+        type("tostring(q.twice(3))")
+        try waitFor("2*neuron(L5,w2,u3)")
     }
 
     func testHostilePluginsAreStopped() throws {

@@ -54,7 +54,7 @@ public func corpusTopK(model: BertModel, score: CorpusScore, options o: CorpusOp
     let maxT = min(maxTokens, model.config.maxPositions)
     var best = BestK<CorpusHit>(topk)
     var pending: [(String, [Int], Int)] = []
-    var lineNo = 0, bytes = 0, passages = 0
+    var lineNo = 0, bytes = 0, pendingBytes = 0, passages = 0
     let start = Date()
     var interrupted = false
 
@@ -82,6 +82,7 @@ public func corpusTopK(model: BertModel, score: CorpusScore, options o: CorpusOp
             }
         }
         passages += pending.count
+        bytes += pendingBytes; pendingBytes = 0
         pending.removeAll(keepingCapacity: true)
         onProgress?(passages, Double(bytes) / max(total, 1))
     }
@@ -100,9 +101,9 @@ public func corpusTopK(model: BertModel, score: CorpusScore, options o: CorpusOp
         } else if !block.isEmpty {
             carry = data; continue
         }
-        bytes += data.count
         for raw in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
             lineNo += 1
+            pendingBytes += raw.count + 1   // progress counts the bytes of lines scored, not of lines read ahead
             let text = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if text.isEmpty { continue }
             var ids = model.tokenizer.encode(text).ids

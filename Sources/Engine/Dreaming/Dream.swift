@@ -341,6 +341,23 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
 }
 
 extension DreamResult {
+    /// A warning when a relaxed dream ended far above its schedule's final temperature: its soft input is then a blend
+    /// of many tokens, and its activation is that of no real input. nil when it converged (or for the discrete method).
+    public var convergenceNote: String? {
+        guard options.method != .discrete, stepsDone > 0, let t = runs[bestRunIndex].curve.last?.temperature else { return nil }
+        let stop: Float, reach: String
+        switch options.effectiveSchedule {
+        case .anneal(let start, let s, let rate, let warmup):
+            stop = s
+            reach = rate < 1 ? "about \(warmup + Int((log(Double(s / start)) / log(Double(rate))).rounded(.up))) steps" : "never (rate 1)"
+        case .linear(_, let s, let n), .cosine(_, let s, let n): stop = s; reach = "\(n) steps"
+        default: return nil
+        }
+        guard t > max(stop * 1.5, stop + 0.05) else { return nil }
+        return String(format: "The dream ended at T=%.3g, far from its schedule's stop %.3g (reached after %@; this dream ran %d): the soft input is still a blend of many tokens, off the token manifold, so its activation is not that of any real input. Read ids_activation and the best input, or run more steps, a faster anneal, or method=\"hybrid\".",
+                      Double(t), Double(stop), reach, stepsDone)
+    }
+
     /// The forward pass of the best run's final soft input (its probabilities times the embedding matrix at the
     /// dreamed positions), every layer and the MLM head if there is one; the discrete method's is its final ids'.
     public func softTrace(model: BertModel) throws -> Activations {

@@ -45,8 +45,8 @@ let labCorpus: LuaFn = { L in luaBinding(L) { L in
     o.topk = try a.int("topk", default: o.topk)
     o.batch = try a.int("batch", default: o.batch)
     o.maxTokens = try a.int("max_tokens", default: o.maxTokens)
-    let progress = Progress(total: 100, label: "corpus", quiet: try a.bool("quiet") ?? false)
-    o.onProgress = { _, frac in progress.update(step: Int(frac * 100)) }
+    let progress = Progress(total: 100, label: "corpus % of file", quiet: try a.bool("quiet") ?? false)
+    o.onProgress = { n, frac in progress.update(step: Int(frac * 100), tokens: ["\(n) passages scored"]) }
     defer { progress.finish() }
     let r = try NativeWork.run { try corpusTopK(model: m, score: score, options: o) }
     let label: String

@@ -202,8 +202,9 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
         refs.append(callback!)
     } else { dl_pop(L, 1) }
     let progress = Progress(total: o.steps, label: progressLabel, quiet: quiet)
+    let hasTemperature = o.method != .discrete   // the discrete method has none: no T=0.000
     o.onStep = { p in
-        progress.update(step: p.step, temperature: p.temperature, activation: p.activation, best: p.bestActivation, tokens: p.tokens)
+        progress.update(step: p.step, temperature: hasTemperature ? p.temperature : nil, activation: p.activation, best: p.bestActivation, tokens: p.tokens)
         guard let callback else { return true }
         callback.push()
         lua_createtable(L, 0, 7)
@@ -225,6 +226,7 @@ func runDreamNative(model: BertModel, objective: ActivationObjective, options: D
     defer { Progress.clearLine() }   // however the dream ends, its progress line goes
     let result = try NativeWork.run { try runDream(model: model, objective: objective, options: options) }
     if result.interrupted { FileHandle.standardError.write(Data("dream interrupted at step \(result.stepsDone); the result so far is returned\n".utf8)) }
+    else if let note = result.convergenceNote, !progressQuiet { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     return DreamHandle(model: model, result: result, objective: objective)
 }
 

@@ -27,8 +27,8 @@ let corpusCommand = Subcommand(
     o.topk = f.int("top_k")
     o.batch = f.int("batch")
     o.maxTokens = f.int("max_tokens")
-    let progress = Progress(total: 100, label: "corpus", quiet: f.bool("quiet"))
-    o.onProgress = { _, frac in progress.update(step: Int(frac * 100)) }
+    let progress = Progress(total: 100, label: "corpus % of file", quiet: f.bool("quiet"))
+    o.onProgress = { n, frac in progress.update(step: Int(frac * 100), tokens: ["\(n) passages scored"]) }
     defer { progress.finish() }
     let r = try NativeWork.run { try corpusTopK(model: m, score: .unit(site: site, unit: unit), options: o) }
     print(String(format: "%d passages in %.1f s%@", r.passages, r.seconds, r.interrupted ? " (interrupted)" : ""))

@@ -20,8 +20,9 @@ let dreamCommand = Subcommand(
     let T = model.tokenizer.encode(o.sentence, o.sentence2).ids.count
     let objective = try SharedFlags.neuronObjective(f, model: model, T: T)
     let progress = Progress(total: o.steps, label: "dream", quiet: f.bool("quiet"))
+    let hasTemperature = o.method != .discrete
     o.onStep = { p in
-        progress.update(step: p.step, temperature: p.temperature, activation: p.activation, best: p.bestActivation, tokens: p.tokens)
+        progress.update(step: p.step, temperature: hasTemperature ? p.temperature : nil, activation: p.activation, best: p.bestActivation, tokens: p.tokens)
         return true
     }
     defer { progress.finish() }
@@ -33,6 +34,7 @@ let dreamCommand = Subcommand(
     print("dream \(objective) (\(o.method.rawValue)): \(result.stepsDone) steps in \(String(format: "%.1f", result.seconds)) s (\(String(format: "%.1f", result.stepsPerSecond)) steps/s)\(result.interrupted ? ", interrupted" : "")")
     print("final: \(tok.decode(run.finalIds))  activation \(run.finalActivation)  ids_activation \(run.finalIdsActivation)")
     if let b = result.best { print("best:  \(b.text)  ids_activation \(b.activation) (step \(b.step))\(b.pll.map { "  pll \($0)  score \(b.score)" } ?? "")") }
+    if let note = result.convergenceNote { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     print("wrote \(dir)/results.json\(f.bool("write_top_k") ? " and top_k*.json" : "")")
     return 0   // an interrupted dream still saved its partial result
 }

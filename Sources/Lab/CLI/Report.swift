@@ -11,7 +11,11 @@ func dreamReportData(_ h: DreamHandle) -> [String: Any] {
                             "summary": "\(r.stepsDone) steps, \(r.options.effectiveSchedule), \(r.options.restarts) restart(s), \(String(format: "%.1f", r.stepsPerSecond)) steps/s\(r.interrupted ? ", interrupted" : "")",
                             "iterations": run.iterations.map { ["number": $0.number, "activation": Double($0.activation), "ids_activation": Double($0.idsActivation),
                                                                 "temperature": Double($0.temperature), "tokens": $0.tokens] as [String: Any] },
-                            "final_tokens": run.finalIds.map { tok.idToToken[$0] }]
+                            "final_tokens": run.finalIds.map { tok.idToToken[$0] },
+                            "curve": run.curve.map { ["step": $0.step, "activation": Double($0.activation), "ids_activation": Double($0.idsActivation),
+                                                      "temperature": Double($0.temperature)] as [String: Any] },
+                            "k": r.options.topk, "discrete": r.options.method == .discrete]
+    if let note = r.convergenceNote { d["convergence"] = note }
     var topk: [String: Any] = [:]
     for (i, recs) in run.topK.enumerated() {
         topk["\(r.first + i)"] = recs.map { ["number": $0.number, "tokens": $0.tokens, "scores": $0.scores.map(Double.init)] as [String: Any] }
@@ -29,7 +33,7 @@ func dreamReportData(_ h: DreamHandle) -> [String: Any] {
     if let o = h.objective as? SiteElement, o.site.kind == .pattern, let b = run.best,
        let acts = try? m.run(ids: b.ids), let p = try? acts.site(o.site) {
         let T = b.ids.count, head = o.index[0]
-        d["attention"] = ["layer": o.site.layer, "head": head, "tokens": b.tokens,
+        d["attention"] = ["layer": o.site.layer, "head": head, "tokens": b.tokens, "target": [o.index[1], o.index[2]],
                           "pattern": (0..<T).map { i in (0..<T).map { j in Double(p.data[(head * T + i) * T + j]) } }]
     }
     return d

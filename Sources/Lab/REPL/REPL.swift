@@ -87,6 +87,7 @@ final class REPL {
         let base = lua_gettop(L)
         let start = Date()
         let n = interp.run(code, name: "=stdin", keepResults: true)
+        dl_disarm_interrupt(L)   // the chunk is over: printing its result is not part of what Ctrl-C stopped
         let elapsed = Date().timeIntervalSince(start)
         defer {
             lua_settop(L, base)

@@ -34,10 +34,17 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
       }
       const ax = axis === "left" ? L : W - R;
       el("svg:line", { x1: ax, y1: T, x2: ax, y2: H - B, stroke: "#999" }, svg);
+      const unit = axis === "left" ? opts.ylabel : opts.y2label;
+      if (unit) el("svg:text", { x: axis === "left" ? 4 : W - R - 40, y: T - 6 }, svg, unit);
       for (const v of [y0, (y0 + y1) / 2, y1]) el("svg:text", { x: axis === "left" ? 4 : W - R + 4, y: Y(v) + 4 }, svg, fmt(v));
-      if (axis === "left") for (const m of (opts.marks || [])) {
-        el("svg:line", { x1: L, x2: W - R, y1: Y(m.value), y2: Y(m.value), stroke: m.color, "stroke-dasharray": "6,4" }, svg);
-        el("svg:text", { x: L + 6, y: Y(m.value) - 4, fill: m.color }, svg, m.label + " " + fmt(m.value));
+      if (axis === "left") {
+        // Reference lines; their labels are spread apart vertically so that close values never overlap.
+        const marks = (opts.marks || []).map(m => ({ m: m, y: Y(m.value) - 4 })).sort((a, b) => a.y - b.y);
+        for (let i = 1; i < marks.length; i++) marks[i].y = Math.max(marks[i].y, marks[i - 1].y + 14);
+        for (const k of marks) {
+          el("svg:line", { x1: L, x2: W - R, y1: Y(k.m.value), y2: Y(k.m.value), stroke: k.m.color, "stroke-dasharray": "6,4" }, svg);
+          el("svg:text", { x: L + 6, y: k.y, fill: k.m.color, class: "mark" }, svg, k.m.label + " " + fmt(k.m.value));
+        }
       }
     }
     el("svg:line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999" }, svg);
@@ -47,25 +54,45 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
     const leg = el("div", { class: "legend" }, parent);
     for (const s of series) el("span", { style: "color:" + s.color }, leg, "— " + s.label);
   }
-  function heatmap(parent, records) {
-    // rows: the tokens that appear most in the top-k lists; columns: recorded steps; cell: the token's score.
-    const count = {};
-    for (const r of records) r.tokens.forEach(t => count[t] = (count[t] || 0) + 1);
-    const rows = Object.keys(count).sort((a, b) => count[b] - count[a]).slice(0, 20);
-    const cw = Math.max(6, Math.min(40, 800 / records.length)), ch = 16, L = 110;
-    const svg = el("svg:svg", { width: L + cw * records.length + 10, height: ch * rows.length + 30 }, parent);
+  function colourScale(parent, lo, hi, unit) {
+    // The heatmaps' legend: the colour ramp with its ends and what the numbers are.
+    const W = 240, svg = el("svg:svg", { width: W + 220, height: 34, class: "scale" }, parent);
+    for (let i = 0; i < 40; i++) el("svg:rect", { x: i * W / 40, y: 0, width: W / 40 + 1, height: 14, fill: color(lo + (hi - lo) * i / 39, lo, hi) }, svg);
+    el("svg:text", { x: 0, y: 28 }, svg, fmt(lo));
+    el("svg:text", { x: W - 40, y: 28 }, svg, fmt(hi));
+    el("svg:text", { x: W + 10, y: 12 }, svg, unit);
+  }
+  function heatmap(parent, records, k) {
+    // Rows: the tokens that ranked in the top-k lists, most often first. A token tied with the rest of the vocabulary
+    // at a record's lowest score (the near-uniform start) did not rank. Columns: recorded steps; cell: its probability.
+    const count = {}, best = {};
+    for (const r of records) {
+      const floor = Math.min(...r.scores), allTied = r.scores.every(v => v === floor);
+      r.tokens.forEach((t, i) => {
+        if (!allTied && r.scores[i] === floor) return;
+        count[t] = (count[t] || 0) + 1; best[t] = Math.max(best[t] || 0, r.scores[i]);
+      });
+    }
+    const rows = Object.keys(count).sort((a, b) => count[b] - count[a] || best[b] - best[a]).slice(0, Math.max(k || 10, 20));
+    if (!rows.length) { el("p", { class: "muted" }, parent, "no token ranked above the rest of the vocabulary"); return; }
+    const shown = records.length > 400 ? records.filter((r, i) => i % Math.ceil(records.length / 400) === 0) : records;
+    const cw = Math.max(2, Math.min(40, 800 / shown.length)), ch = 16, L = 110;
+    const svg = el("svg:svg", { width: L + cw * shown.length + 10, height: ch * rows.length + 30, class: "heatmap" }, parent);
+    svg.dataset.rows = String(rows.length);
     let hi = 0;
-    records.forEach(r => r.scores.forEach(s => hi = Math.max(hi, s)));
+    shown.forEach(r => r.scores.forEach(s => hi = Math.max(hi, s)));
     rows.forEach((tok, i) => {
       el("svg:text", { x: 2, y: 12 + i * ch }, svg, tok);
-      records.forEach((r, j) => {
+      shown.forEach((r, j) => {
         const k = r.tokens.indexOf(tok);
         const v = k >= 0 ? r.scores[k] : 0;
-        const rect = el("svg:rect", { x: L + j * cw, y: i * ch, width: cw - 1, height: ch - 1, fill: color(v, 0, hi) }, svg);
+        const rect = el("svg:rect", { x: L + j * cw, y: i * ch, width: Math.max(1, cw - 1), height: ch - 1, fill: color(v, 0, hi) }, svg);
         el("svg:title", {}, rect, tok + " @ step " + r.number + ": " + fmt(v));
       });
     });
-    el("svg:text", { x: L, y: ch * rows.length + 20 }, svg, "steps " + records[0].number + " … " + records[records.length - 1].number);
+    el("svg:text", { x: L, y: ch * rows.length + 20 }, svg, "steps " + shown[0].number + " … " + shown[shown.length - 1].number +
+       (shown.length < records.length ? " (every " + Math.ceil(records.length / 400) + "th record of " + records.length + ")" : ""));
+    colourScale(parent, 0, hi, "softmax probability of the token at this position (blank: not in that step's top k)");
   }
   function tokens(parent, toks, acts) {
     const div = el("div", {}, parent);
@@ -75,7 +102,7 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
       if (acts) s.title = fmt(acts[i]);
     });
   }
-  function grid(parent, pat, toks) {
+  function grid(parent, pat, toks, target) {
     const n = toks.length, c = Math.min(28, 560 / n), L = 90, T = 90;
     const svg = el("svg:svg", { width: L + n * c + 10, height: T + n * c + 10 }, parent);
     toks.forEach((t, i) => {
@@ -86,6 +113,9 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
         el("svg:title", {}, r, t + " → " + toks[j] + ": " + fmt(pat[i][j]));
       }
     });
+    if (target) el("svg:rect", { x: L + target[1] * c - 1, y: T + target[0] * c - 1, width: c + 1, height: c + 1, fill: "none",
+                                 stroke: "#06c", "stroke-width": 3, class: "target" }, svg);
+    colourScale(parent, 0, 1, "attention probability (rows: query, columns: key" + (target ? "; blue box: the objective's cell" : "") + ")");
   }
   function scatter(parent, points, frontier) {
     // x: pseudo-log-likelihood (nats per dreamed token), y: activation; the frontier joined and labelled with λ.
@@ -121,28 +151,30 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
     for (const c of data.corpora || []) if (c.tops.length && c.objective === d.objective) maxima.push({ label: "corpus max", value: c.tops[0].activation, color: "#37a" });
     el("h2", {}, root, "Dream " + (n + 1) + ": " + d.objective);
     el("p", { class: "muted" }, root, d.summary || "");
-    const it = d.iterations || [];
+    const it = (d.curve && d.curve.length) ? d.curve.map(c => ({ number: c.step, activation: c.activation, ids_activation: c.ids_activation,
+                                                                    temperature: c.temperature })) : (d.iterations || []);
+    if (d.convergence) el("p", { class: "warn" }, root, d.convergence);
     if (it.length) {
       el("h3", {}, root, "Activation over steps (soft and discrete), temperature on the right axis");
       const series = [
         { label: "soft activation", color: "#d62", points: it.filter(r => r.activation !== undefined).map(r => [r.number, r.activation]) },
         { label: "ids_activation (argmax input)", color: "#27c", points: it.filter(r => r.ids_activation !== undefined).map(r => [r.number, r.ids_activation]) },
-        { label: "temperature", color: "#999", dash: "4,3", axis: "right", points: it.map(r => [r.number, r.temperature]) },
+        { label: "temperature", color: "#999", dash: "4,3", axis: "right", points: d.discrete ? [] : it.map(r => [r.number, r.temperature]) },
       ].filter(s => s.points.length);
       const marks = maxima.slice();
       if (d.best) marks.push({ label: "dream best", value: d.best.activation, color: "#c2a" });
-      lineChart(root, series, { marks: marks });
+      lineChart(root, series, { marks: marks, ylabel: "objective value", y2label: "temperature" });
       const p = el("p", {}, root);
       p.textContent = "Dream best " + (d.best ? fmt(d.best.activation) : "n/a") + maxima.map(m => " · " + m.label + " " + fmt(m.value)).join("") +
         (maxima.length ? "" : " (no token search or corpus pass with this objective in the report)");
     }
     for (const pos in (d.topk || {})) {
       el("h3", {}, root, "Top-k tokens at position " + pos + " over steps");
-      heatmap(root, d.topk[pos]);
+      heatmap(root, d.topk[pos], d.k);
     }
     if (d.final_tokens) { el("h3", {}, root, "Final input" + (d.final_activations ? ", coloured by the unit's activation" : "")); tokens(root, d.final_tokens, d.final_activations); }
     if (d.best && d.best.tokens) { el("h3", {}, root, "Best discrete input (" + fmt(d.best.activation) + ")"); tokens(root, d.best.tokens, d.best_activations); }
-    if (d.attention) { el("h3", {}, root, "Attention pattern, layer " + d.attention.layer + " head " + d.attention.head + " (best input)"); grid(root, d.attention.pattern, d.attention.tokens); }
+    if (d.attention) { el("h3", {}, root, "Attention pattern, layer " + d.attention.layer + " head " + d.attention.head + " (best input)"); grid(root, d.attention.pattern, d.attention.tokens, d.attention.target); }
   });
   (data.frontiers || []).forEach(f => {
     el("h2", {}, root, "Fluency frontier: " + f.objective);
@@ -158,10 +190,13 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
     el("h2", {}, root, "Token search: " + s.objective + " at position " + s.position);
     const t = el("table", {}, root);
     const hr = el("tr", {}, t); el("th", {}, hr, "#"); el("th", {}, hr, "token"); el("th", {}, hr, "activation");
-    s.tops.slice(0, 30).forEach((h, i) => { const r = el("tr", {}, t); el("td", {}, r, String(i + 1)); el("td", {}, r, h.token); el("td", {}, r, fmt(h.activation)); });
+    s.tops.forEach((h, i) => { const r = el("tr", {}, t); el("td", {}, r, String(i + 1)); el("td", {}, r, h.token); el("td", {}, r, fmt(h.activation)); });
   });
   (data.corpora || []).forEach(c => {
     el("h2", {}, root, "Top corpus examples: " + (c.objective || ""));
+    const per = c.tops.flatMap(h => h.activations || []);
+    el("p", { class: "muted" }, root, per.length ? "Each token is coloured by the unit's activation on a scale of this passage's own minimum to maximum; the number is the passage's maximum (objective units)."
+                                                 : "The number is the objective's value on the passage (objective units).");
     c.tops.forEach(h => { el("p", { class: "muted" }, root, fmt(h.activation)); tokens(root, h.tokens, h.activations && h.activations.length ? h.activations : null); });
   });
   (data.sweeps || []).forEach(sw => {

@@ -73,7 +73,38 @@ function lab.plugin(name, opts)
       wrapped[k] = v
     end
   end
-  return setmetatable(wrapped, { __name = "dreamlab.Plugin", __tostring = function() return "Plugin{" .. path .. "}" end })
+  local plugin = setmetatable(wrapped, { __name = "dreamlab.Plugin", __tostring = function() return "Plugin{" .. path .. "}" end })
+  -- Doc comments become help: the file's leading comment for help(p), the comment above `name = function` (or
+  -- `function M.name`) for help(p.name), else the file's.
+  local docs = rawget(lab, "__docs")
+  if docs then
+    local head = {}
+    for line in src:gmatch("[^\n]*") do
+      local c = line:match("^%s*%-%-+%s?(.*)$")
+      if not c then break end
+      head[#head + 1] = c
+    end
+    local filedoc = #head > 0 and table.concat(head, "\n") or nil
+    if filedoc then docs[plugin] = filedoc end
+    local lines = {}
+    for line in (src .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+    for k, v in pairs(wrapped) do
+      if type(v) == "function" and type(k) == "string" then
+        local d
+        for i, line in ipairs(lines) do
+          if line:match("^%s*" .. k .. "%s*=%s*function") or line:match("^%s*function%s+[%w_]+[%.:]" .. k .. "%s*%(") then
+            local above = {}
+            local j = i - 1
+            while j >= 1 and lines[j]:match("^%s*%-%-") do table.insert(above, 1, (lines[j]:match("^%s*%-%-+%s?(.*)$"))); j = j - 1 end
+            if #above > 0 and j >= 1 then d = table.concat(above, "\n") end   -- a comment at the top is the file's
+            break
+          end
+        end
+        docs[v] = d or filedoc or ("plugin " .. path .. ": " .. k)
+      end
+    end
+  end
+  return plugin
 end
 
 --- lab.plugins() -> names of the plugins found on the search path and in scripts/plugins.
