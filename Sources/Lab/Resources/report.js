@@ -40,6 +40,7 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
       if (axis === "left") {
         // Reference lines; their labels are spread apart vertically so that close values never overlap.
         const marks = (opts.marks || []).map(m => ({ m: m, y: Y(m.value) - 4 })).sort((a, b) => a.y - b.y);
+        if (marks.length) marks[0].y = Math.max(marks[0].y, T + 12);   // below the axis' unit label
         for (let i = 1; i < marks.length; i++) marks[i].y = Math.max(marks[i].y, marks[i - 1].y + 14);
         for (const k of marks) {
           el("svg:line", { x1: L, x2: W - R, y1: Y(k.m.value), y2: Y(k.m.value), stroke: k.m.color, "stroke-dasharray": "6,4" }, svg);
@@ -56,13 +57,13 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
   }
   function colourScale(parent, lo, hi, unit) {
     // The heatmaps' legend: the colour ramp with its ends and what the numbers are.
-    const W = 240, svg = el("svg:svg", { width: W + 220, height: 34, class: "scale" }, parent);
+    const W = 240, svg = el("svg:svg", { width: W + 12 + 8 * unit.length, height: 34, class: "scale" }, parent);
     for (let i = 0; i < 40; i++) el("svg:rect", { x: i * W / 40, y: 0, width: W / 40 + 1, height: 14, fill: color(lo + (hi - lo) * i / 39, lo, hi) }, svg);
     el("svg:text", { x: 0, y: 28 }, svg, fmt(lo));
     el("svg:text", { x: W - 40, y: 28 }, svg, fmt(hi));
     el("svg:text", { x: W + 10, y: 12 }, svg, unit);
   }
-  function heatmap(parent, records, k) {
+  function heatmap(parent, records, k, discrete) {
     // Rows: the tokens that ranked in the top-k lists, most often first. A token tied with the rest of the vocabulary
     // at a record's lowest score (the near-uniform start) did not rank. Columns: recorded steps; cell: its probability.
     const count = {}, best = {};
@@ -92,7 +93,8 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
     });
     el("svg:text", { x: L, y: ch * rows.length + 20 }, svg, "steps " + shown[0].number + " … " + shown[shown.length - 1].number +
        (shown.length < records.length ? " (every " + Math.ceil(records.length / 400) + "th record of " + records.length + ")" : ""));
-    colourScale(parent, 0, hi, "softmax probability of the token at this position (blank: not in that step's top k)");
+    colourScale(parent, 0, hi, discrete ? "first-order gain of swapping the token in (gradient; blank: not in that step's top k)"
+                                        : "softmax probability of the token at this position (blank: not in that step's top k)");
   }
   function tokens(parent, toks, acts) {
     const div = el("div", {}, parent);
@@ -155,10 +157,10 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
                                                                     temperature: c.temperature })) : (d.iterations || []);
     if (d.convergence) el("p", { class: "warn" }, root, d.convergence);
     if (it.length) {
-      el("h3", {}, root, "Activation over steps (soft and discrete), temperature on the right axis");
+      el("h3", {}, root, d.discrete ? "Exact activation over steps" : "Activation over steps (soft and discrete), temperature on the right axis");
       const series = [
-        { label: "soft activation", color: "#d62", points: it.filter(r => r.activation !== undefined).map(r => [r.number, r.activation]) },
-        { label: "ids_activation (argmax input)", color: "#27c", points: it.filter(r => r.ids_activation !== undefined).map(r => [r.number, r.ids_activation]) },
+        { label: "soft activation", color: "#d62", points: d.discrete ? [] : it.filter(r => r.activation !== undefined).map(r => [r.number, r.activation]) },
+        { label: d.discrete ? "activation of the population's first input (exact)" : "ids_activation (argmax input)", color: "#27c", points: it.filter(r => r.ids_activation !== undefined).map(r => [r.number, r.ids_activation]) },
         { label: "temperature", color: "#999", dash: "4,3", axis: "right", points: d.discrete ? [] : it.map(r => [r.number, r.temperature]) },
       ].filter(s => s.points.length);
       const marks = maxima.slice();
@@ -170,7 +172,7 @@ window.onerror = function (msg, src, line) { document.body.dataset.status = "err
     }
     for (const pos in (d.topk || {})) {
       el("h3", {}, root, "Top-k tokens at position " + pos + " over steps");
-      heatmap(root, d.topk[pos], d.k);
+      heatmap(root, d.topk[pos], d.k, d.discrete);
     }
     if (d.final_tokens) { el("h3", {}, root, "Final input" + (d.final_activations ? ", coloured by the unit's activation" : "")); tokens(root, d.final_tokens, d.final_activations); }
     if (d.best && d.best.tokens) { el("h3", {}, root, "Best discrete input (" + fmt(d.best.activation) + ")"); tokens(root, d.best.tokens, d.best_activations); }
