@@ -1,7 +1,7 @@
 -- prev_token: how strongly a head attends from each position to the position just before it
 -- (the "previous-token head" pattern). Maximise it to find inputs that make the head behave that way.
 --   local p = lab.plugin("prev_token")
---   local obj = p.prev_token(3, 7)              -- layer 3, head 7, all query positions 1..T-1
+--   local obj = p.prev_token(3, 7, {to=5})      -- layer 3, head 7, queries 1..5 (the default sentence has T=7)
 --   local obj = p.prev_token(3, 7, {from=2, to=5})  -- only queries 2..5
 -- Value: mean over the chosen queries q of pattern[head][q][q-1].
 return {

@@ -25,6 +25,19 @@ public enum ModelLocator {
         return candidates.first { FileManager.default.fileExists(atPath: $0 + "/config.json") }
     }
 
+    /// A folder of the Dreamlab checkout the executable was built in (e.g. "scripts/plugins"), found from the real
+    /// executable as the default model is, so it does not depend on the working directory.
+    public static func checkoutFolder(_ relative: String) -> String? {
+        let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? ""
+        var dir = URL(fileURLWithPath: real).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir.path + "/" + relative, isDirectory: &isDir), isDir.boolValue { return dir.path + "/" + relative }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
     public static func resolve(_ spec: String?) throws -> String {
         let fm = FileManager.default
         guard let spec, !spec.isEmpty else {

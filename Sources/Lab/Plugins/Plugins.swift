@@ -39,6 +39,8 @@ func installPlugins(_ L: OpaquePointer) {
     lua_getglobal(L, "lab")
     setField(L, "__limits", labBeginLimits)
     setField(L, "__unlimit", labEndLimits)
+    // The plugins that ship with Dreamlab, wherever the user starts it.
+    push(L, ModelLocator.checkoutFolder("scripts/plugins") ?? "scripts/plugins"); lua_setfield(L, -2, "__bundled_plugins")
     dl_pop(L, 1)
     // The sandbox first, then help (which documents lab.plugin).
     for (name, code) in [("=(dreamlab plugins)", EmbeddedResource.sandbox), ("=(dreamlab help)", EmbeddedResource.help)] {

@@ -58,7 +58,8 @@ doc(lab.objective, [==[lab.objective(function(a) ... end [, name [, model]]) -> 
 doc(lab.plugin, [==[lab.plugin(name_or_path [, {instructions=50e6, memory=256MB}]) -> table of objective factories
   Loads a plugin someone else wrote in a sandbox: Lua source only; no os, io, package, debug, load, dofile or require;
   an instruction budget and a memory cap. Searches ./plugins, ~/.dreamlab/plugins, $DREAMLAB_PATH and scripts/plugins.
-  example:  p = lab.plugin("prev_token"); obj = p.prev_token(3, 7)]==])
+  example:  p = lab.plugin("prev_token"); r = lab.dream{objective=p.prev_token(3, 7, {from=1, to=5}), steps=300}
+  A plugin file's leading comment is help(p); the comment above a factory is its help.]==])
 doc(lab.search, [==[lab.search{objective=, model=, sentence="i hate kickshaws", position=2, topk=100, batch=256, limit=nil} -> s
   Every vocabulary token at one position (PAIR's token search), scored exactly in batches that stop at the layer the
   objective needs. s[1..topk] = {token=, id=, activation=}, best first; s.candidates, s.seconds, s.interrupted.

@@ -10,7 +10,7 @@ local function find_plugin(name)
   if name:find("[/\\]") or name:match("%.lua$") then return name end
   local path = package.searchpath(name, package.path)
   if path then return path end
-  local scripts = "scripts/plugins/" .. name .. ".lua"
+  local scripts = rawget(lab, "__bundled_plugins") .. "/" .. name .. ".lua"
   local f = io.open(scripts, "r"); if f then f:close(); return scripts end
   return nil
 end
@@ -54,7 +54,7 @@ function lab.plugin(name, opts)
   local o = { instructions = opts.instructions or DEFAULTS.instructions, memory = opts.memory or DEFAULTS.memory }
   local path = find_plugin(name)
   if not path then
-    error("no plugin \"" .. name .. "\" in " .. package.path:gsub(";", "; ") .. " or scripts/plugins; give a path to a .lua file", 2)
+    error("no plugin \"" .. name .. "\" in " .. package.path:gsub(";", "; ") .. " or " .. rawget(lab, "__bundled_plugins") .. "; give a path to a .lua file", 2)
   end
   local f, err = io.open(path, "rb")
   if not f then error("cannot read plugin " .. path .. ": " .. tostring(err), 2) end
@@ -107,12 +107,12 @@ function lab.plugin(name, opts)
   return plugin
 end
 
---- lab.plugins() -> names of the plugins found on the search path and in scripts/plugins.
+--- lab.plugins() -> names of the plugins found on the search path and in the plugins that ship with Dreamlab.
 function lab.plugins()
   local found, seen = {}, {}
   local dirs = {}
   for dir in package.path:gmatch("([^;]+)/%?%.lua") do dirs[#dirs + 1] = dir end
-  dirs[#dirs + 1] = "scripts/plugins"
+  dirs[#dirs + 1] = rawget(lab, "__bundled_plugins")
   for _, dir in ipairs(dirs) do
     local p = io.popen('ls "' .. dir .. '" 2>/dev/null')
     if p then
