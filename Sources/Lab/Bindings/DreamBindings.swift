@@ -222,11 +222,11 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
 }
 
 /// Runs a dream as native work (Ctrl-C stops it at the next step) and reports an interruption.
-func runDreamNative(model: BertModel, objective: ActivationObjective, options: DreamOptions) throws -> DreamHandle {
+func runDreamNative(model: BertModel, objective: ActivationObjective, options: DreamOptions, quiet: Bool = false) throws -> DreamHandle {
     defer { Progress.clearLine() }   // however the dream ends, its progress line goes
     let result = try NativeWork.run { try runDream(model: model, objective: objective, options: options) }
     if result.interrupted { FileHandle.standardError.write(Data("dream interrupted at step \(result.stepsDone); the result so far is returned\n".utf8)) }
-    else if let note = result.convergenceNote, !progressQuiet { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+    else if let note = result.convergenceNote, !progressQuiet, !quiet { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     return DreamHandle(model: model, result: result, objective: objective)
 }
 
@@ -237,7 +237,7 @@ let labDream: LuaFn = { L in luaBinding(L) { L in
     let model = try objectiveModel(a)
     let objective = try objectiveArg(a)
     let (o, _) = try readDreamOptions(a, refs: &refs)
-    pushObject(L, try runDreamNative(model: model, objective: objective, options: o), metatable: dreamResultClass)
+    pushObject(L, try runDreamNative(model: model, objective: objective, options: o, quiet: try a.bool("quiet") ?? false), metatable: dreamResultClass)
     return 1
 } }
 
