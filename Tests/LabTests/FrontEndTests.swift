@@ -4,7 +4,7 @@ import XCTest
 /// The command line and Lua build the same options for the same core: per-command flag tables, PAIR's spellings,
 /// identical result files from both front ends, and a Lua boundary no error can cross.
 final class FrontEndTests: DreamlabProcessTestCase {
-    static let commands = ["dream", "search", "corpus", "sweep", "report", "random-model", "bench"]
+    static let commands = ["dream", "search", "similar", "tokenize", "corpus", "sweep", "report", "random-model", "bench"]
 
     func testEverySubcommandHasItsOwnFlagsHelpAndErrors() throws {
         for c in Self.commands {
@@ -177,6 +177,64 @@ final class FrontEndTests: DreamlabProcessTestCase {
     }
 
     /// The Lua files embedded at build time are valid Lua (luac -p), as the report's HTML/JS is checked by rendering it.
+    /// PAIR's experiments beyond the dream (issue 13, in part): top-k records at every iteration unless thinned,
+    /// spans that include [CLS] and [SEP], tokenize, and similar embeddings with their activation.
+    func testPairTopKEveryIterationTokenizeAndSimilar() throws {
+        let dir = tempDir("pair13")
+        let args = ["dream", "--output_dir", dir, "--layer_id", "5", "--word_id", "2", "--neuron_id", "300", "--dream_start", "2",
+                    "--dream_end", "2", "--num_iterations", "20", "--metrics_frequency", "10"]
+        XCTAssertEqual(try dreamlab(args).status, 0)
+        XCTAssertEqual(try dreamlab(args + ["--top_k_frequency", "5"]).status, 0)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(folders.count, 2)
+        let every = try json(dir + "/" + folders[0] + "/top_k2.json")["iterations"] as! [[String: Any]]
+        XCTAssertEqual(every.map { $0["number"] as! Int }, Array(0...20), "one record per iteration and PAIR's closing one, as PAIR writes them")
+        let thin = try json(dir + "/" + folders[1] + "/top_k2.json")["iterations"] as! [[String: Any]]
+        XCTAssertEqual(thin.map { $0["number"] as! Int }, [0, 5, 10, 15, 20])
+        let results = try json(dir + "/" + folders[0] + "/results.json")
+        XCTAssertEqual(((results["results"] as! [String: Any])["iterations"] as! [[String: Any]]).count, 3, "metrics at 0, 10 and 20")
+        XCTAssertEqual(((results["dreamlab"] as! [String: Any])["curve"] as! [[String: Any]]).count, 21, "the cheap numbers at every step")
+
+        // PAIR allows the span to include [CLS] and [SEP]; every method takes it.
+        for method in ["relaxed", "hybrid", "discrete"] {
+            let r = try dreamlab(["-e", "r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=0, last=6, steps=2, method='\(method)', quiet=true}; print(#r.tokens, r.first, r.last)"])
+            XCTAssertEqual(r.out, "7\t0\t6\n", method + ": " + r.err)
+        }
+        XCTAssertTrue(try dreamlab(["-e", "lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=0, last=7, steps=1}"]).err.contains("0 <= first <= last <= 6"))
+
+        let tok = try dreamlab(["tokenize", "--sentence", "i hate kickshaws"])
+        XCTAssertEqual(tok.out, "['[CLS]', 'i', 'hate', 'kicks', '##haw', '##s', '[SEP]']\n[101, 1045, 5223, 14590, 14238, 2015, 102]\n")
+
+        // similar: the neighbours of "hate" by input-embedding distance, each scored in its place. The file agrees with
+        // m:neighbours, with the distance computed from m:embedding another way, and with a search over the same tokens.
+        XCTAssertEqual(try dreamlab(["similar", "--output_dir", dir, "--layer_id", "5", "--word_id", "2", "--neuron_id", "300", "--change_word", "2", "--top_k", "6"]).status, 0)
+        let sim = try json(dir + "/closest_to_i hate kickshaws_2.json")
+        XCTAssertEqual(sim["type"] as? String, "similar_embeddings")
+        let tops = sim["tops"] as! [[String: Any]]
+        XCTAssertEqual(tops.count, 6)
+        XCTAssertEqual(tops[0]["token"] as? String, "hate")
+        XCTAssertEqual(tops[0]["distance"] as? Double, 0)
+        let lua = try dreamlab(["-e", """
+            m = lab.load(); local o = lab.objectives.neuron{layer=5, word=2, unit=300}
+            for _, n in ipairs(m:neighbours("hate", 6)) do
+              local d = (m:embedding(n.id) - m:embedding("hate")):norm()
+              local a = o:eval(m, {101, 1045, n.id, 14590, 14238, 2015, 102})
+              print(n.token, string.format("%.5f %.5f %.5f", n.distance, d, a))
+            end
+            """])
+        let rows = lua.out.split(separator: "\n").map { $0.split(separator: "\t") }
+        XCTAssertEqual(rows.count, 6, lua.err)
+        for (row, top) in zip(rows, tops) {
+            XCTAssertEqual(String(row[0]), top["token"] as? String)
+            let v = row[1].split(separator: " ").compactMap { Double($0) }
+            XCTAssertEqual(v[0], top["distance"] as! Double, accuracy: 1e-4)
+            XCTAssertEqual(v[1], v[0], accuracy: 1e-4, "distance from m:embedding")
+            XCTAssertEqual(v[2], top["activation"] as! Double, accuracy: 1e-4, "activation of the neighbour in place")
+        }
+        let cos = try dreamlab(["-e", "print(lab.load():neighbours('hate', 3, {metric='cosine'})[1].similarity)"])
+        XCTAssertEqual(Double(cos.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 1, accuracy: 1e-5)
+    }
+
     func testEmbeddedLuaResourcesParse() throws {
         let luac = ["/usr/bin/luac5.4", "/usr/bin/luac"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let luac else { return XCTFail("luac5.4 is missing; scripts/test installs it (apt-get install lua5.4)") }

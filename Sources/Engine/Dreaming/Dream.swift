@@ -58,8 +58,9 @@ public struct DreamOptions: @unchecked Sendable {
     /// Checks every value against the encoded input and the model; errors name the valid range and the fix.
     public func validate(ids: [Int], model: BertModel) throws {
         let T = ids.count, last = lastPosition(T: T)
-        guard first >= 1, last <= T - 2, first <= last else {
-            throw DreamlabError.outOfRange("first=\(first), last=\(last) (--dream_start, --dream_end) must satisfy 1 <= first <= last <= \(T - 2) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " ")) (0-based; [CLS] and the final [SEP] stay fixed)")
+        // PAIR lets the span include [CLS] (0) and the final [SEP] (T-1); the defaults leave them fixed.
+        guard first >= 0, last <= T - 1, first <= last else {
+            throw DreamlabError.outOfRange("first=\(first), last=\(last) (--dream_start, --dream_end) must satisfy 0 <= first <= last <= \(T - 1) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " ")) (0-based; 0 is [CLS], \(T - 1) the final [SEP])")
         }
         guard steps >= 0 && steps <= 10_000_000 else { throw DreamlabError.invalidArgument("steps (--num_iterations) must be in 0...10000000, got \(steps)") }
         guard every >= 1 else { throw DreamlabError.invalidArgument("every (--metrics_frequency) must be >= 1, got \(every)") }

@@ -142,6 +142,52 @@ let modelRun: LuaFn = { L in luaBinding(L) { L in
     return 1
 } }
 
+/// A token given as a vocabulary string or an id, at argument i.
+func argToken(_ L: OpaquePointer, _ m: BertModel, _ i: Int32) throws -> Int {
+    if lua_type(L, i) == LUA_TNUMBER {
+        let id = try argInt(L, i, "token id")
+        guard id >= 0 && id < m.config.vocabSize else { throw LuaError("token id \(id) is outside the vocabulary 0...\(m.config.vocabSize - 1)") }
+        return id
+    }
+    let t = try argString(L, i, "token (a vocabulary entry such as \"hate\" or \"##s\", or an id)")
+    guard let id = m.tokenizer.id(of: t) else {
+        throw LuaError("\"\(t)\" is not one token of the vocabulary; m:encode(\"\(t)\").tokens shows how it splits")
+    }
+    return id
+}
+
+/// m:neighbours(token, k=10, {metric="euclidean"|"cosine", furthest=false}) -> {{token=, id=, distance= | similarity=}, ...}
+let modelNeighbours: LuaFn = { L in luaBinding(L) { L in
+    let m = try checkModel(L)
+    let id = try argToken(L, m, 2)
+    let k = dl_isnoneornil(L, 3) != 0 ? 10 : try argInt(L, 3, "k")
+    var metric = EmbeddingMetric.euclidean, furthest = false
+    if dl_isnoneornil(L, 4) == 0 {
+        let a = try TableArgs(L, 4, function: "m:neighbours options", known: ["metric", "furthest"])
+        if let s = try a.string("metric") {
+            guard let mm = EmbeddingMetric(rawValue: s) else { throw LuaError("m:neighbours: metric must be \"euclidean\" or \"cosine\", got \"\(s)\"") }
+            metric = mm
+        }
+        furthest = try a.bool("furthest") ?? false
+    }
+    let ns = try embeddingNeighbours(model: m, of: id, k: k, metric: metric, furthest: furthest)
+    pushList(L, ns) { n in
+        lua_createtable(L, 0, 3)
+        push(L, n.token); lua_setfield(L, -2, "token")
+        lua_pushinteger(L, lua_Integer(n.id)); lua_setfield(L, -2, "id")
+        lua_pushnumber(L, lua_Number(n.value)); lua_setfield(L, -2, metric == .cosine ? "similarity" : "distance")
+    }
+    return 1
+} }
+
+/// m:embedding(token) -> the token's input embedding (a hidden-size tensor).
+let modelEmbedding: LuaFn = { L in luaBinding(L) { L in
+    let m = try checkModel(L)
+    let id = try argToken(L, m, 2), H = m.config.hiddenSize
+    pushObject(L, Tensor(shape: [H], data: Array(UnsafeBufferPointer(start: m.weights.wordEmbeddings.ptr + id * H, count: H))), metatable: tensorClass)
+    return 1
+} }
+
 let modelToString: LuaFn = { L in luaBinding(L) { L in
     let m = try checkModel(L)
     let c = m.config
@@ -200,8 +246,9 @@ func installLab(_ L: OpaquePointer) {
     dl_getmetatable(L, modelClass)
     pushFunction(L, modelIndex); lua_setfield(L, -2, "__index")
     dl_pop(L, 1)
-    lua_createtable(L, 0, 4)
-    for (n, f) in [("encode", modelEncode), ("decode", modelDecode), ("run", modelRun), ("pll", modelPLL)] { setField(L, n, f) }
+    lua_createtable(L, 0, 6)
+    for (n, f) in [("encode", modelEncode), ("decode", modelDecode), ("run", modelRun), ("pll", modelPLL),
+                   ("neighbours", modelNeighbours), ("embedding", modelEmbedding)] { setField(L, n, f) }
     lua_setfield(L, dl_registryindex(), modelClass + ".methods")
 
     defineClass(L, traceClass, methods: [("site", traceSite), ("tokens", traceTokens)], tostring: traceToString)

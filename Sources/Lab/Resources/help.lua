@@ -138,6 +138,8 @@ doc(M.run, "m:run(input) -> trace\n  input: text [, text2], a list of ids or of 
 doc(M.encode, "m:encode(text [, text2]) -> {tokens=, ids=, type_ids=}  WordPiece, as Hugging Face's BertTokenizer")
 doc(M.decode, "m:decode(ids) -> text, subwords joined (\"kicks ##haw ##s\" -> \"kickshaws\"), special tokens dropped")
 doc(M.pll, "m:pll(input [, first, last]) -> mean log-probability per token, per-position list (pseudo-log-likelihood; needs an MLM head)")
+doc(M.neighbours, "m:neighbours(token, k=10 [, {metric=\"euclidean\"|\"cosine\", furthest=false}]) -> {{token=, id=, distance=|similarity=}, ...}\n  the tokens whose input embeddings lie closest (PAIR's similar_embedding_activation; dreamlab similar on the command line)")
+doc(M.embedding, "m:embedding(token) -> the token's input embedding, a hidden-size tensor (token: a vocabulary entry or an id)")
 doc(TR.site, "tr:site(name) -> tensor  e.g. tr:site(\"blocks.5.hook_resid_post\") (T x hidden); m.sites lists the names")
 doc(TR.tokens, "tr:tokens() -> the traced input's tokens")
 doc(T.shape, "t:shape() -> {d0, d1, ...}");  doc(T.dim, "t:dim() -> number of axes");  doc(T.numel, "t:numel() -> number of values")
