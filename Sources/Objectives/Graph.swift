@@ -338,17 +338,32 @@ public enum GraphBuiltins {
         return GraphObjective(GraphNode(.dot, [row, GraphNode(.constant(vector, [vector.count]))]), name: "direction(\(site),\(pos))")
     }
     /// log p(token | position) from the MLM head: logits[pos][tok] - log Σ exp(logits[pos]).
-    public static func mlm(pos: Int, token: Int, label: String, numLayers: Int) -> GraphObjective {
+    /// What lab.objectives.mlm measures of the token at the masked position.
+    public enum MLMMeasure: String, CaseIterable, Sendable { case logprob, probability, logit }
+
+    /// The MLM head's score of `token` at `pos`: its log-probability (default), probability (PAIR's dream_mlm with
+    /// --normalize) or raw logit.
+    public static func mlm(pos: Int, token: Int, label: String, numLayers: Int, measure: MLMMeasure = .logprob) -> GraphObjective {
         let row = GraphNode(.index(pos), [GraphNode(.site(Site(.mlmLogits, layer: numLayers)))])
-        let logp = GraphNode(.log, [GraphNode(.index(token), [GraphNode(.softmax, [row])])])
-        return GraphObjective(logp, name: "mlm(w\(pos),\(label))")
+        let node: GraphNode
+        switch measure {
+        case .logprob: node = GraphNode(.log, [GraphNode(.index(token), [GraphNode(.softmax, [row])])])
+        case .probability: node = GraphNode(.index(token), [GraphNode(.softmax, [row])])
+        case .logit: node = GraphNode(.index(token), [row])
+        }
+        return GraphObjective(node, name: "mlm(w\(pos),\(label)\(measure == .logprob ? "" : "," + measure.rawValue))")
     }
-    /// -‖site - target‖², as PAIR's reconstruct_activation (its target may be shifted or edited).
-    public static func reconstruct(site: Site, target: Tensor, pos: Int? = nil) -> GraphObjective {
+
+    /// How reconstruct scores the distance to its target: PAIR's mean squared error, or the sum of squares.
+    public enum ReconstructLoss: String, CaseIterable, Sendable { case mse, sse }
+
+    /// -loss(site, target): PAIR's reconstruct_activation minimises F.mse_loss (the mean over elements); its target may
+    /// be shifted or edited. The objective is the negated loss, since dreams maximise.
+    public static func reconstruct(site: Site, target: Tensor, pos: Int? = nil, loss: ReconstructLoss = .mse) -> GraphObjective {
         var x = GraphNode(.site(site))
         if let pos { x = GraphNode(.index(pos), [x]) }
         let diff = GraphNode(.sub, [x, GraphNode(.constant(target.data, target.shape))])
-        let sq = GraphNode(.sum, [GraphNode(.pow, [diff, GraphNode.scalar(2)])])
-        return GraphObjective(GraphNode(.neg, [sq]), name: "reconstruct(\(site)\(pos.map { ",\($0)" } ?? ""))")
+        let sq = GraphNode(loss == .mse ? .mean : .sum, [GraphNode(.pow, [diff, GraphNode.scalar(2)])])
+        return GraphObjective(GraphNode(.neg, [sq]), name: "reconstruct(\(site)\(pos.map { ",\($0)" } ?? "")\(loss == .mse ? "" : ",sse"))")
     }
 }

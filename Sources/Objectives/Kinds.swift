@@ -119,7 +119,7 @@ extension GraphBuiltins {
         }
         return direction(site: site, pos: try a.required("pos"), vector: v.data)
     }
-    public static let mlmKind = ObjectiveKind("mlm", arguments: ["word", "token"]) { a, m in
+    public static let mlmKind = ObjectiveKind("mlm", arguments: ["word", "token", "measure"]) { a, m in
         guard m.hasMLM else {
             throw DreamlabError.invalidArgument("\(a.function) needs an MLM head, and \((m.directory as NSString).lastPathComponent) has none; load one with cls.predictions.* weights, e.g. lab.load(\"bert-base-uncased\")")
         }
@@ -132,11 +132,19 @@ extension GraphBuiltins {
             guard id >= 0 && id < m.config.vocabSize else { throw DreamlabError.outOfRange("token id \(id) is outside 0...\(m.config.vocabSize - 1)") }
             label = m.tokenizer.idToToken[id]
         }
-        return mlm(pos: try a.required("word"), token: id, label: label, numLayers: m.config.numLayers)
+        let measureName = try a.string("measure") ?? "logprob"
+        guard let measure = MLMMeasure(rawValue: measureName) else {
+            throw DreamlabError.invalidArgument("\(a.function): measure must be \(MLMMeasure.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(measureName)\"")
+        }
+        return mlm(pos: try a.required("word"), token: id, label: label, numLayers: m.config.numLayers, measure: measure)
     }
-    public static let reconstructKind = ObjectiveKind("reconstruct", arguments: ["site", "target", "pos"]) { a, m in
+    public static let reconstructKind = ObjectiveKind("reconstruct", arguments: ["site", "target", "pos", "loss"]) { a, m in
         let site = try a.site("site", m)
         guard let t = try a.constant("target") else { throw DreamlabError.invalidArgument("\(a.function): missing target= (a Tensor, e.g. tr:site(...))") }
-        return reconstruct(site: site, target: Tensor(shape: t.shape, data: t.data), pos: try a.int("pos"))
+        let lossName = try a.string("loss") ?? "mse"
+        guard let loss = ReconstructLoss(rawValue: lossName) else {
+            throw DreamlabError.invalidArgument("\(a.function): loss must be \"mse\" (PAIR's mean squared error) or \"sse\" (sum of squares), got \"\(lossName)\"")
+        }
+        return reconstruct(site: site, target: Tensor(shape: t.shape, data: t.data), pos: try a.int("pos"), loss: loss)
     }
 }

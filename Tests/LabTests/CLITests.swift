@@ -188,8 +188,10 @@ final class CLITests: DreamlabProcessTestCase {
         local m = lab.load()
         local t = m:run("i hate kickshaws"):site("blocks.5.hook_resid_post")
         local e = t:totable(); e[3][301] = e[3][301] + 2
-        local o = lab.objectives.reconstruct{site="blocks.5.hook_resid_post", target=lab.tensor(e)}
+        local o = lab.objectives.reconstruct{site="blocks.5.hook_resid_post", target=lab.tensor(e), loss="sse"}
         assert(math.abs(o:eval(m, "i hate kickshaws") + 4) < 1e-3, "an edited target 2 away in one unit scores -4")
+        local mse = lab.objectives.reconstruct{site="blocks.5.hook_resid_post", target=lab.tensor(e)}
+        assert(math.abs(mse:eval(m, "i hate kickshaws") + 4 / t:numel()) < 1e-6, "PAIR's mean squared error by default")
         assert(math.abs(((t + 1) - t):get(0, 0) - 1) < 1e-6)
         print("ok")
         """

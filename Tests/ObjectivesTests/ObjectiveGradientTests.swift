@@ -76,7 +76,10 @@ final class ObjectiveGradientTests: XCTestCase {
             ("entropy", GraphBuiltins.entropy(layer: 1, head: 0, query: 2)),
             ("direction", GraphBuiltins.direction(site: Site(.residMid, layer: 1), pos: 2, vector: (0..<16).map { Float($0 % 3) - 1 })),
             ("mlm", GraphBuiltins.mlm(pos: 2, token: 30, label: "t", numLayers: L)),
+            ("mlm probability", GraphBuiltins.mlm(pos: 2, token: 30, label: "t", numLayers: L, measure: .probability)),
+            ("mlm logit", GraphBuiltins.mlm(pos: 2, token: 30, label: "t", numLayers: L, measure: .logit)),
             ("reconstruct", GraphBuiltins.reconstruct(site: Site(.residPost, layer: 1), target: target)),
+            ("reconstruct sse", GraphBuiltins.reconstruct(site: Site(.residPost, layer: 1), target: target, loss: .sse)),
             ("linear combination", LinearCombination([(0.5, PairActivation(layer: 1, word: 2, unit: 5, normalize: true, numLayers: L)),
                                                       (-1, SiteElement(site: Site(.residPost, layer: 0), index: [2, 3]))], constant: 2)),
             ("product", ProductObjective(HeadNorm(layer: 0, head: 0, word: 1), SiteElement(site: Site(.attnOut, layer: 1), index: [2, 2]), divide: false)),
@@ -108,6 +111,13 @@ final class ObjectiveGradientTests: XCTestCase {
         let mx = r.max()!
         let lse = mx + logf(r.reduce(0) { $0 + expf($1 - mx) })
         XCTAssertEqual(try GraphBuiltins.mlm(pos: 2, token: 30, label: "t", numLayers: 2).evaluate(acts, grads: nil)[0], r[30] - lse, accuracy: 1e-5)
+        XCTAssertEqual(try GraphBuiltins.mlm(pos: 2, token: 30, label: "t", numLayers: 2, measure: .probability).evaluate(acts, grads: nil)[0], expf(r[30] - lse), accuracy: 1e-6)
+        XCTAssertEqual(try GraphBuiltins.mlm(pos: 2, token: 30, label: "t", numLayers: 2, measure: .logit).evaluate(acts, grads: nil)[0], r[30], accuracy: 1e-6)
+        // PAIR's reconstruction loss is F.mse_loss, the mean over elements; sse is the sum.
+        let shifted = Tensor(shape: h1.shape, data: h1.data.enumerated().map { $0.element + Float($0.offset % 5) * 0.1 })
+        let sse = zip(h1.data, shifted.data).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        XCTAssertEqual(try GraphBuiltins.reconstruct(site: Site(.residPost, layer: 1), target: shifted).evaluate(acts, grads: nil)[0], -sse / Float(h1.count), accuracy: 1e-6)
+        XCTAssertEqual(try GraphBuiltins.reconstruct(site: Site(.residPost, layer: 1), target: shifted, loss: .sse).evaluate(acts, grads: nil)[0], -sse, accuracy: 1e-5)
         // Head norm by hand.
         let z = try acts.site(Site(.z, layer: 1))
         let hs = 8
