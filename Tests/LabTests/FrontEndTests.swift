@@ -4,7 +4,7 @@ import XCTest
 /// The command line and Lua build the same options for the same core: per-command flag tables, PAIR's spellings,
 /// identical result files from both front ends, and a Lua boundary no error can cross.
 final class FrontEndTests: DreamlabProcessTestCase {
-    static let commands = ["dream", "search", "similar", "tokenize", "corpus", "sweep", "report", "random-model", "bench"]
+    static let commands = ["dream", "search", "similar", "tokenize", "mlm", "export-activations", "probe", "corpus", "sweep", "report", "random-model", "bench"]
 
     func testEverySubcommandHasItsOwnFlagsHelpAndErrors() throws {
         for c in Self.commands {
@@ -233,6 +233,75 @@ final class FrontEndTests: DreamlabProcessTestCase {
         }
         let cos = try dreamlab(["-e", "print(lab.load():neighbours('hate', 3, {metric='cosine'})[1].similarity)"])
         XCTAssertEqual(Double(cos.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 1, accuracy: 1e-5)
+    }
+
+    /// PAIR's linear classifier and mlm.py (issue 13, in part): activations exported as .npy in PAIR's layout, a
+    /// logistic probe from the command line and from Lua agreeing, .npy files read and written as NumPy's format says,
+    /// and the MLM head's top-k at a masked word matching the same numbers read through tensors.
+    func testExportActivationsProbeNpyAndMLM() throws {
+        let dir = tempDir("probe")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let pos = ["good", "great", "excellent", "wonderful", "lovely", "superb", "pleasant", "happy"]
+        let neg = ["bad", "terrible", "awful", "horrible", "poor", "boring", "dull", "sad"]
+        let frames = ["the movie was %@", "the service felt %@", "her voice is %@"]
+        try pos.flatMap { w in frames.map { String(format: $0, w) } }.joined(separator: "\n").write(toFile: dir + "/pos.txt", atomically: true, encoding: .utf8)
+        try neg.flatMap { w in frames.map { String(format: $0, w) } }.joined(separator: "\n").write(toFile: dir + "/neg.txt", atomically: true, encoding: .utf8)
+        for c in ["pos", "neg"] {
+            let r = try dreamlab(["export-activations", "--file", dir + "/\(c).txt", "--word_id", "4", "--output_dir", dir + "/train/\(c)"])
+            XCTAssertEqual(r.status, 0, r.err)
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/train/pos/5").sorted()
+        XCTAssertEqual(files.count, 24)
+        XCTAssertTrue(files.contains("4_V_6_CLS_the_movie_was_good_SEP.npy"), "PAIR's file names: \(files.prefix(3))")
+        // The exported vector is the trace's row, bit for bit; the header follows NumPy's format 1.0.
+        let bytes = [UInt8](FileManager.default.contents(atPath: dir + "/train/pos/5/4_V_6_CLS_the_movie_was_good_SEP.npy")!)
+        XCTAssertEqual(Array(bytes[0..<8]), [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0])
+        let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+        XCTAssertEqual((10 + headerLength) % 64, 0, "data starts on a 64-byte boundary")
+        XCTAssertEqual(String(decoding: bytes[10..<(10 + headerLength)], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+                       "{'descr': '<f4', 'fortran_order': False, 'shape': (384,), }")
+        XCTAssertEqual(bytes.count, 10 + headerLength + 384 * 4)
+        let same = try dreamlab(["-e", "local t = lab.npy.load('\(dir)/train/pos/5/4_V_6_CLS_the_movie_was_good_SEP.npy'); print((t - lab.load():run('the movie was good'):site('blocks.5.hook_resid_post')[4]):abs():max())"])
+        XCTAssertEqual(same.out, "0.0\n", same.err)
+        // A float64 array as numpy.save writes it (built here byte by byte) loads as float32.
+        var f64 = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        var header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }"
+        header += String(repeating: " ", count: 64 - (10 + header.count + 1) % 64) + "\n"
+        f64.append(contentsOf: [UInt8(header.count & 0xFF), UInt8(header.count >> 8)] + Array(header.utf8))
+        for v in [1.5, -2.0, 3.25, 1e-3] { var b = v.bitPattern.littleEndian; withUnsafeBytes(of: &b) { f64.append(contentsOf: $0) } }
+        try f64.write(to: URL(fileURLWithPath: dir + "/f64.npy"))
+        let load = try dreamlab(["-e", "local t = lab.npy.load('\(dir)/f64.npy'); print(t:shape()[1], t:shape()[2], t:get(0, 0), t:get(1, 0), t:get(1, 1))"])
+        XCTAssertEqual(load.out, "2\t2\t1.5\t3.25\t0.0010000000474975\n", load.err)
+        try Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 200, 0]).write(to: URL(fileURLWithPath: dir + "/bad.npy"))
+        XCTAssertTrue(try dreamlab(["-e", "lab.npy.load('\(dir)/bad.npy')"]).err.contains("not a NumPy .npy file Dreamlab can read"))
+
+        // The probe: command line and Lua train the same classifier on the same files.
+        let cli = try dreamlab(["probe", "--train_dir", dir + "/train", "--concept1", "pos", "--concept2", "neg", "--layer_id", "5", "--output_dir", dir + "/p5"])
+        XCTAssertEqual(cli.status, 0, cli.err)
+        let summary = try json(dir + "/p5/probe.json")
+        XCTAssertGreaterThanOrEqual(summary["train_accuracy"] as! Double, 0.95)
+        XCTAssertEqual(summary["validation_count"] as? Int, 4)
+        XCTAssertEqual((summary["validation_files"] as? [String])?.count, 4)
+        let lua = try dreamlab(["-e", """
+            local p = lab.probe{dir='\(dir)/train', concept1='pos', concept2='neg', layer=5}
+            local w = lab.npy.load('\(dir)/p5/weights.npy')
+            print(string.format('%.6f %.4f', (p.weights - w):abs():max(), p.train_accuracy))
+            -- the direction separates the classes: positive words score below negative ones
+            local m = lab.load()
+            local d = lab.objectives.direction{site='blocks.5.hook_resid_post', pos=4, vector=p.weights}
+            print(d:eval(m, 'the movie was good') < d:eval(m, 'the movie was awful'))
+            """])
+        XCTAssertEqual(lua.out, String(format: "0.000000 %.4f\ntrue\n", summary["train_accuracy"] as! Double), lua.err)
+        XCTAssertTrue(try dreamlab(["-e", "lab.probe{x=lab.tensor{{1, 2}, {3, 4}}, y={0, 0}}"]).err.contains("both classes need examples"))
+
+        // mlm.py on the random MLM fixture: the printed top-k is the softmax of the head's logits read through tensors.
+        XCTAssertEqual(try dreamlab(["random-model", "--out", dir + "/mlm"]).status, 0)
+        let mlm = try dreamlab(["mlm", "--model_config", dir + "/mlm", "--mask_word", "2", "--top_k", "3"])
+        XCTAssertEqual(mlm.status, 0, mlm.err)
+        let indices = mlm.out.split(separator: "\n")[0]
+        let viaLua = try dreamlab(["-e", "local m = lab.load('\(dir)/mlm'); local v, i = m:run({'[CLS]', 'i', '[MASK]', 'kicks', '##haw', '##s', '[SEP]'}):site('mlm.logits')[2]:softmax():topk(3); print('Indices: [' .. table.concat(i, ' ') .. ']')"])
+        XCTAssertEqual(String(indices), viaLua.out.trimmingCharacters(in: .newlines), viaLua.err)
+        XCTAssertTrue(try dreamlab(["mlm"]).err.contains("has no MLM head"))
     }
 
     func testEmbeddedLuaResourcesParse() throws {

@@ -12,10 +12,11 @@ let searchArgNames = ["model", "sentence", "sentence2", "position", "objective",
 let corpusArgNames = ["model", "file", "objective", "unit", "topk", "batch", "max_tokens", "quiet"]
 let sweepArgNames = dreamArgNames.filter { $0 != "on_step" } + ["units", "from", "to", "out", "batch", "shard"]
 let fluencySweepArgNames = dreamArgNames + ["lambdas", "out"]
+let probeArgNames = ["x", "y", "dir", "concept1", "concept2", "layer", "epochs", "lr", "C", "val_split", "seed"]
 
 let keywordArguments: [String: [String]] = {
     var d = ["lab.dream": dreamArgNames, "lab.gradient": gradientArgNames, "lab.search": searchArgNames, "lab.corpus": corpusArgNames,
-             "lab.sweep": sweepArgNames, "lab.fluency_sweep": fluencySweepArgNames,
+             "lab.sweep": sweepArgNames, "lab.fluency_sweep": fluencySweepArgNames, "lab.probe": probeArgNames,
              "lab.schedules.anneal": ["start", "stop", "rate", "warmup"], "lab.schedules.linear": ["start", "stop", "steps"],
              "lab.schedules.cosine": ["start", "stop", "steps"], "lab.plugin": ["instructions", "memory"]]
     for k in objectiveKinds { d["lab.objectives." + k.name] = k.arguments + ["model"] }

@@ -258,6 +258,10 @@ func installLab(_ L: OpaquePointer) {
     setField(L, "load", labLoad)
     setField(L, "info", labInfo)
     setField(L, "tensor", labTensor)
+    lua_createtable(L, 0, 2)
+    setField(L, "save", npySave)
+    setField(L, "load", npyLoad)
+    lua_setfield(L, -2, "npy")
     installJSON(L)
     lua_setfield(L, -2, "json")
     installObjectives(L)
@@ -273,6 +277,7 @@ func installLab(_ L: OpaquePointer) {
     setField(L, "sweep_merge", labSweepMerge)
     setField(L, "fluency_sweep", labFluencySweep)
     setField(L, "report", labReport)
+    setField(L, "probe", labProbe)
     lua_createtable(L, 0, 4)
     for (k, f) in [("constant", schedConstant), ("anneal", schedAnneal), ("linear", schedLinear), ("cosine", schedCosine)] { setField(L, k, f) }
     lua_setfield(L, -2, "schedules")

@@ -293,3 +293,14 @@ func closestNames(_ word: String, _ names: [String]) -> [String] {
         .filter { $0.1 <= limit || ($0.0.lowercased().hasPrefix(word.lowercased()) && !word.isEmpty) }
     return scored.sorted { $0.1 < $1.1 }.prefix(3).map(\.0)
 }
+
+/// lab.npy.save(path, tensor) -> path; lab.npy.load(path) -> tensor (NumPy .npy, float32 or float64).
+let npySave: LuaFn = { L in luaBinding(L) { L in
+    let path = try argString(L, 1, "lab.npy.save: path")
+    guard !path.isEmpty else { throw LuaError("lab.npy.save: the path is empty; give a file name such as \"direction.npy\"") }
+    try NPY.write(try checkTensor(L, 2), to: path)
+    push(L, path); return 1
+} }
+let npyLoad: LuaFn = { L in luaBinding(L) { L in
+    pushObject(L, try NPY.read(try argString(L, 1, "lab.npy.load: path")), metatable: tensorClass); return 1
+} }

@@ -84,6 +84,14 @@ doc(lab.report, [==[lab.report(x, "file.html" [, title]) -> path
   token colouring, attention grids, and the activation / PLL frontier. Written atomically.
   example:  lab.report({r, s, c}, "unit300.html", "L5 unit 300")]==])
 doc(lab.tensor, "lab.tensor(nested lists) -> Tensor; tensors support + - * / with tensors and numbers (edited or shifted targets)")
+doc(lab.npy, "lab.npy: save(path, tensor) and load(path), NumPy .npy files (numpy.load reads them; float32 or float64 load)")
+doc(lab.npy.save, "lab.npy.save(path, tensor) -> path: a NumPy .npy file (float32), written atomically")
+doc(lab.npy.load, "lab.npy.load(path) -> tensor, from a NumPy .npy file (float32 or float64, C order)")
+doc(lab.probe, [==[lab.probe{x=Tensor(N,H), y={0,1,...} | dir=, concept1=, concept2=, layer=; epochs=300, lr=0.05, C=1, val_split=0.1, seed=42}
+  -> {weights=Tensor(H), bias=, train_accuracy=, validation_accuracy=, train_count=, validation_count=, loss=}
+  PAIR's linear classifier: logistic regression between two concepts (L2 penalty as scikit-learn's C; C=0: none),
+  on rows of x or on export-activations folders dir/<concept>/<layer>/*.npy. Its weights are a concept direction:
+  lab.objectives.direction{site="blocks.5.hook_resid_post", pos=2, vector=p.weights}.]==])
 doc(lab.plugins, "lab.plugins() -> names of the installed plugins")
 doc(lab.quiet, "lab.quiet(true|false): silence the progress line of long work")
 doc(lab.info, "lab.info() -> {version=, blas_core=, blas_threads=}")
@@ -123,6 +131,7 @@ local overview = [==[Dreamlab: Lua 5.4 with the lab API. help(x) or x? documents
   lab.report(x, "out.html")     an HTML report of dreams, searches, corpus passes and frontiers
   lab.schedules.*               anneal constant linear cosine (or any function(step))
   lab.plugin(name), lab.plugins()   sandboxed objective plugins
+  lab.probe{...}, lab.npy.load/save   linear probes (concept directions); NumPy files
   lab.json.encode/decode, lab.quiet(on), lab.info()
 Sites: embed, blocks.L.{attn.hook_scores, attn.hook_pattern, attn.hook_z, hook_attn_out, hook_resid_mid, mlp.hook_pre,
        mlp.hook_post, hook_mlp_out, hook_resid_post}, mlm.logits. Coordinates are 0-based; Lua lists are 1-based.
@@ -353,3 +362,4 @@ local function strict(t, name)
   end })
 end
 strict(lab, "lab"); strict(lab.objectives, "lab.objectives"); strict(lab.schedules, "lab.schedules"); strict(lab.json, "lab.json")
+strict(lab.npy, "lab.npy")
