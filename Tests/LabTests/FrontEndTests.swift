@@ -4,7 +4,7 @@ import XCTest
 /// The command line and Lua build the same options for the same core: per-command flag tables, PAIR's spellings,
 /// identical result files from both front ends, and a Lua boundary no error can cross.
 final class FrontEndTests: DreamlabProcessTestCase {
-    static let commands = ["dream", "search", "similar", "tokenize", "mlm", "export-activations", "probe", "corpus", "sweep", "report", "random-model", "bench"]
+    static let commands = ["dream", "search", "similar", "tokenize", "mlm", "dream-mlm", "export-activations", "probe", "corpus", "sweep", "report", "random-model", "bench"]
 
     func testEverySubcommandHasItsOwnFlagsHelpAndErrors() throws {
         for c in Self.commands {
@@ -202,6 +202,24 @@ final class FrontEndTests: DreamlabProcessTestCase {
         }
         XCTAssertTrue(try dreamlab(["-e", "lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, first=0, last=7, steps=1}"]).err.contains("0 <= first <= last <= 6"))
 
+        // Several spans around a fixed token, started at [MASK] or at seeded random tokens: the fixed token stays, each
+        // dreamed position gets its top-k file, and a seed gives the same random start again.
+        for method in ["relaxed", "discrete"] {
+            let out = dir + "/spans-" + method
+            let r = try dreamlab(["-e", """
+                r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, spans={{1, 1}, {3, 4}}, start='mask', steps=3, method='\(method)', quiet=true}
+                r:save('\(out)'); print(table.concat(r.positions, ','), r.tokens[3], #lab.load():run(r):tokens())
+                """])
+            XCTAssertEqual(r.out, "1,3,4\thate\t7\n", r.err)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), ["results.json", "top_k1.json", "top_k3.json", "top_k4.json"])
+            XCTAssertEqual((try json(out + "/results.json")["params"] as! [String: Any])["tokens"] as! [String], ["[CLS]", "[MASK]", "hate", "[MASK]", "[MASK]", "##s", "[SEP]"])
+        }
+        let random = "r = lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, start='random', seed=4, steps=0, quiet=true}; print(r.text)"
+        let r1 = try dreamlab(["-e", random]), r2 = try dreamlab(["-e", random])
+        XCTAssertEqual(r1.out, r2.out)
+        XCTAssertNotEqual(r1.out, "i hate kickshaws\n")
+        XCTAssertTrue(try dreamlab(["-e", "lab.dream{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, spans={{1, 2}, {2, 3}}, steps=1}"]).err.contains("spans overlap"))
+
         let tok = try dreamlab(["tokenize", "--sentence", "i hate kickshaws"])
         XCTAssertEqual(tok.out, "['[CLS]', 'i', 'hate', 'kicks', '##haw', '##s', '[SEP]']\n[101, 1045, 5223, 14590, 14238, 2015, 102]\n")
 
@@ -302,6 +320,27 @@ final class FrontEndTests: DreamlabProcessTestCase {
         let viaLua = try dreamlab(["-e", "local m = lab.load('\(dir)/mlm'); local v, i = m:run({'[CLS]', 'i', '[MASK]', 'kicks', '##haw', '##s', '[SEP]'}):site('mlm.logits')[2]:softmax():topk(3); print('Indices: [' .. table.concat(i, ' ') .. ']')"])
         XCTAssertEqual(String(indices), viaLua.out.trimmingCharacters(in: .newlines), viaLua.err)
         XCTAssertTrue(try dreamlab(["mlm"]).err.contains("has no MLM head"))
+
+        // dream_mlm.py: the masked word stays, the spans around it are dreamed, and the records say prediction as
+        // PAIR's do; lab.dream with the same spans on the masked sentence computes the same numbers.
+        let dm = try dreamlab(["dream-mlm", "--model_config", dir + "/mlm", "--output_dir", dir + "/dm", "--num_iterations", "20",
+                               "--metrics_frequency", "10", "--maximize_id", "2000", "--learning_rate", "0.5"])
+        XCTAssertEqual(dm.status, 0, dm.err)
+        let folder = try FileManager.default.contentsOfDirectory(atPath: dir + "/dm")[0]
+        let res = try json(dir + "/dm/" + folder + "/results.json")
+        XCTAssertEqual(res["type"] as? String, "dream_mlm")
+        XCTAssertEqual((res["params"] as! [String: Any])["dream_after_end"] as? Int, 5)
+        let its = (res["results"] as! [String: Any])["iterations"] as! [[String: Any]]
+        XCTAssertEqual(its.map { $0["number"] as! Int }, [0, 10, 20])
+        XCTAssertEqual(Set(its[2].keys), ["number", "tokens", "temperature", "max_values", "prediction", "ids_prediction"])
+        XCTAssertEqual((its[2]["tokens"] as! [String])[2], "[MASK]")
+        let lua2 = try dreamlab(["-e", """
+            local m = lab.load('\(dir)/mlm')
+            local r = lab.dream{model=m, sentence='i [MASK] kickshaws', objective=lab.objectives.mlm{model=m, word=2, token=2000, measure='probability'},
+                                spans={{1, 1}, {3, 5}}, steps=20, every=10, lr=0.5, quiet=true}
+            print(string.format('%.6g', r.history[3].activation))
+            """])
+        XCTAssertEqual(lua2.out.trimmingCharacters(in: .newlines), String(format: "%.6g", its[2]["prediction"] as! Double), lua2.err)
     }
 
     func testEmbeddedLuaResourcesParse() throws {

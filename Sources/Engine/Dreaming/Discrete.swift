@@ -36,16 +36,16 @@ extension RelaxedInput {
         precondition(spans.count == R)
         let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
         let rows = FloatBuffer(count: R * T * H)
-        for r in 0..<R { for t in 0..<T {
-            let id = (t >= first && t <= last) ? spans[r][t - first] : ids[t]
-            (rows.ptr + (r * T + t) * H).update(from: E + id * H, count: H)
-        } }
+        for r in 0..<R {
+            let full = fill(spans[r])
+            for t in 0..<T { (rows.ptr + (r * T + t) * H).update(from: E + full[t] * H, count: H) }
+        }
         let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM, wordRows: rows)
         let grads = SiteGradients(B: R, T: T, config: model.config)
         let values = try objective.evaluate(acts, grads: grads)
         let dWord = model.backward(acts, grads)
         let dRows = FloatBuffer(count: R * P * H)
-        for r in 0..<R { dRows.ptr.advanced(by: r * P * H).update(from: dWord.ptr + (r * T + first) * H, count: P * H) }
+        gather(dRows.ptr, from: dWord.ptr, H: H)
         var g = [Float](repeating: 0, count: R * P * V)
         g.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true) }
         return (values, g)
@@ -66,16 +66,16 @@ public func survivesReencode(_ model: BertModel, _ ids: [Int], typeIds: [Int]) -
 func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjective, options o: DreamOptions, last: Int) throws -> DreamResult {
     let d = o.discrete
     let R = d.population ?? (o.restarts > 1 ? o.restarts : 8)
-    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: last, restarts: R)
+    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, positions: o.positions(T: enc.ids.count), restarts: R)
     let P = input.P, V = input.V, tok = model.tokenizer
     var rng = SplitMix64(seed: o.seed)
-    func full(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
+    func full(_ span: [Int]) -> [Int] { input.fill(span) }
     func honestOK(_ span: [Int]) -> Bool { !d.honest || survivesReencode(model, full(span), typeIds: enc.typeIds) }
     // Candidate tokens: no special tokens, no [unused*].
     let banned = Set([tok.clsId, tok.sepId, tok.padId, tok.maskId ?? -1, tok.unkId] + (0..<V).filter { tok.idToToken[$0].hasPrefix("[unused") })
 
     // Population: the starting sentence, then random perturbations of it.
-    var members: [[Int]] = [Array(enc.ids[o.first...last])]
+    var members: [[Int]] = [input.positions.map { enc.ids[$0] }]
     while members.count < R {
         var s = members[0]
         s[Int(rng.next() % UInt64(P))] = Int(rng.next() % UInt64(V))
@@ -91,6 +91,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
                              startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairTarget: objective.pairTarget,
                              first: o.first, last: last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
+    result.positions = input.positions
     result.scored = members.count
     var k = d.kStart
     var tried = Set(members)   // every input scored so far

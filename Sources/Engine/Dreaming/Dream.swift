@@ -4,6 +4,10 @@ import Synchronization
 /// Set by the Ctrl-C handler; long loops stop at the next step boundary and return what they have.
 public let interruptRequested = Atomic<Bool>(false)
 
+/// What the dreamed positions hold at the start: the sentence's tokens (PAIR's dream), [MASK] (PAIR's dream_mlm
+/// around a masked word) or seeded random tokens (PAIR's reconstruct experiments).
+public enum DreamStart: String, Sendable, CaseIterable { case sentence, mask, random }
+
 /// Which algorithm dreams: PAIR's relaxation, the hybrid that ends on real tokens, or exact discrete swaps.
 public enum DreamMethod: String, Sendable, CaseIterable {
     case relaxed, hybrid, discrete
@@ -17,6 +21,12 @@ public struct DreamOptions: @unchecked Sendable {
     /// Dreamed positions, 0-based and inclusive. `last` nil: the token before the final [SEP] (PAIR's dream_end=0).
     public var first = 1
     public var last: Int? = nil
+    /// Several dreamed spans around fixed tokens (0-based, inclusive), as PAIR's dream_mlm dreams words before and
+    /// after a masked one; when set, first and last are ignored.
+    public var spans: [ClosedRange<Int>]? = nil
+    public var start = DreamStart.sentence
+    /// Fixed positions replaced by [MASK] before dreaming (PAIR's dream_mlm masks the word whose prediction it raises).
+    public var masked: [Int] = []
     public var method = DreamMethod.relaxed
     public var steps = 3000
     public var lr: Float = 0.1
@@ -53,13 +63,30 @@ public struct DreamOptions: @unchecked Sendable {
     }
 
     /// The dreamed span's last position for an input of T tokens.
-    public func lastPosition(T: Int) -> Int { last ?? (T - 2) }
+    public func lastPosition(T: Int) -> Int { spans?.last?.upperBound ?? last ?? (T - 2) }
+
+    /// Every dreamed position, ascending.
+    public func positions(T: Int) -> [Int] {
+        if let spans { return spans.flatMap { Array($0) }.sorted() }
+        return Array(first...max(first, lastPosition(T: T)))
+    }
 
     /// Checks every value against the encoded input and the model; errors name the valid range and the fix.
     public func validate(ids: [Int], model: BertModel) throws {
         let T = ids.count, last = lastPosition(T: T)
+        if let spans {
+            guard !spans.isEmpty else { throw DreamlabError.invalidArgument("spans is empty; give spans={{from, to}, ...} (0-based, inclusive)") }
+            for s in spans where s.lowerBound < 0 || s.upperBound > T - 1 {
+                throw DreamlabError.outOfRange("span {\(s.lowerBound), \(s.upperBound)} is outside 0...\(T - 1) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " "))")
+            }
+            let all = spans.flatMap { Array($0) }
+            guard Set(all).count == all.count else { throw DreamlabError.invalidArgument("spans overlap (\(spans.map { "{\($0.lowerBound), \($0.upperBound)}" }.joined(separator: ", "))); give disjoint spans") }
+            if fluency != nil, all.max()! - all.min()! + 1 != all.count {
+                throw DreamlabError.invalidArgument("fluency= needs one contiguous dreamed span; with spans around fixed tokens, leave fluency out")
+            }
+        }
         // PAIR lets the span include [CLS] (0) and the final [SEP] (T-1); the defaults leave them fixed.
-        guard first >= 0, last <= T - 1, first <= last else {
+        guard spans != nil || (first >= 0 && last <= T - 1 && first <= last) else {
             throw DreamlabError.outOfRange("first=\(first), last=\(last) (--dream_start, --dream_end) must satisfy 0 <= first <= last <= \(T - 1) for \(ids.map { model.tokenizer.idToToken[$0] }.joined(separator: " ")) (0-based; 0 is [CLS], \(T - 1) the final [SEP])")
         }
         guard steps >= 0 && steps <= 10_000_000 else { throw DreamlabError.invalidArgument("steps (--num_iterations) must be in 0...10000000, got \(steps)") }
@@ -154,6 +181,8 @@ public struct DreamResult: Sendable {
     public let first: Int, last: Int
     public let options: DreamOptions
     public var runs: [DreamRun]
+    /// Every dreamed position (first...last unless spans leave fixed tokens between).
+    public var positions: [Int] = []
     public var stepsDone = 0
     public var scored = 0             // discrete inputs whose objective was computed exactly (argmax inputs, swaps)
     public var stopped = false        // on_step returned false
@@ -171,13 +200,33 @@ public struct DreamResult: Sendable {
 /// Runs the dream the options describe, by its method: the one entry point every front end calls.
 /// The returned result carries the resolved options (the dreamed span, the schedule that ran).
 public func runDream(model: BertModel, objective: ActivationObjective, options: DreamOptions) throws -> DreamResult {
-    let enc = model.tokenizer.encode(options.sentence, options.sentence2)
+    var enc = model.tokenizer.encode(options.sentence, options.sentence2)
     try options.validate(ids: enc.ids, model: model)
     try objective.validate(model: model, T: enc.ids.count)
-    let last = options.lastPosition(T: enc.ids.count)
+    let positions = options.positions(T: enc.ids.count)
+    let last = positions.last!
     var o = options
+    o.first = positions.first!
     o.last = last
     o.schedule = options.effectiveSchedule
+    for t in o.masked {
+        guard t >= 0 && t < enc.ids.count, let mask = model.tokenizer.maskId else {
+            throw DreamlabError.outOfRange("masked position \(t) is outside 0...\(enc.ids.count - 1), or the vocabulary has no [MASK]")
+        }
+        guard !positions.contains(t) else { throw DreamlabError.invalidArgument("position \(t) is both masked and dreamed; the masked word stays fixed") }
+        enc.ids[t] = mask
+    }
+    switch o.start {
+    case .sentence: break
+    case .mask:
+        guard let mask = model.tokenizer.maskId else { throw DreamlabError.invalidArgument("start=\"mask\" needs a [MASK] token in the vocabulary") }
+        for t in positions { enc.ids[t] = mask }
+    case .random:
+        // Seeded, from the ordinary tokens (no [CLS], [PAD], [unusedN] ...), as PAIR's reconstructions start from noise.
+        var rng = SplitMix64(seed: o.seed &+ 0x5241_4E44)
+        let ordinary = (0..<model.config.vocabSize).filter { let t = model.tokenizer.idToToken[$0]; return !(t.hasPrefix("[") && t.hasSuffix("]")) }
+        for t in positions { enc.ids[t] = ordinary[Int(rng.next() % UInt64(ordinary.count))] }
+    }
     switch o.method {
     case .relaxed: return try relaxedDream(model: model, enc: enc, objective: objective, options: o, last: last)
     case .hybrid:
@@ -191,7 +240,7 @@ public func runDream(model: BertModel, objective: ActivationObjective, options: 
 /// PAIR's dream: relax the span to softmax(z/T), climb the objective with Adam, anneal T, and record what PAIR
 /// records. Restarts run as one batch. The best discrete input seen (by ids_activation) is kept per run.
 func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjective, options o: DreamOptions, last: Int) throws -> DreamResult {
-    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: last, restarts: o.restarts)
+    let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, positions: o.positions(T: enc.ids.count), restarts: o.restarts)
 
     let R = o.restarts, P = input.P, V = input.V, T = input.T
     let tok = model.tokenizer
@@ -211,6 +260,7 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
                              startIds: enc.ids, startTokens: enc.ids.map { tok.idToToken[$0] }, pairTarget: objective.pairTarget,
                              first: o.first, last: last, options: o,
                              runs: (0..<R).map { DreamRun(seed: o.seed &+ UInt64($0), topK: [[TopKRecord]](repeating: [], count: P)) })
+    result.positions = input.positions
 
     // ids_activation per restart, cached by (restart, span). All R rows are scored together, in order, because an
     // objective may depend on the batch position (a sweep's per-unit objectives, diversity).
@@ -238,11 +288,12 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
         }
         return spans.map { pllCache[$0]! }
     }
-    func fullIds(_ span: [Int]) -> [Int] { var s = enc.ids; for i in 0..<P { s[o.first + i] = span[i] }; return s }
+    func fullIds(_ span: [Int]) -> [Int] { input.fill(span) }
+    let rowOf = Dictionary(uniqueKeysWithValues: input.positions.enumerated().map { ($0.element, $0.offset) })
     func maxValues(_ p: [Float], _ r: Int) -> [Float] {
         (0..<T).map { t in
-            guard t >= o.first && t <= last else { return 1 }
-            let row = (r * P + t - o.first) * V
+            guard let i = rowOf[t] else { return 1 }
+            let row = (r * P + i) * V
             var m: Float = 0
             for j in 0..<V where p[row + j] > m { m = p[row + j] }
             return m
@@ -365,7 +416,7 @@ extension DreamResult {
         let run = runs[bestRunIndex]
         let types = model.tokenizer.encode(sentence, sentence2).typeIds
         guard !run.finalProbs.isEmpty else { return try model.run(ids: run.finalIds, typeIds: types) }
-        let input = try RelaxedInput(model: model, ids: startIds, typeIds: types, first: first, last: last)
+        let input = try RelaxedInput(model: model, ids: startIds, typeIds: types, positions: positions)
         return try model.forward(input.batch, withMLM: model.hasMLM, wordRows: input.wordRows(run.finalProbs, mode: options.mode))
     }
 }

@@ -12,31 +12,72 @@ public enum RelaxationMode: String, Sendable {
     public var usesGumbelNoise: Bool { self == .gumbel || self == .gumbelLogits }
 }
 
-/// One dreamed input: a tokenized sentence whose positions first...last (inclusive) are relaxed to
-/// p = softmax(z/T) over the vocabulary, for R restarts at once (the batch). Everything else stays one-hot.
+/// One dreamed input: a tokenized sentence whose dreamed positions (first...last, or several spans around fixed
+/// tokens) are relaxed to p = softmax(z/T) over the vocabulary, for R restarts at once (the batch). Everything else
+/// stays one-hot.
 public final class RelaxedInput: @unchecked Sendable {
     public let model: BertModel
     public let ids: [Int]
     public let typeIds: [Int]
     public let first: Int, last: Int
+    /// The dreamed positions, ascending (first...last unless spans leave fixed tokens between them).
+    public let positions: [Int]
+    let dreamed: [Bool]
     public let R: Int
-    public var P: Int { last - first + 1 }
+    public var P: Int { positions.count }
     public var T: Int { ids.count }
     public var V: Int { model.config.vocabSize }
 
-    public init(model: BertModel, ids: [Int], typeIds: [Int], first: Int, last: Int, restarts: Int = 1) throws {
+    public convenience init(model: BertModel, ids: [Int], typeIds: [Int], first: Int, last: Int, restarts: Int = 1) throws {
         let T = ids.count
         guard first >= 0, last < T, first <= last else {
             throw DreamlabError.outOfRange("dream span first=\(first), last=\(last) must satisfy 0 <= first <= last <= \(T - 1) for this \(T)-token input (0-based; position 0 is [CLS], \(T - 1) is the final [SEP])")
         }
+        try self.init(model: model, ids: ids, typeIds: typeIds, positions: Array(first...last), restarts: restarts)
+    }
+
+    public init(model: BertModel, ids: [Int], typeIds: [Int], positions: [Int], restarts: Int = 1) throws {
+        let T = ids.count
+        guard let first = positions.first, let last = positions.last, positions == Array(Set(positions)).sorted(),
+              first >= 0, last < T else {
+            throw DreamlabError.outOfRange("dreamed positions \(positions) must be distinct, ascending and in 0...\(T - 1) for this \(T)-token input")
+        }
         guard restarts >= 1 else { throw DreamlabError.invalidArgument("restarts must be at least 1") }
         self.model = model; self.ids = ids; self.typeIds = typeIds; self.first = first; self.last = last; self.R = restarts
+        self.positions = positions
+        var d = [Bool](repeating: false, count: T)
+        for t in positions { d[t] = true }
+        dreamed = d
+    }
+
+    /// True when the dreamed positions are one contiguous span (rows copy as one block).
+    var contiguous: Bool { last - first + 1 == positions.count }
+
+    /// Copies the P dreamed rows of restart r between a (R,T,H) buffer and a packed (R,P,H) one.
+    func gather(_ packed: UnsafeMutablePointer<Float>, from full: UnsafePointer<Float>, H: Int) {
+        for r in 0..<R {
+            if contiguous { (packed + r * P * H).update(from: full + (r * T + first) * H, count: P * H); continue }
+            for (i, t) in positions.enumerated() { (packed + (r * P + i) * H).update(from: full + (r * T + t) * H, count: H) }
+        }
+    }
+    func scatter(_ full: UnsafeMutablePointer<Float>, from packed: UnsafePointer<Float>, H: Int) {
+        for r in 0..<R {
+            if contiguous { (full + (r * T + first) * H).update(from: packed + r * P * H, count: P * H); continue }
+            for (i, t) in positions.enumerated() { (full + (r * T + t) * H).update(from: packed + (r * P + i) * H, count: H) }
+        }
+    }
+
+    /// The full input with a span of P dreamed ids put in place.
+    public func fill(_ span: [Int]) -> [Int] {
+        var s = ids
+        for (i, t) in positions.enumerated() { s[t] = span[i] }
+        return s
     }
 
     /// z at the starting point: the one-hot vectors of the sentence's tokens at the dreamed positions. (R,P,V)
     public func oneHotLogits() -> [Float] {
         var z = [Float](repeating: 0, count: R * P * V)
-        for r in 0..<R { for i in 0..<P { z[(r * P + i) * V + ids[first + i]] = 1 } }
+        for r in 0..<R { for i in 0..<P { z[(r * P + i) * V + ids[positions[i]]] = 1 } }
         return z
     }
 
@@ -77,17 +118,17 @@ public final class RelaxedInput: @unchecked Sendable {
     public func wordRows(_ p: [Float], mode: RelaxationMode) -> FloatBuffer {
         let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
         let rows = FloatBuffer(count: R * T * H)
-        for r in 0..<R { for t in 0..<T where t < first || t > last {
+        for r in 0..<R { for t in 0..<T where !dreamed[t] {
             (rows.ptr + (r * T + t) * H).update(from: E + ids[t] * H, count: H)
         } }
         if mode == .hard {
             let am = argmax(p)
-            for r in 0..<R { for i in 0..<P { (rows.ptr + (r * T + first + i) * H).update(from: E + am[r * P + i] * H, count: H) } }
+            for r in 0..<R { for i in 0..<P { (rows.ptr + (r * T + positions[i]) * H).update(from: E + am[r * P + i] * H, count: H) } }
         } else {
             // All restarts' dreamed rows in one product (R*P,V)·(V,H): E is streamed once per step.
             let soft = FloatBuffer(count: R * P * H)
             p.withUnsafeBufferPointer { pp in matmulNNAcc(soft.ptr, pp.baseAddress!, E, M: R * P, N: V, K: H, streaming: true) }
-            for r in 0..<R { (rows.ptr + (r * T + first) * H).update(from: soft.ptr + r * P * H, count: P * H) }
+            scatter(rows.ptr, from: soft.ptr, H: H)
         }
         return rows
     }
@@ -122,7 +163,7 @@ public final class RelaxedInput: @unchecked Sendable {
             let dp = dzp.baseAddress!
             // dp (P,V) = dRows (P,H) · E^T, per restart
             let dRows = FloatBuffer(count: R * P * H)
-            for r in 0..<R { dRows.ptr.advanced(by: r * P * H).update(from: dWord.ptr + (r * T + first) * H, count: P * H) }
+            gather(dRows.ptr, from: dWord.ptr, H: H)
             matmulNT(dp, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true)
             if let extraDp { for k in 0..<(R * P * V) { dp[k] += extraDp[k] } }
             p.withUnsafeBufferPointer { pp in z.withUnsafeBufferPointer { zp in
@@ -176,7 +217,7 @@ public final class RelaxedInput: @unchecked Sendable {
 
     /// Objective values at discrete token ids for the dreamed span (one row of P ids per sequence), one batched pass.
     public func discreteValues(_ spans: [[Int]], objective: ActivationObjective) throws -> [Float] {
-        let seqs = spans.map { span -> [Int] in var s = ids; for i in 0..<P { s[first + i] = span[i] }; return s }
+        let seqs = spans.map(fill)
         let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
                                      upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM,
                                      keep: Set(objective.sites), lastLayerRows: objective.rowsAtDeepestLayer(T: T))

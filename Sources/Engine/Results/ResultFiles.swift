@@ -247,7 +247,7 @@ extension DreamResult {
         if writeTopK {
             let params = params
             for (i, recs) in runs[bestRunIndex].topK.enumerated() {
-                let pos = first + i
+                let pos = positions.isEmpty ? first + i : positions[i]
                 try writeCodable(PairTopKFile(iterations: recs.map(\.pair), wordId: pos, params: params, type: "top_words"),
                                  to: dir + "/top_k\(pos).json", pretty: false)
             }

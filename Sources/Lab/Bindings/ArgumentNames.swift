@@ -6,11 +6,12 @@ import Objectives
 let dreamArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
                      "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
                      "every", "topk_every", "on_step", "restarts", "method", "init_noise", "quiet",
-                     "candidates", "k", "k_max", "honest", "population", "explore", "neighbors", "fluency", "fluency_model"]
+                     "candidates", "k", "k_max", "honest", "population", "explore", "neighbors", "fluency", "fluency_model",
+                     "spans", "start"]
 let gradientArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "temperature", "gumbel", "hard", "relaxation", "seed"]
 let searchArgNames = ["model", "sentence", "sentence2", "position", "objective", "objectives", "topk", "batch", "quiet", "limit"]
 let corpusArgNames = ["model", "file", "objective", "unit", "topk", "batch", "max_tokens", "quiet"]
-let sweepArgNames = dreamArgNames.filter { $0 != "on_step" } + ["units", "from", "to", "out", "batch", "shard"]
+let sweepArgNames = dreamArgNames.filter { $0 != "on_step" && $0 != "spans" } + ["units", "from", "to", "out", "batch", "shard"]
 let fluencySweepArgNames = dreamArgNames + ["lambdas", "out"]
 let probeArgNames = ["x", "y", "dir", "concept1", "concept2", "layer", "epochs", "lr", "C", "val_split", "seed"]
 

@@ -150,6 +150,25 @@ func objectiveArg(_ a: TableArgs) throws -> ActivationObjective {
 func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: String = "dream") throws -> (DreamOptions, Progress) {
     let L = a.L
     var o = DreamOptions(first: try a.int("first") ?? 1, last: try a.int("last"))
+    if a.push("spans") != LUA_TNIL {
+        defer { dl_pop(L, 1) }
+        guard !a.has("first") && !a.has("last") else { throw LuaError("\(a.function): give spans= or first=/last=, not both") }
+        guard lua_type(L, -1) == LUA_TTABLE else { throw LuaError("\(a.function): spans must be a list of {from, to} pairs (0-based, inclusive), e.g. spans={{1, 1}, {3, 5}}") }
+        let n = Int(lua_rawlen(L, -1))
+        var spans: [ClosedRange<Int>] = []
+        for k in 0..<n {
+            lua_rawgeti(L, -1, lua_Integer(k + 1))
+            defer { dl_pop(L, 1) }
+            let pair = try argIntList(L, -1, "\(a.function): spans[\(k + 1)]")
+            guard pair.count == 2, pair[0] <= pair[1] else { throw LuaError("\(a.function): spans[\(k + 1)] must be {from, to} with from <= to, got \(pair)") }
+            spans.append(pair[0]...pair[1])
+        }
+        o.spans = spans.sorted { $0.lowerBound < $1.lowerBound }
+    } else { dl_pop(L, 1) }
+    if let st = try a.string("start") {
+        guard let v = DreamStart(rawValue: st) else { throw LuaError("\(a.function): start must be \"sentence\", \"mask\" or \"random\", got \"\(st)\"") }
+        o.start = v
+    }
     o.sentence = try a.string("sentence") ?? o.sentence
     o.sentence2 = try a.string("sentence2")
     if let m = try a.string("method") {
@@ -279,7 +298,7 @@ func checkDream(_ L: OpaquePointer, _ i: Int32 = 1) throws -> DreamHandle {
 }
 
 let dreamFieldNames = ["tokens", "ids", "text", "activation", "ids_activation", "history", "curve", "best", "method", "fluency", "steps",
-                       "seconds", "steps_per_second", "scored", "interrupted", "stopped", "objective", "runs", "first", "last", "sentence"]
+                       "seconds", "steps_per_second", "scored", "interrupted", "stopped", "objective", "runs", "first", "last", "positions", "sentence"]
 
 let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     let h = try checkDream(L)
@@ -301,6 +320,7 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
             lua_pushnumber(L, lua_Number(c.idsActivation)); lua_setfield(L, -2, "ids_activation")
         }
     case "first": lua_pushinteger(L, lua_Integer(r.first))
+    case "positions": pushInts(L, r.positions)
     case "last": lua_pushinteger(L, lua_Integer(r.last))
     case "sentence": push(L, r.sentence)
     case "best": if let b = r.best { pushDiscrete(L, b, model: h.model) } else { lua_pushnil(L) }
@@ -348,10 +368,10 @@ let dreamTrace: LuaFn = { L in luaBinding(L) { L in
 let dreamToString: LuaFn = { L in luaBinding(L) { L in
     let h = try checkDream(L)
     let r = h.result, run = r.runs[r.bestRunIndex], tok = h.model.tokenizer
-    let span = run.finalIds[r.first...r.last].map { tok.idToToken[$0] }.joined(separator: " ")
+    let span = r.positions.map { tok.idToToken[run.finalIds[$0]] }.joined(separator: " ")
     var s = String(format: "Dream{%@: %d steps, activation %.4f, ids_activation %.4f, \"%@\"", r.objective, r.stepsDone,
                    Double(run.finalActivation), Double(run.finalIdsActivation), span)
-    if let b = r.best { s += String(format: "; best %.4f \"%@\"", Double(b.activation), b.ids[r.first...r.last].map { tok.idToToken[$0] }.joined(separator: " ")) }
+    if let b = r.best { s += String(format: "; best %.4f \"%@\"", Double(b.activation), r.positions.map { tok.idToToken[b.ids[$0]] }.joined(separator: " ")) }
     if r.options.restarts > 1 { s += ", \(r.options.restarts) restarts" }
     if r.interrupted { s += ", interrupted" }
     push(L, s + "}")

@@ -15,6 +15,8 @@ doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", se
           temperature=lab.schedules.anneal{start=2.0, stop=0.1, rate=0.9995, warmup=200}, gumbel=false, hard=false,
           seed=1, topk=10, every=250, topk_every=1, restarts=1, init_noise=0.5, on_step=function(s) end, quiet=false} -> result
   PAIR's relaxed dream: softmax(z/T) over the vocabulary at positions first..last (0-based), Adam on z.
+  spans={{1, 1}, {3, 5}} dreams several spans around fixed tokens instead (PAIR's dream_mlm); start="mask" starts the
+  dreamed positions at [MASK], start="random" at seeded random tokens (PAIR's reconstructions), "sentence" (default) at its words.
   temperature: a number, a lab.schedules.* schedule, or function(step) return T end.
   on_step(s) gets {step, temperature, activation, ids_activation, best, tokens}; return false to stop.
   Ctrl-C stops at the next step and returns what was found so far.
