@@ -5,7 +5,7 @@ BLASRuntime.ensureCoreType()
 BLASRuntime.configureThreads()
 
 /// Every subcommand, each defined in its own file in CLI/. A new one is one file plus one line here.
-let subcommands: [Subcommand] = [dreamCommand, searchCommand, similarCommand, tokenizeCommand, mlmCommand, dreamMLMCommand, exportActivationsCommand, probeCommand, corpusCommand, sweepCommand, reportCommand, randomModelCommand, benchCommand]
+let subcommands: [Subcommand] = [dreamCommand, searchCommand, similarCommand, tokenizeCommand, mlmCommand, dreamMLMCommand, reconstructActivationCommand, reconstructChangedCommand, reconstructShiftedCommand, exportActivationsCommand, probeCommand, corpusCommand, sweepCommand, reportCommand, randomModelCommand, benchCommand]
 
 let usage = """
 usage: dreamlab [options] [command] [args]

@@ -5,7 +5,8 @@ import Synchronization
 public let interruptRequested = Atomic<Bool>(false)
 
 /// What the dreamed positions hold at the start: the sentence's tokens (PAIR's dream), [MASK] (PAIR's dream_mlm
-/// around a masked word) or seeded random tokens (PAIR's reconstruct experiments).
+/// around a masked word) or random: seeded standard-normal logits z for the relaxed methods (PAIR's reconstructions
+/// start from torch.randn), seeded random tokens for the discrete method.
 public enum DreamStart: String, Sendable, CaseIterable { case sentence, mask, random }
 
 /// Which algorithm dreams: PAIR's relaxation, the hybrid that ends on real tokens, or exact discrete swaps.
@@ -221,8 +222,9 @@ public func runDream(model: BertModel, objective: ActivationObjective, options: 
     case .mask:
         guard let mask = model.tokenizer.maskId else { throw DreamlabError.invalidArgument("start=\"mask\" needs a [MASK] token in the vocabulary") }
         for t in positions { enc.ids[t] = mask }
+    case .random where o.method != .discrete: break   // relaxedDream draws z
     case .random:
-        // Seeded, from the ordinary tokens (no [CLS], [PAD], [unusedN] ...), as PAIR's reconstructions start from noise.
+        // Seeded, from the ordinary tokens (no [CLS], [PAD], [unusedN] ...).
         var rng = SplitMix64(seed: o.seed &+ 0x5241_4E44)
         let ordinary = (0..<model.config.vocabSize).filter { let t = model.tokenizer.idToToken[$0]; return !(t.hasPrefix("[") && t.hasSuffix("]")) }
         for t in positions { enc.ids[t] = ordinary[Int(rng.next() % UInt64(ordinary.count))] }
@@ -245,7 +247,11 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
     let R = o.restarts, P = input.P, V = input.V, T = input.T
     let tok = model.tokenizer
     var z = input.oneHotLogits()
-    if R > 1 && o.initNoise > 0 {
+    if o.start == .random {
+        // PAIR's reconstructions: modify = torch.randn(...), seeded here.
+        var rng = SplitMix64(seed: o.seed &+ 0x5241_4E44)
+        for i in 0..<z.count { z[i] = standardNormal(&rng) }
+    } else if R > 1 && o.initNoise > 0 {
         var rng = SplitMix64(seed: o.seed &+ 0x5EED)
         for r in 0..<R where !o.cleanStarts.contains(r) {
             for i in (r * P * V)..<((r + 1) * P * V) { z[i] += Float(rng.nextDouble()) * o.initNoise }
@@ -390,6 +396,12 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
         result.runs[r].finalProbs = Array(lastP[(r * P * V)..<((r + 1) * P * V)])
     }
     return result
+}
+
+/// A standard normal draw (Box-Muller).
+func standardNormal(_ rng: inout SplitMix64) -> Float {
+    let u1 = max(rng.nextDouble(), 1e-12), u2 = rng.nextDouble()
+    return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
 }
 
 extension DreamResult {

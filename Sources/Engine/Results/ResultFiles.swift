@@ -244,15 +244,18 @@ extension DreamResult {
     /// (PAIR's --nowrite_top_k) writes results.json alone.
     /// results.json is written last: a folder that has it is whole.
     public func save(to dir: String, writeTopK: Bool = true) throws {
-        if writeTopK {
-            let params = params
-            for (i, recs) in runs[bestRunIndex].topK.enumerated() {
-                let pos = positions.isEmpty ? first + i : positions[i]
-                try writeCodable(PairTopKFile(iterations: recs.map(\.pair), wordId: pos, params: params, type: "top_words"),
-                                 to: dir + "/top_k\(pos).json", pretty: false)
-            }
-        }
+        if writeTopK { try saveTopK(to: dir) }
         try writeCodable(resultsFile, to: dir + "/results.json", pretty: false)
+    }
+
+    /// top_k<pos>.json for every dreamed position, PAIR's write_top_ks.
+    public func saveTopK(to dir: String) throws {
+        let params = params
+        for (i, recs) in runs[bestRunIndex].topK.enumerated() {
+            let pos = positions.isEmpty ? first + i : positions[i]
+            try writeCodable(PairTopKFile(iterations: recs.map(\.pair), wordId: pos, params: params, type: "top_words"),
+                             to: dir + "/top_k\(pos).json", pretty: false)
+        }
     }
 }
 
