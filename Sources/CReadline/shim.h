@@ -18,6 +18,7 @@ static inline void dl_rl_catch_signals(int on) { rl_catch_signals = on; }
 // Multi-line entries stay one entry across restarts: timestamps mark where each entry starts in the file.
 // (readline marks timestamps with history_comment_char, which is 0 unless set: then none is written.)
 static inline void dl_history_keep_multiline(void) { history_comment_char = '#'; history_write_timestamps = 1; history_multiline_entries = 1; }
+static inline void dl_rl_set_prompt(const char *p) { rl_set_prompt(p); }
 static inline void dl_rl_clear_line(void) {
     rl_replace_line("", 0); rl_crlf(); rl_on_new_line(); rl_redisplay();
 }

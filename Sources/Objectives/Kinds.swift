@@ -54,12 +54,16 @@ extension PairActivation {
         guard unit >= 0 && unit < m.config.hiddenSize else {
             throw DreamlabError.outOfRange("\(a.function): unit \(unit) is outside 0...\(m.config.hiddenSize - 1) (hidden size \(m.config.hiddenSize)\(m.config.hiddenSize < 768 ? "; PAIR's bert-base neurons such as 414 do not all exist here" : ""))")
         }
-        return PairActivation(layer: layer, word: try a.int("word"), unit: unit, normalize: try a.bool("normalize") ?? true, numLayers: m.config.numLayers)
+        let word = try a.int("word")
+        if let word { try Check.position(word, m, "\(a.function): word") }
+        return PairActivation(layer: layer, word: word, unit: unit, normalize: try a.bool("normalize") ?? true, numLayers: m.config.numLayers)
     }
     public static let layerKind = ObjectiveKind("layer", arguments: ["layer", "word", "normalize"]) { a, m in
         let layer = try a.required("layer")
         try Check.layer(layer, m)
-        return PairActivation(layer: layer, word: try a.int("word"), unit: nil, normalize: try a.bool("normalize") ?? true, numLayers: m.config.numLayers)
+        let word = try a.int("word")
+        if let word { try Check.position(word, m, "\(a.function): word") }
+        return PairActivation(layer: layer, word: word, unit: nil, normalize: try a.bool("normalize") ?? true, numLayers: m.config.numLayers)
     }
 }
 
@@ -86,7 +90,7 @@ extension SiteElement {
     public static let attentionKind = ObjectiveKind("attention", arguments: ["layer", "head", "from", "to"]) { a, m in
         let layer = try a.required("layer"), head = try a.required("head")
         try Check.layer(layer, m); try Check.head(head, m)
-        let from = try a.required("from"), to = try a.required("to")
+        let from = try Check.position(try a.required("from"), m, "\(a.function): from"), to = try Check.position(try a.required("to"), m, "\(a.function): to")
         return SiteElement(site: Site(.pattern, layer: layer), index: [head, from, to], label: "attention(L\(layer),h\(head),\(from)->\(to))")
     }
 }
@@ -95,7 +99,7 @@ extension HeadNorm {
     public static let kind = ObjectiveKind("head", arguments: ["layer", "head", "word"]) { a, m in
         let layer = try a.required("layer"), head = try a.required("head")
         try Check.layer(layer, m); try Check.head(head, m)
-        return HeadNorm(layer: layer, head: head, word: try a.required("word"))
+        return HeadNorm(layer: layer, head: head, word: try Check.position(try a.required("word"), m, "\(a.function): word"))
     }
 }
 
@@ -108,7 +112,7 @@ extension GraphBuiltins {
         let layer = try a.required("layer"), head = try a.required("head")
         try Check.layer(layer, m); try Check.head(head, m)
         guard let q = try a.int("query") ?? a.int("from") else { throw DreamlabError.invalidArgument("\(a.function): missing query= (the 0-based query position)") }
-        return entropy(layer: layer, head: head, query: q)
+        return entropy(layer: layer, head: head, query: try Check.position(q, m, "\(a.function): query"))
     }
     public static let directionKind = ObjectiveKind("direction", arguments: ["site", "pos", "vector"]) { a, m in
         let site = try a.site("site", m)
@@ -117,7 +121,7 @@ extension GraphBuiltins {
         guard v.data.count == width else {
             throw DreamlabError.invalidArgument("\(a.function): vector has \(v.data.count) numbers, but a row of \(site) has \(width)")
         }
-        return direction(site: site, pos: try a.required("pos"), vector: v.data)
+        return direction(site: site, pos: try Check.position(try a.required("pos"), m, "\(a.function): pos"), vector: v.data)
     }
     public static let mlmKind = ObjectiveKind("mlm", arguments: ["word", "token", "measure"]) { a, m in
         guard m.hasMLM else {
@@ -136,7 +140,7 @@ extension GraphBuiltins {
         guard let measure = MLMMeasure(rawValue: measureName) else {
             throw DreamlabError.invalidArgument("\(a.function): measure must be \(MLMMeasure.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(measureName)\"")
         }
-        return mlm(pos: try a.required("word"), token: id, label: label, numLayers: m.config.numLayers, measure: measure)
+        return mlm(pos: try Check.position(try a.required("word"), m, "\(a.function): word"), token: id, label: label, numLayers: m.config.numLayers, measure: measure)
     }
     public static let reconstructKind = ObjectiveKind("reconstruct", arguments: ["site", "target", "pos", "loss"]) { a, m in
         let site = try a.site("site", m)

@@ -13,6 +13,14 @@ enum Check {
             throw DreamlabError.outOfRange("\(what) \(p) is outside 0...\(T - 1) for this \(T)-token input (0-based; position 0 is [CLS])")
         }
     }
+    /// A position checked when the objective is built, before any input exists: inside the model's positions.
+    @discardableResult
+    static func position(_ p: Int, _ m: BertModel, _ what: String) throws -> Int {
+        guard p >= 0 && p < m.config.maxPositions else {
+            throw DreamlabError.outOfRange("\(what) \(p) is outside 0...\(m.config.maxPositions - 1) (0-based; it must also fall inside the input: position 0 is [CLS])")
+        }
+        return p
+    }
     static func unit(_ u: Int, _ n: Int, _ what: String = "unit") throws {
         guard u >= 0 && u < n else {
             throw DreamlabError.outOfRange("\(what) \(u) is outside 0...\(n - 1) (this site has \(n) units)")

@@ -4,7 +4,7 @@ import XCTest
 /// The command line and Lua build the same options for the same core: per-command flag tables, PAIR's spellings,
 /// identical result files from both front ends, and a Lua boundary no error can cross.
 final class FrontEndTests: DreamlabProcessTestCase {
-    static let commands = ["dream", "search", "similar", "tokenize", "mlm", "dream-mlm", "export-activations", "probe", "corpus", "sweep", "report", "random-model", "bench"]
+    static let commands = ["dream", "search", "similar", "tokenize", "mlm", "dream-mlm", "reconstruct", "reconstruct-changed", "reconstruct-shifted", "export-activations", "probe", "corpus", "sweep", "report", "random-model", "bench"]
 
     func testEverySubcommandHasItsOwnFlagsHelpAndErrors() throws {
         for c in Self.commands {
@@ -341,6 +341,32 @@ final class FrontEndTests: DreamlabProcessTestCase {
             print(string.format('%.6g', r.history[3].activation))
             """])
         XCTAssertEqual(lua2.out.trimmingCharacters(in: .newlines), String(format: "%.6g", its[2]["prediction"] as! Double), lua2.err)
+
+        // reconstruct_*activation.py: from random logits the MSE to layer 5's activations falls; a changed row equal
+        // to the sentence's own and a shift of magnitude 0 leave the target as it was, so they give the same numbers.
+        var runs = 0
+        func reconstruct(_ args: [String]) throws -> [[String: Any]] {
+            runs += 1
+            let out = dir + "/rec-\(runs)"
+            let r = try dreamlab(args + ["--output_dir", out, "--num_iterations", "200", "--metrics_frequency", "100", "--learning_rate", "0.3"])
+            XCTAssertEqual(r.status, 0, r.err)
+            let res = try json(out + "/" + (try FileManager.default.contentsOfDirectory(atPath: out)[0]) + "/results.json")
+            XCTAssertEqual(res["type"] as? String, ["reconstruct": "reconstruct", "reconstruct-changed": "reconstruct_changed", "reconstruct-shifted": "reconstruct_shifted"][args[0]])
+            return (res["results"] as! [String: Any])["iterations"] as! [[String: Any]]
+        }
+        let plain = try reconstruct(["reconstruct"])
+        XCTAssertEqual(plain.map { $0["number"] as! Int }, [0, 100, 200])
+        XCTAssertEqual(Set(plain[0].keys), ["number", "tokens", "temperature", "max_values", "loss", "ids_loss"])
+        XCTAssertLessThan(plain[2]["loss"] as! Double, 0.5 * (plain[0]["loss"] as! Double), "the reconstruction error falls")
+        XCTAssertEqual(try dreamlab(["export-activations", "--sentence", "i hate kickshaws", "--word_id", "1", "--output_dir", dir + "/own"]).status, 0)
+        let own = try FileManager.default.contentsOfDirectory(atPath: dir + "/own/5")[0]
+        let changed = try reconstruct(["reconstruct-changed", "--change_activation_dir", dir + "/own", "--change_activation_file", own, "--change_id", "1"])
+        let shifted = try reconstruct(["reconstruct-shifted", "--shift_vector", dir + "/p5/weights.npy", "--shift_magnitude", "0"])
+        for (a, b) in [(plain, changed), (plain, shifted)] {
+            XCTAssertEqual(a.map { $0["loss"] as! Double }, b.map { $0["loss"] as! Double })
+        }
+        let moved = try reconstruct(["reconstruct-shifted", "--shift_vector", dir + "/p5/weights.npy", "--shift_magnitude", "5"])
+        XCTAssertNotEqual(moved[0]["loss"] as! Double, plain[0]["loss"] as! Double, "a shift moves the target")
     }
 
     func testEmbeddedLuaResourcesParse() throws {

@@ -73,6 +73,7 @@ extension Tensor {
         return t.reduceLines(a) { p, n, step in
             var acc = 0.0, mx = -Float.infinity, mn = Float.infinity, sq = 0.0
             for k in 0..<n { let v = p[k * step]; acc += Double(v); sq += Double(v) * Double(v); mx = Swift.max(mx, v); mn = Swift.min(mn, v) }
+            if acc.isNaN { return .nan }   // as torch: a NaN anywhere makes every reduction NaN
             switch r {
             case .sum: return Float(acc)
             case .mean: return Float(acc / Double(n))

@@ -200,7 +200,10 @@ let modelToString: LuaFn = { L in luaBinding(L) { L in
 let traceSite: LuaFn = { L in luaBinding(L) { L in
     let tr = try checkTrace(L)
     let name = try argString(L, 2, "site name")
-    let site = try Site.parse(name, config: tr.model.config, hasMLM: tr.model.hasMLM)
+    let site: Site
+    do { site = try Site.parse(name, config: tr.model.config, hasMLM: tr.model.hasMLM) } catch {
+        throw LuaError("\(error)\(didYouMean(name, Site.all(tr.model.config, hasMLM: tr.model.hasMLM)))")
+    }
     pushObject(L, try tr.acts.site(site), metatable: tensorClass)
     return 1
 } }

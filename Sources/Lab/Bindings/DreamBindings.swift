@@ -244,6 +244,7 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
 func runDreamNative(model: BertModel, objective: ActivationObjective, options: DreamOptions, quiet: Bool = false) throws -> DreamHandle {
     defer { Progress.clearLine() }   // however the dream ends, its progress line goes
     let result = try NativeWork.run { try runDream(model: model, objective: objective, options: options) }
+    Progress.clearLine()
     if result.interrupted { FileHandle.standardError.write(Data("dream interrupted at step \(result.stepsDone); the result so far is returned\n".utf8)) }
     else if let note = result.convergenceNote, !progressQuiet, !quiet { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     return DreamHandle(model: model, result: result, objective: objective)

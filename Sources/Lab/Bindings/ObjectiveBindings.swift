@@ -95,6 +95,12 @@ let objToString: LuaFn = { L in luaBinding(L) { L in push(L, try checkObjective(
 let objEval: LuaFn = { L in luaBinding(L) { L in
     let o = try checkObjective(L, 1)
     let m = try checkModel(L, 2)
+    if let tr = toObject(L, 3, metatable: traceClass, as: Trace.self) {
+        // A trace is evaluated as it is: r:trace()'s soft input gives the soft activation.
+        try o.validate(model: m, T: tr.ids.count)
+        lua_pushnumber(L, lua_Number(try o.evaluate(tr.acts, grads: nil)[0]))
+        return 1
+    }
     let (ids, types) = try argIdsOrText(L, m, 3)
     try o.validate(model: m, T: ids.count)
     let acts = try m.forward(InputBatch(ids: [ids], typeIds: [types]), upTo: min(o.deepestLayer, m.config.numLayers - 1), withMLM: o.needsMLM)

@@ -68,7 +68,7 @@ final class Interpreter {
         lastErrorWasInterrupt = msg.hasSuffix("interrupted!")
         if let r = msg.range(of: #"\(global '([A-Za-z_][A-Za-z0-9_]*)'\)"#, options: .regularExpression) {
             let name = String(msg[r].dropFirst("(global '".count).dropLast(2))
-            msg += didYouMean(name, globalNames())
+            msg += didYouMean(name, globalNames().filter { $0 != name })
         }
         if ProcessInfo.processInfo.environment["DREAMLAB_TRACEBACK"] == "1" { return raw }
         guard parts.count > 1 else { return msg }

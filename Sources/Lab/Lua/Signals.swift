@@ -16,7 +16,9 @@ func installSignalHandler() {
         var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts)
         let now = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
         if atPrompt {
-            // At the prompt Ctrl-C clears the line, as in a shell.
+            // At the prompt Ctrl-C clears the line, as in a shell, and drops a chunk still waiting for its end.
+            dropPendingChunk = true
+            dl_rl_set_prompt("> ")
             dl_rl_clear_line()
             return
         }

@@ -41,6 +41,7 @@ func installPlugins(_ L: OpaquePointer) {
     setField(L, "__unlimit", labEndLimits)
     // The plugins that ship with Dreamlab, wherever the user starts it.
     push(L, ModelLocator.checkoutFolder("scripts/plugins") ?? "scripts/plugins"); lua_setfield(L, -2, "__bundled_plugins")
+    push(L, pluginSearchPath()); lua_setfield(L, -2, "__plugin_path")   // where lab.plugins() looks (not Lua's ./?.lua)
     dl_pop(L, 1)
     // The sandbox first, then help (which documents lab.plugin).
     for (name, code) in [("=(dreamlab plugins)", EmbeddedResource.sandbox), ("=(dreamlab help)", EmbeddedResource.help)] {

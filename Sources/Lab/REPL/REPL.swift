@@ -5,6 +5,8 @@ import Foundation
 
 /// True while readline waits at the prompt: Ctrl-C then only clears the line.
 nonisolated(unsafe) var atPrompt = false
+/// Set by Ctrl-C at the prompt: a chunk still waiting for its end (the >> prompt) is dropped, as IPython does.
+nonisolated(unsafe) var dropPendingChunk = false
 
 /// The interactive prompt: readline with history written after every line, Tab completion, expressions that print
 /// without `return`, `_` for the last result, a trailing `;` to stay quiet, multi-line chunks as the standalone lua
@@ -27,10 +29,14 @@ final class REPL {
         print("dreamlab \(dreamlabVersion) · Lua 5.4 · OpenBLAS \(BLASRuntime.coreName) · help() or x? for help, Tab completes, exit or Ctrl-D leaves")
         interp.loadDefaultModel()
         while let line = readLine(prompt: "> ") {
+            dropPendingChunk = false
             var chunk = line
             if chunk.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            // Incomplete input continues on a second prompt.
-            while isIncomplete(chunk), let more = readLine(prompt: ">> ") { chunk += "\n" + more }
+            // Incomplete input continues on a second prompt; Ctrl-C there starts over with the next line.
+            while isIncomplete(chunk), let more = readLine(prompt: ">> ") {
+                if dropPendingChunk { dropPendingChunk = false; chunk = more } else { chunk += "\n" + more }
+            }
+            if chunk.trimmingCharacters(in: .whitespaces).isEmpty { continue }
             add_history(chunk)
             append_history(1, historyPath)   // after every input: a crash loses nothing; a multi-line input is one entry
             if ["exit", "quit", "exit()", "quit()"].contains(chunk.trimmingCharacters(in: .whitespaces)) { break }
@@ -47,7 +53,7 @@ final class REPL {
         if let r = body.range(of: #":([A-Za-z_][A-Za-z0-9_]*)$"#, options: .regularExpression) {
             body.replaceSubrange(r.lowerBound..<body.index(after: r.lowerBound), with: ".")
         }
-        guard !body.isEmpty, compiles("return " + body) else { return nil }
+        guard !body.isEmpty, !body.hasPrefix("help("), compiles("return " + body) else { return nil }
         return "help(" + body + ")"
     }
 

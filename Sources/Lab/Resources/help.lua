@@ -227,8 +227,10 @@ local function resolve(path)
   return v
 end
 
-function help(x)
-  if x == nil then print(overview); return end
+function help(...)
+  local x = ...
+  if select("#", ...) == 0 then print(overview); return end
+  if x == nil then print("nil: no such name or value; help() lists the API"); return end
   if type(x) == "string" and not docs[x] then
     local v = resolve(x)
     if v == nil then print("no help for \"" .. x .. "\": no such name; help() lists the API"); return end
@@ -263,8 +265,13 @@ function help(x)
     for _, t in ipairs(tables) do
       if rawget(x, t[1]) ~= nil then print(t[2]); return end
     end
-    print("a table with " .. #x .. " list items; its named members:")
-    list_members(x)
+    local n = #x
+    local firsts = {}
+    for i = 1, math.min(n, 5) do firsts[i] = type(x[i]) == "string" and string.format("%q", x[i]) or tostring(x[i]) end
+    print("a table with " .. n .. " list items" .. (n > 0 and (": " .. table.concat(firsts, ", ") .. (n > 5 and ", ..." or "")) or ""))
+    local named = false
+    for k in pairs(x) do if type(k) == "string" then named = true; break end end
+    if named then print("named members:"); list_members(x) end
     return
   end
   if type(x) == "function" then

@@ -50,8 +50,20 @@ end
 --- Text chunks only; no os, io, package, debug, load, dofile or require; an instruction budget and a memory cap.
 function lab.plugin(name, opts)
   assert(type(name) == "string", "lab.plugin takes a plugin name or a path to a .lua file")
+  if opts ~= nil and type(opts) ~= "table" then error("lab.plugin: the options must be a table such as {instructions=50e6, memory=256*2^20}, got " .. type(opts), 2) end
   opts = opts or {}
-  local o = { instructions = opts.instructions or DEFAULTS.instructions, memory = opts.memory or DEFAULTS.memory }
+  for k in pairs(opts) do
+    if k ~= "instructions" and k ~= "memory" then
+      error("lab.plugin: unknown option " .. tostring(k) .. lab.__did_you_mean(tostring(k), { "instructions", "memory" }) .. "; it takes instructions= and memory=", 2)
+    end
+  end
+  for _, k in ipairs({ "instructions", "memory" }) do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= v or v < 1 or v == math.huge) then
+      error("lab.plugin: " .. k .. " must be a positive number (a limit cannot be switched off), got " .. tostring(v), 2)
+    end
+  end
+  local o = { instructions = math.floor(opts.instructions or DEFAULTS.instructions), memory = math.floor(opts.memory or DEFAULTS.memory) }
   local path = find_plugin(name)
   if not path then
     error("no plugin \"" .. name .. "\" in " .. package.path:gsub(";", "; ") .. " or " .. rawget(lab, "__bundled_plugins") .. "; give a path to a .lua file", 2)
@@ -92,7 +104,8 @@ function lab.plugin(name, opts)
       if type(v) == "function" and type(k) == "string" then
         local d
         for i, line in ipairs(lines) do
-          if line:match("^%s*" .. k .. "%s*=%s*function") or line:match("^%s*function%s+[%w_]+[%.:]" .. k .. "%s*%(") then
+          if line:match("^%s*" .. k .. "%s*=%s*function") or line:match("^%s*[%w_]+%." .. k .. "%s*=%s*function")
+             or line:match("^%s*function%s+[%w_]+[%.:]" .. k .. "%s*%(") then
             local above = {}
             local j = i - 1
             while j >= 1 and lines[j]:match("^%s*%-%-") do table.insert(above, 1, (lines[j]:match("^%s*%-%-+%s?(.*)$"))); j = j - 1 end
@@ -100,7 +113,7 @@ function lab.plugin(name, opts)
             break
           end
         end
-        docs[v] = d or filedoc or ("plugin " .. path .. ": " .. k)
+        docs[v] = d or (k .. ": a factory of plugin " .. path .. " with no doc comment of its own" .. (filedoc and "; help(p) shows the file's" or ""))
       end
     end
   end
@@ -111,7 +124,7 @@ end
 function lab.plugins()
   local found, seen = {}, {}
   local dirs = {}
-  for dir in package.path:gmatch("([^;]+)/%?%.lua") do dirs[#dirs + 1] = dir end
+  for dir in rawget(lab, "__plugin_path"):gmatch("([^;]+)/%?%.lua") do dirs[#dirs + 1] = dir end
   dirs[#dirs + 1] = rawget(lab, "__bundled_plugins")
   for _, dir in ipairs(dirs) do
     local p = io.popen('ls "' .. dir .. '" 2>/dev/null')
