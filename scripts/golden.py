@@ -145,6 +145,69 @@ def fluency_goldens():
                       "per_position": per, "gradient": grows})
     return {"config": RANDOM_MLM, "cases": cases}
 
+def grad_rows(g, first):
+    rows = []
+    for i in range(g.shape[0]):
+        top = torch.topk(g[i], 5).indices.tolist()
+        rows.append({"position": first + i, "norm": float(torch.norm(g[i])), "top5": top, "top5_values": [float(g[i][j]) for j in top]})
+    return rows
+
+def pair13_goldens():
+    """Issue 13's references: PAIR's dream_mlm objective (the probability of a token at a masked word) and its gradient
+    on the random MLM model; PAIR's reconstruction loss (F.mse_loss to a layer's activations) and its gradient on the
+    default model; and the input-embedding neighbours of a word (torch.pairwise_distance and cosine_similarity)."""
+    import subprocess, tempfile
+    from transformers import BertForMaskedLM
+    out = {}
+    # Neighbours of "hate" in the default model's input embeddings.
+    E = model.embeddings.word_embeddings.weight.detach()
+    q = E[tok.convert_tokens_to_ids("hate")]
+    d = torch.pairwise_distance(E, q.expand_as(E))
+    c = torch.cosine_similarity(E, q.expand_as(E))
+    de, ie = torch.topk(d, 10, largest=False)
+    dc, ic = torch.topk(c, 10, largest=True)
+    out["neighbours"] = {"token": "hate", "euclidean": {"ids": ie.tolist(), "values": de.tolist()},
+                         "cosine": {"ids": ic.tolist(), "values": dc.tolist()}}
+    # Reconstruction: the relaxed "i hate kickshaws" (positions 1..2, T=1.5) against the layer-5 activation of
+    # "i love kickshaws" (same length), PAIR's loss = F.mse_loss; the dream maximises -loss.
+    target = model(**tok("i love kickshaws", return_tensors="pt"), output_hidden_states=True).hidden_states[6][0].detach()
+    enc = tok("i hate kickshaws", return_tensors="pt")
+    ids = enc["input_ids"][0]
+    V = cfg.vocab_size
+    z = torch.nn.functional.one_hot(ids[1:3], V).float().requires_grad_(True)
+    p = torch.softmax(z / 1.5, dim=-1)
+    words = torch.cat([E[ids[:1]], p @ E, E[ids[3:]]], dim=0)
+    hs = model(inputs_embeds=words.unsqueeze(0), token_type_ids=enc["token_type_ids"], attention_mask=enc["attention_mask"],
+               output_hidden_states=True).hidden_states[6][0]
+    loss = torch.nn.functional.mse_loss(hs, target)
+    (-loss).backward()
+    out["reconstruct"] = {"sentence": "i hate kickshaws", "target_sentence": "i love kickshaws", "layer": 5, "first": 1, "last": 2,
+                          "temperature": 1.5, "loss": float(loss), "rows": grad_rows(z.grad, 1)}
+    # dream_mlm's objective on the random MLM model: softmax(logits[2])[token] with word 2 masked, positions 1 and 3..5
+    # relaxed at T=2 from the sentence's one-hots.
+    binary = os.path.join(ROOT, ".build", "release", "dreamlab")
+    dd = tempfile.mkdtemp(prefix="dreamlab-golden-mlm13-")
+    flags = sum([[f"--{k}", str(v)] for k, v in RANDOM_MLM.items()], [])
+    subprocess.check_call([binary, "random-model", "--out", dd, "--vocab_from", MODEL] + flags, stdout=subprocess.DEVNULL)
+    mlm = BertForMaskedLM.from_pretrained(dd, attn_implementation="eager").eval()
+    Em = mlm.bert.embeddings.word_embeddings.weight.detach()
+    ids = tok("i hate kickshaws", return_tensors="pt")["input_ids"][0].clone()
+    ids[2] = tok.mask_token_id
+    positions = [1, 3, 4, 5]
+    zm = torch.nn.functional.one_hot(ids[positions], V).float().requires_grad_(True)
+    pm = torch.softmax(zm / 2.0, dim=-1)
+    rows = [Em[ids[t]] for t in range(len(ids))]
+    for i, t in enumerate(positions): rows[t] = pm[i] @ Em
+    logits = mlm(inputs_embeds=torch.stack(rows).unsqueeze(0), token_type_ids=torch.zeros(1, len(ids), dtype=torch.long),
+                 attention_mask=torch.ones(1, len(ids), dtype=torch.long)).logits[0, 2]
+    token = 2000
+    prob = torch.softmax(logits, -1)[token]
+    prob.backward()
+    g = zm.grad
+    out["dream_mlm"] = {"config": RANDOM_MLM, "ids": ids.tolist(), "positions": positions, "word": 2, "token": token, "temperature": 2.0,
+                        "probability": float(prob), "rows": [dict(r, position=positions[i]) for i, r in enumerate(grad_rows(g, 0))]}
+    return out
+
 def main():
     rng = np.random.RandomState(0)
     golden = {"model": os.path.basename(MODEL), "transformers": __import__("transformers").__version__,
@@ -169,6 +232,7 @@ def main():
     golden["gradients"].append(pair_gradient("the quick brown fox jumps over the lazy dog", 1, 4, 0.7, 3, 2, 100))
     golden["gradients"].append(pair_gradient("i hate kickshaws", 1, 3, 1.3, last, 1, 17))
     golden["fluency"] = fluency_goldens()
+    golden["pair13"] = pair13_goldens()
     path = os.path.join(ROOT, "Tests", "Golden", "golden.json")
     with open(path + ".tmp", "w") as f:
         json.dump(golden, f, ensure_ascii=True, separators=(",", ":"))
