@@ -134,6 +134,7 @@ final class CLITests: DreamlabProcessTestCase {
             ("sweep_units.lua", ["5", "5", out + "/sweep.jsonl"], "wrote"),
             ("objectives_tour.lua", ["10"], "prev_token(L3,h7)"),
             ("fluency_frontier.lua", [out + "/mlm", "6", out + "/frontier"], "on the frontier"),
+            ("pair_experiments.lua", ["12", out + "/pairx", out + "/mlm"], "dream_mlm.py:"),
         ]
         let mk = try dreamlab(["random-model", "--out", out + "/mlm"])
         XCTAssertEqual(mk.status, 0, mk.err)
