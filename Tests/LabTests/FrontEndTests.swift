@@ -369,6 +369,68 @@ final class FrontEndTests: DreamlabProcessTestCase {
         XCTAssertNotEqual(moved[0]["loss"] as! Double, plain[0]["loss"] as! Double, "a shift moves the target")
     }
 
+    /// Every result file type, read with the schema PAIR's viewer (text-dream/explainable_code) reads: for each type
+    /// the key paths its cards access unconditionally, with their JSON types (written from PAIR's source by hand).
+    func testEveryFileTypeHasWhatPAIRsViewerReads() throws {
+        let dir = tempDir("viewer")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        enum Kind { case number, string, strings, numbers, numberOrNull, list }
+        func check(_ file: String, _ schema: [(String, Kind)], iterationKeys: [String] = [], type: String?, line: UInt = #line) throws {
+            let j = try json(file)
+            if let type { XCTAssertEqual(j["type"] as? String, type, file, line: line) }
+            for (path, kind) in schema {
+                var v: Any? = j
+                for key in path.split(separator: ".") { v = (v as? [String: Any])?[String(key)] }
+                switch kind {
+                case .number: XCTAssertTrue(v is NSNumber, "\(path) is a number in \(file)", line: line)
+                case .string: XCTAssertTrue(v is String, "\(path) is a string in \(file)", line: line)
+                case .strings: XCTAssertFalse((v as? [String] ?? []).isEmpty, "\(path) is a non-empty list of strings in \(file)", line: line)
+                case .numbers: XCTAssertNotNil(v as? [Double], "\(path) is a list of numbers in \(file)", line: line)
+                case .numberOrNull: XCTAssertTrue(v is NSNumber || v is NSNull, "\(path) is a number or null in \(file)", line: line)
+                case .list: XCTAssertFalse((v as? [Any] ?? []).isEmpty, "\(path) is a non-empty list in \(file)", line: line)
+                }
+            }
+            // The viewer reads each metric it finds in the first record from every record, as a number.
+            let records = ((j["results"] as? [String: Any])?["iterations"] ?? j["iterations"]) as? [[String: Any]] ?? []
+            for key in iterationKeys {
+                XCTAssertFalse(records.isEmpty, file, line: line)
+                for r in records { XCTAssertTrue(r[key] is NSNumber, "every record's \(key) is a number in \(file)", line: line) }
+            }
+            for r in records where j["iterations"] == nil {
+                XCTAssertNotNil(r["number"] as? Int, file, line: line); XCTAssertNotNil(r["tokens"] as? [String], file, line: line)
+            }
+        }
+        let neuron = ["--layer_id", "5", "--word_id", "2", "--neuron_id", "300"]
+        XCTAssertEqual(try dreamlab(["dream", "--output_dir", dir + "/d", "--num_iterations", "4", "--metrics_frequency", "2", "--dream_start", "2", "--dream_end", "2"] + neuron).status, 0)
+        let d = dir + "/d/" + (try FileManager.default.contentsOfDirectory(atPath: dir + "/d")[0])
+        let params: [(String, Kind)] = [("params.tokens", .strings), ("params.layer_id", .numberOrNull), ("params.word_id", .numberOrNull), ("params.neuron_id", .numberOrNull)]
+        try check(d + "/results.json", params + [("params.dream_start", .number), ("params.dream_end", .number), ("results.iterations", .list)],
+                  iterationKeys: ["activation", "ids_activation", "temperature"], type: "dream")
+        try check(d + "/top_k2.json", [("word_id", .number), ("params.tokens", .strings), ("iterations", .list)], iterationKeys: ["activation", "number"], type: "top_words")
+        let topk = try json(d + "/top_k2.json")["iterations"] as! [[String: Any]]
+        XCTAssertTrue(topk.allSatisfy { ($0["tokens"] as? [String])?.isEmpty == false && ($0["scores"] as? [Double])?.allSatisfy { (0...1).contains($0) } == true })
+        XCTAssertEqual(try dreamlab(["search", "--output_dir", dir, "--limit", "200"] + neuron).status, 0)
+        let tops: [(String, Kind)] = [("tokens", .strings), ("change_word", .number), ("tops", .list), ("layer_id", .numberOrNull), ("word_id", .numberOrNull), ("neuron_id", .numberOrNull)]
+        try check(dir + "/top_tokens_in_i hate kickshaws_2.json", tops, type: "token_search")
+        let search = try json(dir + "/top_tokens_in_i hate kickshaws_2.json")["tops"] as! [[String: Any]]
+        XCTAssertEqual(search.map { $0["activation"] as! Double }, search.map { $0["activation"] as! Double }.sorted(by: >), "tops sorted best first: the viewer scales by tops[0]")
+        XCTAssertTrue(search.allSatisfy { $0["token"] is String })
+        XCTAssertEqual(try dreamlab(["similar", "--output_dir", dir, "--top_k", "5"] + neuron).status, 0)
+        try check(dir + "/closest_to_i hate kickshaws_2.json", tops + [("furthest", .number)], type: "similar_embeddings")
+        XCTAssertTrue((try json(dir + "/closest_to_i hate kickshaws_2.json")["tops"] as! [[String: Any]]).allSatisfy { $0["token"] is String && $0["activation"] is NSNumber && $0["distance"] is NSNumber })
+        XCTAssertEqual(try dreamlab(["reconstruct", "--output_dir", dir + "/r", "--num_iterations", "4", "--metrics_frequency", "2"]).status, 0)
+        let r = dir + "/r/" + (try FileManager.default.contentsOfDirectory(atPath: dir + "/r")[0])
+        try check(r + "/results.json", params + [("params.dream_start", .number), ("params.dream_end", .number), ("results.iterations", .list)],
+                  iterationKeys: ["loss", "ids_loss", "temperature"], type: "reconstruct")
+        XCTAssertEqual(try dreamlab(["-e", "lab.npy.save('\(dir)/shift.npy', lab.load():embedding('she'))"]).status, 0)
+        XCTAssertEqual(try dreamlab(["reconstruct-shifted", "--output_dir", dir + "/s", "--num_iterations", "4", "--metrics_frequency", "2",
+                                     "--shift_vector", dir + "/shift.npy", "--target", "she"]).status, 0)
+        let sh = dir + "/s/" + (try FileManager.default.contentsOfDirectory(atPath: dir + "/s")[0])
+        try check(sh + "/results.json", params + [("params.shift_start", .number), ("params.shift_end", .number), ("params.target", .string),
+                                                  ("params.shift_magnitude", .number), ("results.iterations", .list)],
+                  iterationKeys: ["loss", "ids_loss", "temperature"], type: "reconstruct_shifted")
+    }
+
     func testEmbeddedLuaResourcesParse() throws {
         let luac = ["/usr/bin/luac5.4", "/usr/bin/luac"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let luac else { return XCTFail("luac5.4 is missing; scripts/test installs it (apt-get install lua5.4)") }

@@ -17,8 +17,8 @@ local r = lab.dream{objective = o, first = 2, last = 2, steps = steps, quiet = t
 r:save(out .. "/dream")
 print(string.format("dream.py: %s  activation %.4f, best %q %.4f", r.text, r.activation, r.best.text, r.best.activation))
 
--- token_search.py: every token at position 2, scored exactly.
-local s = lab.search{objective = o, position = 2, topk = 5, quiet = true}
+-- token_search.py: every token at position 2, scored exactly (a quick run, STEPS < 100, tries the first 3000 ids).
+local s = lab.search{objective = o, position = 2, topk = 5, quiet = true, limit = steps < 100 and 3000 or nil}
 print(string.format("token_search.py: best %s %.4f of %d", s[1].token, s[1].activation, s.candidates))
 
 -- similar_embedding_activation.py: the nearest input embeddings to "hate", each scored in place.

@@ -37,7 +37,8 @@ func reconstructFlags(_ kind: ReconstructKind) -> [Flag] {
     case .shifted:
         flags += [.string("shift_vector", "", "a .npy direction, or a folder with <layer_id>/final_weights.np[y] or weights.npy (dreamlab probe's; required)"),
                   .int("shift_start", 1, "first position whose target is shifted"), .int("shift_end", 1, "last position whose target is shifted"),
-                  .float("shift_magnitude", "0.1", "the shift: direction / max(direction) * magnitude")]
+                  .float("shift_magnitude", "0.1", "the shift: direction / max(direction) * magnitude"),
+                  .string("target", "", "a name for what the shift moves toward (PAIR's viewer shows it), e.g. she")]
     }
     return flags + SharedFlags.model
 }
@@ -123,6 +124,18 @@ func runReconstruct(_ kind: ReconstructKind, _ f: ParsedFlags) throws -> Int32 {
     }
     var params = try JSONSerialization.jsonObject(with: JSONEncoder().encode(r.params)) as? [String: Any] ?? [:]
     params["tokens"] = enc.ids.map { m.tokenizer.idToToken[$0] }   // the sentence whose activation is the target
+    // As PAIR's scripts write them: the whole layer is the target (no word, no neuron), and the edit's own flags.
+    params["layer_id"] = layer; params["word_id"] = NSNull(); params["neuron_id"] = NSNull()
+    switch kind {
+    case .plain: break
+    case .changed:
+        params["change_id"] = f.int("change_id"); params["change_activation_dir"] = f.string("change_activation_dir")
+        params["change_activation_file"] = f.string("change_activation_file")
+    case .shifted:
+        params["shift_start"] = f.int("shift_start"); params["shift_end"] = f.int("shift_end")
+        params["shift_magnitude"] = Double(f.float("shift_magnitude")); params["shift_vector"] = f.string("shift_vector")
+        params["target"] = f.string("target")
+    }
     var ours: [String: Any] = ["objective": r.objective, "model": m.directory, "steps_done": r.stepsDone, "interrupted": r.interrupted, "seconds": r.seconds]
     if let b = r.best { ours["best"] = ["tokens": b.tokens, "ids": b.ids, "text": b.text, "ids_loss": number(-b.activation), "step": b.step] as [String: Any] }
     let file: [String: Any] = ["params": params, "results": ["iterations": iterations], "type": kind.rawValue, "dreamlab": ours]
