@@ -25,14 +25,8 @@ let dreamMLMCommand = Subcommand(
             .int("dream_before_end", 1, "last dreamed position before the masked word"),
             .int("dream_after_start", 3, "first dreamed position after the masked word"),
             .int("dream_after_end", 5, "last dreamed position after the masked word"),
-            .int("warmup", 200, "steps before the temperature anneals"),
-            .float("start_temp", "2.0", "start temperature of the softmax"),
-            .float("end_temp", "0.1", "end temperature of the softmax"),
-            .float("anneal", "0.9995", "annealing factor for the temperature"),
-            .float("learning_rate", "0.1", "learning rate of Adam"),
             .bool("normalize", true, "raise the probability (softmax) rather than the logit"),
-            .bool("gumbel", false, "Gumbel noise with the softmax"),
-            .int("metrics_frequency", 250, "steps between records in results.json")] + SharedFlags.model
+            .int("metrics_frequency", 250, "steps between records in results.json")] + SharedFlags.anneal + SharedFlags.model
 ) { f in
     guard let outDir = f.optional("output_dir") else { throw CLIError("--output_dir is required (PAIR's flag), e.g. --output_dir out") }
     let m = try SharedFlags.model(f)

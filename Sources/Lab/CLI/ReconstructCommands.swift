@@ -17,12 +17,7 @@ func reconstructFlags(_ kind: ReconstructKind) -> [Flag] {
         .int("layer_id", 5, "the layer whose activations (hook_resid_post) are reconstructed"),
         .int("dream_start", 1, "first dreamed position (0-based)"),
         .int("dream_end", 0, "last dreamed position (0: the token before the final [SEP])"),
-        .int("warmup", 200, "steps before the temperature anneals"),
-        .float("start_temp", "2.0", "start temperature of the softmax"),
-        .float("end_temp", "0.1", "end temperature of the softmax"),
-        .float("anneal", "0.9995", "annealing factor for the temperature"),
-        .float("learning_rate", "0.1", "learning rate of Adam"),
-        .bool("gumbel", false, "Gumbel noise with the softmax"),
+    ] + SharedFlags.anneal + [
         .bool("write_top_k", false, "write top_k<pos>.json files (PAIR's default: no)"),
         .int("k", 10, "top-ranked words stored per record"),
         .int("metrics_frequency", kind == .plain ? 1000 : 250, "steps between records in results.json"),

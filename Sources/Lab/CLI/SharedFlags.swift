@@ -18,6 +18,16 @@ enum SharedFlags {
         .bool("normalize", true, "divide by the norm of the word's activations over all layers, as PAIR does"),
     ]
 
+    /// PAIR's annealed relaxation: every dreaming script takes these with these defaults.
+    static let anneal: [Flag] = [
+        .int("warmup", 200, "steps before the temperature anneals"),
+        .float("start_temp", "2.0", "start temperature of the softmax"),
+        .float("end_temp", "0.1", "end temperature of the softmax"),
+        .float("anneal", "0.9995", "annealing factor for the temperature"),
+        .float("learning_rate", "0.1", "learning rate of Adam"),
+        .bool("gumbel", false, "Gumbel noise with the softmax"),
+    ]
+
     /// PAIR's dream.py flags, then Dreamlab's (method, restarts, seed, fluency, discrete knobs).
     static let dream: [Flag] = [
         .string("sentence", "i hate kickshaws", "the sentence to start with"),
@@ -25,12 +35,7 @@ enum SharedFlags {
         .int("dream_start", 1, "first position to dream (0-based)"),
         .int("dream_end", 0, "last position to dream (0: the token before the final [SEP])"),
         .int("num_iterations", 3000, "number of optimization steps"),
-        .int("warmup", 200, "steps before the temperature anneals"),
-        .float("start_temp", "2.0", "start temperature of the softmax"),
-        .float("end_temp", "0.1", "end temperature of the softmax"),
-        .float("anneal", "0.9995", "annealing factor for the temperature"),
-        .float("learning_rate", "0.1", "learning rate of Adam"),
-        .bool("gumbel", false, "Gumbel noise with the softmax"),
+    ] + anneal + [
         .int("k", 10, "top-ranked words stored per record"),
         .int("metrics_frequency", 250, "steps between records in results.json"),
         .int("top_k_frequency", 1, "steps between records in the top_k files (1: every iteration, as PAIR writes them; larger thins them)"),

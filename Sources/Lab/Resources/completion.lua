@@ -68,15 +68,6 @@ end
 
 -- Keyword arguments inside f{...}: `before` is the line up to the word being completed. Returns "name=" candidates
 -- when the word is a key of the innermost open table and that table is the argument of a lab function.
-local function resolve(path)
-  local v = _G
-  for seg in path:gmatch("[^%.:]+") do
-    local ok, nv = pcall(function() return v[seg] end)
-    if not ok or nv == nil then return nil end
-    v = nv
-  end
-  return v
-end
 function lab.__complete_keyword(before, word)
   if not word:match("^[%a_][%w_]*$") and word ~= "" then return {} end
   if not before:match("[{,]%s*$") then return {} end   -- after `=` the word is a value, not a key
@@ -92,8 +83,8 @@ function lab.__complete_keyword(before, word)
         local names = all[path]
         if not names then
           -- An alias (o = lab.objectives; o.neuron{...}): find the lab function it is.
-          local f = resolve(path)
-          for name, list in pairs(all) do if f ~= nil and resolve(name) == f then names = list; break end end
+          local f = lab.__resolve(path)
+          for name, list in pairs(all) do if f ~= nil and lab.__resolve(name) == f then names = list; break end end
         end
         local out = {}
         for _, n in ipairs(names or {}) do if n:sub(1, #word) == word then out[#out + 1] = n .. "=" end end

@@ -216,8 +216,8 @@ local function list_members(x)
   end
 end
 
--- A dotted path such as "lab.dream" or "m:run" (only lookups, no code is run).
-local function resolve(path)
+-- A dotted path such as "lab.dream" or "m:run" (only lookups, each protected; no code of the user's is called).
+function lab.__resolve(path)
   local v = _G
   for seg in path:gmatch("[^%.:]+") do
     local ok, nv = pcall(function() return v[seg] end)
@@ -232,7 +232,7 @@ function help(...)
   if select("#", ...) == 0 then print(overview); return end
   if x == nil then print("nil: no such name or value; help() lists the API"); return end
   if type(x) == "string" and not docs[x] then
-    local v = resolve(x)
+    local v = lab.__resolve(x)
     if v == nil then print("no help for \"" .. x .. "\": no such name; help() lists the API"); return end
     x = v
   end
