@@ -311,6 +311,14 @@ final class FrontEndTests: DreamlabProcessTestCase {
             """])
         XCTAssertEqual(lua.out, String(format: "0.000000 %.4f\ntrue\n", summary["train_accuracy"] as! Double), lua.err)
         XCTAssertTrue(try dreamlab(["-e", "lab.probe{x=lab.tensor{{1, 2}, {3, 4}}, y={0, 0}}"]).err.contains("both classes need examples"))
+        XCTAssertTrue(try dreamlab(["probe", "--train_dir", dir + "/train", "--concept1", "pos", "--concept2", "pos", "--output_dir", dir + "/pp"]).err.contains("a probe separates two different concepts"))
+        // Lines that tokenize alike are numbered, not overwritten; a --word found nowhere is an error that writes nothing.
+        try "he went home\nhe went home\nHe went home!\n".write(toFile: dir + "/dup.txt", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try dreamlab(["export-activations", "--file", dir + "/dup.txt", "--word", "he", "--output_dir", dir + "/dup"]).status, 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/dup/0").count, 3)
+        let none = try dreamlab(["export-activations", "--file", dir + "/dup.txt", "--word", "zebra", "--output_dir", dir + "/none"])
+        XCTAssertEqual(none.status, 2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/none"))
 
         // mlm.py on the random MLM fixture: the printed top-k is the softmax of the head's logits read through tensors.
         XCTAssertEqual(try dreamlab(["random-model", "--out", dir + "/mlm"]).status, 0)
@@ -320,6 +328,7 @@ final class FrontEndTests: DreamlabProcessTestCase {
         let viaLua = try dreamlab(["-e", "local m = lab.load('\(dir)/mlm'); local v, i = m:run({'[CLS]', 'i', '[MASK]', 'kicks', '##haw', '##s', '[SEP]'}):site('mlm.logits')[2]:softmax():topk(3); print('Indices: [' .. table.concat(i, ' ') .. ']')"])
         XCTAssertEqual(String(indices), viaLua.out.trimmingCharacters(in: .newlines), viaLua.err)
         XCTAssertTrue(try dreamlab(["mlm"]).err.contains("has no MLM head"))
+        XCTAssertTrue(try dreamlab(["mlm", "--model_config", dir + "/mlm", "--top_k", "0"]).err.contains("--top_k must be in 1..."))
 
         // dream_mlm.py: the masked word stays, the spans around it are dreamed, and the records say prediction as
         // PAIR's do; lab.dream with the same spans on the masked sentence computes the same numbers.

@@ -51,7 +51,8 @@ public enum NPY {
         guard let descrField = field("descr"), let q1 = descrField.firstIndex(of: "'"),
               let q2 = descrField[descrField.index(after: q1)...].firstIndex(of: "'") else { throw bad("no descr") }
         let descr = String(descrField[descrField.index(after: q1)..<q2])
-        guard let fo = field("fortran_order"), fo.hasPrefix("False") else { throw bad("Fortran order; save with np.ascontiguousarray") }
+        guard let fo = field("fortran_order"), fo.hasPrefix("False") || fo.hasPrefix("True") else { throw bad("malformed header: fortran_order is neither True nor False") }
+        guard fo.hasPrefix("False") else { throw bad("Fortran order; save with np.ascontiguousarray") }
         guard let sf = field("shape"), let open = sf.firstIndex(of: "("), let close = sf.firstIndex(of: ")") else { throw bad("no shape") }
         let dims = sf[sf.index(after: open)..<close].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var shape: [Int] = []

@@ -9,6 +9,7 @@ let labProbe: LuaFn = { L in luaBinding(L) { L in
     var x: Tensor, y: [Int]
     if let dir = try a.string("dir") {
         guard let c1 = try a.string("concept1"), let c2 = try a.string("concept2") else { throw LuaError("lab.probe: dir= needs concept1= and concept2= (folder names under dir)") }
+        guard c1 != c2 else { throw LuaError("lab.probe: concept1 and concept2 are both \(c1); a probe separates two different concepts") }
         let layer = try a.requiredInt("layer")
         let r1 = try readConceptRows(dir, concept: c1, layer: layer), r2 = try readConceptRows(dir, concept: c2, layer: layer)
         guard let H = (r1 + r2).first?.count, (r1 + r2).allSatisfy({ $0.count == H }) else { throw LuaError("lab.probe: no examples, or vectors of different lengths, under \(dir)") }

@@ -56,8 +56,8 @@ let dreamMLMCommand = Subcommand(
     let params: [String: Any] = [
         "maximize_word": f.int("maximize_word"), "maximize_id": id, "dream_before_start": before.lowerBound, "dream_before_end": before.upperBound,
         "dream_after_start": after.lowerBound, "dream_after_end": after.upperBound, "num_iterations": o.steps, "gumbel": f.bool("gumbel"),
-        "warmup": f.int("warmup"), "start_temp": Double(f.float("start_temp")), "end_temp": Double(f.float("end_temp")),
-        "anneal": Double(f.float("anneal")), "learning_rate": Double(f.float("learning_rate")), "sentence": o.sentence,
+        "warmup": f.int("warmup"), "start_temp": finiteDouble(f.float("start_temp")) ?? 0, "end_temp": finiteDouble(f.float("end_temp")) ?? 0,
+        "anneal": finiteDouble(f.float("anneal")) ?? 0, "learning_rate": finiteDouble(f.float("learning_rate")) ?? 0, "sentence": o.sentence,
         "tokens": r.startTokens, "model_config": (m.directory as NSString).lastPathComponent, "metrics_frequency": o.every,
         "normalize": f.bool("normalize")]
     func number(_ x: Float) -> Any { x.isFinite ? Double(x) : NSNull() }

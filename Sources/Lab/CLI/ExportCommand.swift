@@ -29,8 +29,8 @@ let exportActivationsCommand = Subcommand(
     let word = f.optional("word")
     if let word, m.tokenizer.id(of: word) == nil { throw CLIError("--word \(word) is not one token of the vocabulary; dreamlab tokenize --sentence '\(word)' shows how it splits") }
     let L = m.config.numLayers, H = m.config.hiddenSize
-    for l in 0..<L { try makeFolder(out + "/\(l)") }
     var written = 0, skipped = 0
+    var names = Set<String>()
     for s in sentences {
         if interruptRequested.load(ordering: .relaxed) { break }
         let ids = m.tokenizer.encode(s).ids, tokens = ids.map { m.tokenizer.idToToken[$0] }
@@ -46,12 +46,20 @@ let exportActivationsCommand = Subcommand(
         }
         let acts = try m.forward(InputBatch(ids: [ids]), withMLM: false)
         // PAIR's name: position, "V", length, the tokens joined by "_" without brackets or slashes.
-        let name = "\(pos)_V_\(ids.count)_" + tokens.joined(separator: "_").filter { !"[]/".contains($0) } + ".npy"
+        let stem = "\(pos)_V_\(ids.count)_" + tokens.joined(separator: "_").filter { !"[]/".contains($0) }
+        // Lines that tokenize alike would share PAIR's name: number the repeats so none is overwritten.
+        var name = stem + ".npy", n = 1
+        while names.contains(name) { n += 1; name = stem + "_\(n).npy" }
+        names.insert(name)
+        if written == 0 { for l in 0..<L { try makeFolder(out + "/\(l)") } }   // only once there is something to write
         for l in 0..<L {
             let h = try acts.site(Site(.residPost, layer: l))
             try NPY.write(Tensor(shape: [H], data: Array(h.data[(pos * H)..<((pos + 1) * H)])), to: out + "/\(l)/" + name)
         }
         written += 1
+    }
+    if written == 0, !interruptRequested.load(ordering: .relaxed) {
+        throw CLIError("no line of the input contains the token \"\(word ?? "")\"; nothing was exported (dreamlab tokenize shows how lines split)")
     }
     print("wrote \(written) token\(written == 1 ? "" : "s") x \(L) layers to \(out)/<layer>/\(skipped > 0 ? " (\(skipped) lines without \"\(word ?? "")\" skipped)" : "")")
     return interruptRequested.load(ordering: .relaxed) ? 130 : 0

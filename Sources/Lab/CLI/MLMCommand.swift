@@ -26,7 +26,8 @@ let mlmCommand = Subcommand(
     ids[w] = mask
     let logits = try m.run(ids: ids, withMLM: true).site(Site(.mlmLogits, layer: m.config.numLayers)).index([.at(w)])
     let row = f.bool("normalize") ? try logits.softmax() : logits
-    let (values, idx) = try row.topk(min(max(1, f.int("top_k")), m.config.vocabSize))
+    guard (1...m.config.vocabSize).contains(f.int("top_k")) else { throw CLIError("--top_k must be in 1...\(m.config.vocabSize), got \(f.int("top_k"))") }
+    let (values, idx) = try row.topk(f.int("top_k"))
     print("Indices: [" + idx.map(String.init).joined(separator: " ") + "]")
     print("Values:  [" + values.data.map { String(format: "%.8g", Double($0)) }.joined(separator: " ") + "]")
     print("Tokens:  [" + idx.map { "'" + m.tokenizer.idToToken[$0] + "'" }.joined(separator: ", ") + "]")

@@ -40,6 +40,7 @@ let probeCommand = Subcommand(
 ) { f in
     guard let dir = f.optional("train_dir") else { throw CLIError("--train_dir is required") }
     guard let out = f.optional("output_dir") else { throw CLIError("--output_dir is required") }
+    guard f.string("concept1") != f.string("concept2") else { throw CLIError("--concept1 and --concept2 are both \(f.string("concept1")); a probe separates two different concepts") }
     let fa = try readConceptFiles(dir, concept: f.string("concept1"), layer: f.int("layer_id"))
     let fb = try readConceptFiles(dir, concept: f.string("concept2"), layer: f.int("layer_id"))
     let a = fa.map(\.1), b = fb.map(\.1), names = (fa + fb).map(\.0)

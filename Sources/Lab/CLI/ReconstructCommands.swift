@@ -128,7 +128,7 @@ func runReconstruct(_ kind: ReconstructKind, _ f: ParsedFlags) throws -> Int32 {
         params["change_activation_file"] = f.string("change_activation_file")
     case .shifted:
         params["shift_start"] = f.int("shift_start"); params["shift_end"] = f.int("shift_end")
-        params["shift_magnitude"] = Double(f.float("shift_magnitude")); params["shift_vector"] = f.string("shift_vector")
+        params["shift_magnitude"] = finiteDouble(f.float("shift_magnitude")) ?? 0; params["shift_vector"] = f.string("shift_vector")
         params["target"] = f.string("target")
     }
     var ours: [String: Any] = ["objective": r.objective, "model": m.directory, "steps_done": r.stepsDone, "interrupted": r.interrupted, "seconds": r.seconds]
