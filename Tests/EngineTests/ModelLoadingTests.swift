@@ -37,6 +37,39 @@ final class ModelLoadingTests: XCTestCase {
         assertThrows(try BertWeights.load(f, config: tinyConfig), contains: ["miss.safetensors", "encoder.layer.1.output.dense.bias"])
     }
 
+    /// Issue 12's loading traps: a config with fewer layers than the checkpoint, non-finite weights, fractional
+    /// data_offsets, a tokenizer.json id far out of range, an empty special token and a CRLF vocab.txt.
+    func testCheckpointsThatDisagreeOrAreCorruptAreRefused() throws {
+        var fewer = tinyConfig; fewer.numLayers = 1
+        let f = try SafetensorsFile(path: "two.safetensors", bytes: SafetensorsWriter.encode(RandomBert.tensors(tinyConfig)))
+        assertThrows(try BertWeights.load(f, config: fewer), contains: ["encoder layers 0...1", "num_hidden_layers=1", "set it to 2"])
+        var ts = RandomBert.tensors(tinyConfig)
+        let k = ts.firstIndex { $0.name.hasSuffix("layer.1.output.dense.weight") }!
+        ts[k].values[5] = .nan
+        let nan = try SafetensorsFile(path: "nan.safetensors", bytes: SafetensorsWriter.encode(ts))
+        assertThrows(try BertWeights.load(nan, config: tinyConfig), contains: ["layer.1.output.dense.weight", "nan", "element 5"])
+        // A fractional offset is refused, not truncated.
+        let header = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0.5,4]}}"#
+        var bytes = Data(withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) })
+        bytes.append(contentsOf: Array(header.utf8) + [0, 0, 0, 0])
+        assertThrows(try SafetensorsFile(path: "frac.safetensors", bytes: bytes), contains: ["data_offsets", "whole numbers"])
+
+        let dir = TestPaths.tempDir("tokenizers")
+        try RandomBert.writeDirectory(dir, config: tinyConfig)
+        let vocab = try String(contentsOfFile: dir + "/vocab.txt", encoding: .utf8)
+        let plain = try WordPieceTokenizer.load(directory: dir).encode("i hate the dog").ids
+        try vocab.replacingOccurrences(of: "\n", with: "\r\n").write(toFile: dir + "/vocab.txt", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try WordPieceTokenizer.load(directory: dir).encode("i hate the dog").ids, plain, "a CRLF vocab.txt reads as the LF one")
+        try #"{"do_lower_case": true, "additional_special_tokens": ["", "[MASK]"]}"#.write(toFile: dir + "/tokenizer_config.json", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try WordPieceTokenizer.load(directory: dir).encode("i hate the dog").ids, plain, "an empty special token is ignored, not an endless loop")
+        try FileManager.default.removeItem(atPath: dir + "/vocab.txt")
+        let lines = vocab.split(separator: "\n").map(String.init)
+        var entries = lines.enumerated().map { "\"\($0.element.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\": \($0.offset)" }
+        entries[entries.count - 1] = "\"zzz\": 1000000000000"
+        try "{\"model\": {\"vocab\": {\(entries.joined(separator: ", "))}}}".write(toFile: dir + "/tokenizer.json", atomically: true, encoding: .utf8)
+        assertThrows(try WordPieceTokenizer.load(directory: dir), contains: ["tokenizer.json", "each once", "1000000000000"])
+    }
+
     func testHalfPrecisionCheckpointsLoad() throws {
         for dt in [SafetensorsFile.DType.F16, .BF16] {
             let dir = TestPaths.tempDir("half-\(dt.rawValue)")

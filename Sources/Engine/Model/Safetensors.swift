@@ -97,8 +97,9 @@ public struct SafetensorsFile: Sendable {
             }
             guard let offs = obj["data_offsets"] as? [Any], offs.count == 2,
                   let b0 = offs[0] as? NSNumber, let e0 = offs[1] as? NSNumber,
+                  b0.doubleValue == Double(b0.int64Value), e0.doubleValue == Double(e0.int64Value),   // 2.5 is not an offset
                   b0.int64Value >= 0, e0.int64Value >= b0.int64Value else {
-                throw fail("tensor \(name): data_offsets must be [begin, end] with 0 <= begin <= end")
+                throw fail("tensor \(name): data_offsets must be [begin, end], whole numbers with 0 <= begin <= end; got \(obj["data_offsets"] ?? "nothing")")
             }
             var count = dtype.byteSize
             for d in shape {

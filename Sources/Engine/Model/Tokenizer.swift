@@ -30,7 +30,8 @@ public struct WordPieceTokenizer: Sendable {
         clsId = try need("[CLS]"); sepId = try need("[SEP]"); padId = try need("[PAD]"); unkId = try need("[UNK]")
         maskId = map[Array("[MASK]".utf8)]
         var specials = ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"].filter { map[Array($0.utf8)] != nil }
-        for s in extraSpecial where !specials.contains(s) && map[Array(s.utf8)] != nil { specials.append(s) }
+        // An empty special token would match everywhere and never advance the encoder: skipped.
+        for s in extraSpecial where !s.isEmpty && !specials.contains(s) && map[Array(s.utf8)] != nil { specials.append(s) }
         // Longest first, so that a special token that is a prefix of another never wins.
         specialTokens = specials.sorted { $0.unicodeScalars.count > $1.unicodeScalars.count }
     }
@@ -40,14 +41,21 @@ public struct WordPieceTokenizer: Sendable {
         let fm = FileManager.default
         var vocab: [String]
         if let text = try? String(contentsOfFile: dir + "/vocab.txt", encoding: .utf8) {
-            vocab = text.components(separatedBy: "\n")
+            // Split on the byte: Swift treats "\r\n" as one Character, so a CRLF file would not split on "\n".
+            vocab = text.utf8.split(separator: 10, omittingEmptySubsequences: false).map { line in
+                String(decoding: line.last == 13 ? line.dropLast() : line[...], as: UTF8.self)
+            }
             if vocab.last == "" { vocab.removeLast() }
-            vocab = vocab.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
         } else if let data = fm.contents(atPath: dir + "/tokenizer.json"),
                   let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                   let model = json["model"] as? [String: Any], let v = model["vocab"] as? [String: Int] {
-            vocab = [String](repeating: "", count: (v.values.max() ?? -1) + 1)
-            for (t, i) in v where i >= 0 { vocab[i] = t }
+            // Ids must number the entries 0..<count: a stray huge or negative id would allocate or index wildly.
+            guard !v.isEmpty, v.count <= 10_000_000, let top = v.values.max(), let low = v.values.min(), low >= 0, top == v.count - 1,
+                  Set(v.values).count == v.count else {
+                throw DreamlabError.badFile("\(dir)/tokenizer.json: model.vocab ids must be 0...\(max(v.count - 1, 0)), each once; got \(v.count) entries with ids \(v.values.min() ?? 0)...\(v.values.max() ?? 0). Re-export the tokenizer, or give a vocab.txt")
+            }
+            vocab = [String](repeating: "", count: v.count)
+            for (t, i) in v { vocab[i] = t }
         } else {
             throw DreamlabError.badFile("\(dir): no readable vocab.txt or tokenizer.json; a BERT model directory needs one of them")
         }

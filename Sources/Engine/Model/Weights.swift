@@ -60,6 +60,14 @@ extension BertWeights {
             }
             byCanonical[canon] = name
         }
+        // Layers the config does not count would be dropped silently: the config does not belong to these weights.
+        let layerNumbers = byCanonical.keys.compactMap { k -> Int? in
+            guard k.hasPrefix("encoder.layer.") else { return nil }
+            return Int(k.dropFirst("encoder.layer.".count).prefix { $0.isNumber })
+        }
+        if let top = layerNumbers.max(), top >= c.numLayers {
+            throw DreamlabError.badConfig("\(file.path) holds encoder layers 0...\(top) but config.json says num_hidden_layers=\(c.numLayers); the config does not belong to these weights (set it to \(top + 1))")
+        }
         return try build(config: c, has: { byCanonical[$0] != nil }) { canon, shape in
             guard let actual = byCanonical[canon] else {
                 throw DreamlabError.badFile("\(file.path): missing tensor \(canon) (also looked for bert.\(canon) and gamma/beta names); the checkpoint is incomplete or not a BERT model")
@@ -68,7 +76,11 @@ extension BertWeights {
             guard entry.shape == shape else {
                 throw DreamlabError.badFile("\(file.path): tensor \(actual) has shape \(entry.shape) but config.json implies \(shape); the config does not belong to these weights")
             }
-            return try file.floatBuffer(actual)
+            let buffer = try file.floatBuffer(actual)
+            for i in 0..<buffer.count where !buffer.ptr[i].isFinite {
+                throw DreamlabError.badFile("\(file.path): tensor \(actual) holds \(buffer.ptr[i]) at element \(i); the checkpoint is corrupt (re-download it)")
+            }
+            return buffer
         }
     }
 

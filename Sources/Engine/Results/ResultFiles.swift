@@ -244,6 +244,7 @@ extension DreamResult {
     /// (PAIR's --nowrite_top_k) writes results.json alone.
     /// results.json is written last: a folder that has it is whole.
     public func save(to dir: String, writeTopK: Bool = true) throws {
+        guard !dir.isEmpty else { throw DreamlabError.invalidArgument("the output folder is empty; give a folder name such as \"out/dream1\"") }
         if writeTopK { try saveTopK(to: dir) }
         try writeCodable(resultsFile, to: dir + "/results.json", pretty: false)
     }

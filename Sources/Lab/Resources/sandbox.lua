@@ -70,7 +70,11 @@ function lab.plugin(name, opts)
   end
   local f, err = io.open(path, "rb")
   if not f then error("cannot read plugin " .. path .. ": " .. tostring(err), 2) end
-  local src = f:read("a"); f:close()
+  -- A cap on what is read: a plugin is source text, and /dev/zero or a huge file must not hang the prompt.
+  local MAX = 16 * 1024 * 1024
+  local src = f:read(MAX + 1); f:close()
+  src = src or ""
+  if #src > MAX then error("plugin " .. path .. " is larger than 16 MB; a plugin is Lua source text", 2) end
   if src:sub(1, 4) == "\27Lua" then error("plugin " .. path .. " is precompiled bytecode; only Lua source is loaded", 2) end
   local env = sandbox_env(name)
   local chunk, cerr = load(src, "@" .. path, "t", env)
