@@ -305,6 +305,8 @@ public struct CorpusFile: Codable, Sendable {
     public let unit: Int
     public let passages: Int
     public let tops: [Top]
+    /// Ctrl-C stopped the pass: the top passages are those of the lines read so far.
+    public var interrupted = false
 
     public struct Top: Codable, Sendable {
         public let text: String
@@ -317,5 +319,7 @@ public struct CorpusFile: Codable, Sendable {
         }
     }
 
-    public init(site: String, unit: Int, passages: Int, tops: [Top]) { self.site = site; self.unit = unit; self.passages = passages; self.tops = tops }
+    public init(site: String, unit: Int, passages: Int, tops: [Top], interrupted: Bool = false) {
+        self.site = site; self.unit = unit; self.passages = passages; self.tops = tops; self.interrupted = interrupted
+    }
 }

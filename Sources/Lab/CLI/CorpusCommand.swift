@@ -36,8 +36,9 @@ let corpusCommand = Subcommand(
     if let out = f.optional("output") {
         try writeCodable(CorpusFile(site: "\(site)", unit: unit, passages: r.passages,
                                     tops: r.hits.map { .init(text: $0.text, activation: finiteDouble($0.activation), tokens: $0.tokens,
-                                                             activations: $0.activations.map(finiteDouble), line: $0.line) }), to: out)
+                                                             activations: $0.activations.map(finiteDouble), line: $0.line) },
+                                    interrupted: r.interrupted), to: out)
         print("wrote \(out)")
     }
-    return 0
+    return r.interrupted ? 130 : 0   // Ctrl-C: what was found is printed and saved, marked interrupted
 }

@@ -34,9 +34,9 @@ let dreamCommand = Subcommand(
     print("dream \(objective) (\(o.method.rawValue)): \(result.stepsDone) steps in \(String(format: "%.1f", result.seconds)) s (\(String(format: "%.1f", result.stepsPerSecond)) steps/s)\(result.interrupted ? ", interrupted" : "")")
     print("final: \(tok.decode(run.finalIds))  activation \(run.finalActivation)  ids_activation \(run.finalIdsActivation)")
     if let b = result.best { print("best:  \(b.text)  ids_activation \(b.activation) (step \(b.step))\(b.pll.map { "  pll \($0)  score \(b.score)" } ?? "")") }
-    if let note = result.convergenceNote { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+    if let note = result.convergenceNote, !result.interrupted { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     print("wrote \(dir)/results.json\(f.bool("write_top_k") ? " and top_k*.json" : "")")
-    return 0   // an interrupted dream still saved its partial result
+    return result.interrupted ? 130 : 0   // an interrupted dream saved its partial result, marked "interrupted" in results.json
 }
 
 /// PAIR's folder_helper.make_timestamp_directory: <prefix><YYYY-MM-DD_HH:MM:SS.ffffff>.

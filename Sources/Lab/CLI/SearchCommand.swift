@@ -45,5 +45,5 @@ let searchCommand = Subcommand(
     print(String(format: "searched %d candidates in %.1f s (%.0f/s)%@", r.candidates, r.seconds, r.candidatesPerSecond, r.interrupted ? ", interrupted" : ""))
     for h in r.hits.prefix(10) { print(String(format: "  %-16@ %.5f", h.token, Double(h.activation))) }
     print("wrote \(path)")
-    return 0
+    return r.interrupted ? 130 : 0   // the partial top-k is saved, marked interrupted
 }
