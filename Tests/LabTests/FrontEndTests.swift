@@ -460,6 +460,30 @@ final class FrontEndTests: DreamlabProcessTestCase {
 
 /// Sweeps with every method and option, their status, and their report.
 final class SweepTests: DreamlabProcessTestCase {
+    /// One writer per sweep file: while another process holds its lock, a sweep on the same file is refused and the
+    /// file is left as it was; once the lock is free the sweep runs and removes its lock file.
+    func testASecondWriterOnOneSweepFileIsRefused() throws {
+        let dir = tempDir("sweeplock")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let out = dir + "/l5.jsonl"
+        let fd = open(out + ".lock", O_CREAT | O_RDWR, 0o644)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        let args = ["sweep", "--out", out, "--layer_id", "5", "--word_id", "2", "--units", "0-1", "--num_iterations", "2"]
+        let refused = try dreamlab(args)
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.err.contains("another sweep is writing"), refused.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "the refused sweep wrote nothing")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + ".lock"), "the holder's lock file stays")
+        close(fd)
+        let ran = try dreamlab(args)
+        XCTAssertEqual(ran.status, 0, ran.err)
+        XCTAssertEqual(try JSONLinesCount(out), 2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".lock"))
+    }
+    func JSONLinesCount(_ path: String) throws -> Int {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count
+    }
+
     func testEveryMethodSweepsAndTheStatusAndReportShowIt() throws {
         let dir = tempDir("sweeps")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
