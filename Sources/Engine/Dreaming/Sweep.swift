@@ -81,6 +81,7 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
     var result = SweepResult(out: s.out)
     // One writer per output file: a second sweep on the same file would dream the same units and append duplicates.
     let lockPath = s.out + ".lock"
+    try makeFolder((s.out as NSString).deletingLastPathComponent)   // the output's folder, as writing the file would make it
     let lock = open(lockPath, O_CREAT | O_RDWR, 0o644)
     guard lock >= 0 else { throw DreamlabError.badFile("\(lockPath): cannot create the sweep's lock file (\(String(cString: strerror(errno)))); check the folder") }
     guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
