@@ -20,3 +20,6 @@ void dl_gelu(float *out, const float *x, int n);
 void dl_gelu_backward(float *dx, const float *dout, const float *x, int n);
 void dl_configure_malloc(void);
 #endif
+
+/* The number of CPUs this process may run on (sched_getaffinity), or 0 if unknown. */
+int dl_affinity_cores(void);

@@ -56,7 +56,7 @@ extension BertModel {
             let dSum = FloatBuffer(count: N * H), dMid = FloatBuffer(count: N * H), dAttnOut = FloatBuffer(count: N * H)
             let dMlpPost = FloatBuffer(count: N * I), dMlpPre = FloatBuffer(count: N * I), dMlpOut = FloatBuffer(count: N * H)
             let dz = FloatBuffer(count: N * H), dq = FloatBuffer(count: N * H), dk = FloatBuffer(count: N * H), dv = FloatBuffer(count: N * H)
-            let scratch = FloatBuffer(count: 4 * T * T)   // one 2·T·T area per core
+            let scratch = FloatBuffer(count: 2 * T * T * Threads.count)   // one 2·T·T area per thread
             for l in stride(from: startLayer, through: 0, by: -1) {
                 let a = acts.layers[l], lw = w.layers[l]
                 add(dx, Site(.residPost, layer: l))
@@ -87,9 +87,9 @@ extension BertModel {
                 linearBackward(dz.ptr, dAttnOut.ptr, lw.attnOut.weight.ptr, N: N, C: H, OC: H)
                 add(dz, Site(.z, layer: l))
                 let dPattern = grads.get(Site(.pattern, layer: l)), dScores = grads.get(Site(.scores, layer: l))
-                parallelHalves(B, work: B * NH * T * T * c.headDim * 6) { b0, b1 in
+                parallelChunks(B, work: B * NH * T * T * c.headDim * 6) { chunk, b0, b1 in
                     let off = b0 * T * H, aoff = b0 * NH * T * T
-                    let scr = b0 == 0 ? scratch.ptr : scratch.ptr + 2 * T * T
+                    let scr = scratch.ptr + chunk * 2 * T * T
                     attentionBackward(dq.ptr + off, dk.ptr + off, dv.ptr + off, dz.ptr + off, dPattern.map { $0.ptr + aoff },
                                       dScores.map { $0.ptr + aoff }, a.q.ptr + off, a.k.ptr + off, a.v.ptr + off, a.pattern.ptr + aoff,
                                       scratch: scr, B: b1 - b0, T: T, NH: NH, hs: c.headDim)

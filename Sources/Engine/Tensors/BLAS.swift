@@ -81,17 +81,39 @@ func gemmTN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
 /// `streaming: true` forces them: for the 30522×H embedding matrix, packing it costs more than any M gains.
 public nonisolated(unsafe) var smallMThreshold = 48
 
-/// Work below this many multiply-adds stays on one thread; above it, the two cores split it.
+/// Work below this many multiply-adds stays on one thread; above it, the cores split it.
 let parallelWork = 400_000
+
+/// How many threads Dreamlab's kernels split work across: the CPUs this process may use (sched_getaffinity, so a
+/// Slurm job's allocation, not the node), or DREAMLAB_THREADS. OpenBLAS itself stays single-threaded (see above).
+public enum Threads {
+    public static let available: Int = {
+        if let s = ProcessInfo.processInfo.environment["DREAMLAB_THREADS"], let n = Int(s), n >= 1 { return min(n, 256) }
+        let n = Int(dl_affinity_cores())
+        return n >= 1 ? min(n, 256) : max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+    /// The count in use; `dreamlab bench --threads` changes it between measurements.
+    public nonisolated(unsafe) static var count = available
+}
+
+/// Splits 0..<n into up to Threads.count chunks (aligned, so the kernels' tiles stay whole) and runs
+/// body(chunk, lo, hi) on each in parallel when the work pays for the hand-off. Chunks write disjoint memory.
+@inline(__always)
+func splitWork(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int, Int) -> Void) {
+    let chunks = min(Threads.count, n / max(align, 1), max(1, work / parallelWork))
+    if chunks < 2 { body(0, 0, n); return }
+    let per = (n / chunks) / align * align
+    withoutActuallyEscaping(body) { fn in
+        let box = UncheckedSendable(fn)
+        DispatchQueue.concurrentPerform(iterations: chunks) { i in
+            box.value(i, i * per, i == chunks - 1 ? n : (i + 1) * per)
+        }
+    }
+}
 
 @inline(__always)
 func splitTwo(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int) -> Void) {
-    if work < parallelWork || n < 2 * align { body(0, n); return }
-    let mid = (n / 2) / align * align   // keeps the kernels' tiles whole
-    withoutActuallyEscaping(body) { fn in
-        let box = UncheckedSendable(fn)   // the two halves write disjoint memory
-        DispatchQueue.concurrentPerform(iterations: 2) { i in i == 0 ? box.value(0, mid) : box.value(mid, n) }
-    }
+    splitWork(work, n, align: align) { _, lo, hi in body(lo, hi) }
 }
 
 struct UncheckedSendable<T>: @unchecked Sendable {
@@ -122,8 +144,14 @@ public func matmulNNAcc(_ dX: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer
     splitTwo(M * N * K, K) { k0, k1 in dl_matmul_nn_acc(dX, dOut, W, Int32(M), Int32(N), Int32(K), Int32(k0), Int32(k1)) }
 }
 
-/// Runs body over 0..<n in two halves on the two cores when the work is large enough to pay for the hand-off.
+/// Runs body over 0..<n split across the threads when the work is large enough to pay for the hand-off.
 @inline(__always)
 public func parallelHalves(_ n: Int, work: Int, _ body: (Int, Int) -> Void) {
     splitTwo(work, n, align: 1, body)
+}
+
+/// The same, telling each part its chunk index (for per-thread scratch: Threads.count areas).
+@inline(__always)
+public func parallelChunks(_ n: Int, work: Int, _ body: (Int, Int, Int) -> Void) {
+    splitWork(work, n, align: 1, body)
 }

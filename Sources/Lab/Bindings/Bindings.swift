@@ -234,6 +234,7 @@ let labInfo: LuaFn = { L in luaBinding(L) { L in
     lua_createtable(L, 0, 3)
     push(L, BLASRuntime.coreName); lua_setfield(L, -2, "blas_core")
     lua_pushinteger(L, lua_Integer(BLASRuntime.threads)); lua_setfield(L, -2, "blas_threads")
+    lua_pushinteger(L, lua_Integer(Threads.count)); lua_setfield(L, -2, "threads")
     push(L, dreamlabVersion); lua_setfield(L, -2, "version")
     return 1
 } }

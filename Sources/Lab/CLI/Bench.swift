@@ -6,14 +6,40 @@ import Objectives
 let benchCommand = Subcommand(
     name: "bench", brief: "throughput, dream steps/s, search candidates/s, peak memory",
     summary: "Forward throughput, dream steps/s, token-search candidates/s and peak memory, measured in this process (scripts/bench adds PyTorch).",
-    usage: "[--model DIR|default|random-base] [--what forward|dream|search|all] [--seconds S] [--json]",
+    usage: "[--model DIR|default|random-base] [--what forward|dream|search|all] [--seconds S] [--threads 1,2] [--json]",
     flags: [.string("model", "default", "default, random-base (bert-base shape, random weights) or a model directory/name"),
             .string("what", "all", "forward, dream, search or all"),
             .float("seconds", "3", "seconds per measurement"),
+            .string("threads", "", "thread counts to measure in turn, e.g. 1,2 (default: the CPUs this process may use), then the scaling"),
             .bool("json", false, "also print one BENCH_JSON line")]
-) { f in try runBench(modelSpec: f.string("model"), seconds: Double(f.float("seconds")), what: f.string("what"), json: f.bool("json")) }
+) { f in
+    let spec = f.string("threads")
+    let counts = spec.isEmpty ? [Threads.available] : try spec.split(separator: ",").map { s -> Int in
+        guard let n = Int(s.trimmingCharacters(in: .whitespaces)), (1...256).contains(n) else { throw CLIError("--threads takes counts such as 1,2 (each 1...256), got \(spec)") }
+        return n
+    }
+    var all: [Int: [String: Double]] = [:]
+    for n in counts {
+        Threads.count = n
+        print("threads: \(n)")
+        all[n] = try runBench(modelSpec: f.string("model"), seconds: Double(f.float("seconds")), what: f.string("what"), json: f.bool("json") && counts.count == 1)
+    }
+    if counts.count > 1, let base = all[counts[0]] {
+        print("scaling against \(counts[0]) thread\(counts[0] == 1 ? "" : "s") (higher is better; peak memory and per-call times excluded):")
+        for key in base.keys.sorted() where key != "peak_mb" && !key.hasSuffix("_ms") {
+            print(String(format: "  %-34@", key) + counts.dropFirst().map { String(format: "  %d threads %.2fx", $0, (all[$0]?[key] ?? .nan) / base[key]!) }.joined())
+        }
+        if f.bool("json") {
+            var flat: [String: Double] = [:]
+            for (n, r) in all { for (k, v) in r { flat["\(k)_t\(n)"] = v } }
+            print("BENCH_JSON " + (try jsonString(flat)))
+        }
+    }
+    return 0
+}
 
-func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) throws -> Int32 {
+@discardableResult
+func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) throws -> [String: Double] {
     guard ["forward", "dream", "search", "all"].contains(what) else { throw CLIError("--what must be forward, dream, search or all; got \(what)") }
     guard seconds > 0 else { throw CLIError("--seconds must be positive, got \(seconds)") }
     var results: [String: Double] = [:]
@@ -23,7 +49,7 @@ func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) thro
         else { model = try loadModel(modelSpec == "default" ? nil : modelSpec) }
         let c = model.config
         let name = modelSpec == "random-base" ? "bert-base-shape (random weights)" : (model.directory as NSString).lastPathComponent
-        print("model: \(name)  layers \(c.numLayers) hidden \(c.hiddenSize)  BLAS \(BLASRuntime.coreName), 2 cores split by Dreamlab")
+        print("model: \(name)  layers \(c.numLayers) hidden \(c.hiddenSize)  BLAS \(BLASRuntime.coreName), \(Threads.count) thread\(Threads.count == 1 ? "" : "s") split by Dreamlab")
 
         func timeIt(_ label: String, units: Double, unitName: String, _ body: () throws -> Void) rethrows -> Double {
             try body()   // warm-up
@@ -128,6 +154,6 @@ func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) thro
         print(String(format: "peak memory (max RSS): %.0f MB", Double(ru.ru_maxrss) / 1024))
         results["peak_mb"] = Double(ru.ru_maxrss) / 1024
         if json { print("BENCH_JSON " + (try jsonString(results))) }
-        return 0
+        return results
     }
 }

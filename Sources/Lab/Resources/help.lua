@@ -96,7 +96,7 @@ doc(lab.probe, [==[lab.probe{x=Tensor(N,H), y={0,1,...} | dir=, concept1=, conce
   lab.objectives.direction{site="blocks.5.hook_resid_post", pos=2, vector=p.weights}.]==])
 doc(lab.plugins, "lab.plugins() -> names of the installed plugins")
 doc(lab.quiet, "lab.quiet(true|false): silence the progress line of long work")
-doc(lab.info, "lab.info() -> {version=, blas_core=, blas_threads=}")
+doc(lab.info, "lab.info() -> {version=, blas_core=, blas_threads=, threads=} (threads: the CPUs Dreamlab's kernels split work across)")
 doc(lab.json and lab.json.encode, "lab.json.encode(value [, pretty]) -> JSON text (tables with keys 1..n are arrays)")
 doc(lab.json and lab.json.decode, "lab.json.decode(text) -> value (JSON null is lab.json.null)")
 local o = lab.objectives
