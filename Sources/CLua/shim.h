@@ -54,6 +54,7 @@ static inline void dl_arm_interrupt_at_line(lua_State *L) {
     dl_get_limits(L)->interrupt_armed = 1;
     lua_sethook(L, dl_interrupt_hook, LUA_MASKLINE, 0);
 }
+static inline int dl_interrupt_pending(lua_State *L) { return dl_get_limits(L)->interrupt_armed; }
 static inline void dl_disarm_interrupt(lua_State *L) {
     dl_limits *lim = dl_get_limits(L);
     if (lim->interrupt_armed) { lim->interrupt_armed = 0; lua_sethook(L, NULL, 0, 0); }

@@ -103,7 +103,8 @@ for c in chunks {
 if command == "run" {
     let file = rest.removeFirst()
     // Ctrl-C ends a script with 130, as a shell expects; what it saved stays saved.
-    exit(interp.runFile(file, args: rest) ? 0 : (interp.lastErrorWasInterrupt ? 130 : 1))
+    let ok = interp.runFile(file, args: rest)
+    exit(ok ? (interp.interruptedLastRun ? 130 : 0) : (interp.lastErrorWasInterrupt ? 130 : 1))
 }
 if let f = interactiveFile {
     // As python -i: the script and the prompt share one `m`, and the script's names stay; an error keeps the prompt.

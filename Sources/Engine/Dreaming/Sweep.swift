@@ -82,13 +82,14 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
     // One writer per output file: a second sweep on the same file would dream the same units and append duplicates.
     let lockPath = s.out + ".lock"
     try makeFolder((s.out as NSString).deletingLastPathComponent)   // the output's folder, as writing the file would make it
-    let lock = open(lockPath, O_CREAT | O_RDWR, 0o644)
+    let lock = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
     guard lock >= 0 else { throw DreamlabError.badFile("\(lockPath): cannot create the sweep's lock file (\(String(cString: strerror(errno)))); check the folder") }
     guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
         close(lock)   // the lock file is the other sweep's: left alone
         throw DreamlabError.invalidArgument("another sweep is writing \(s.out) (it holds \(lockPath)); wait for it to finish, or give this one its own output file (a shard per file: --shard i/n)")
     }
-    defer { unlink(lockPath); close(lock) }
+    // The lock file stays: unlinking it would let a waiting sweep lock an orphan while a new one locks a fresh file.
+    defer { close(lock) }
     try JSONLines.create(s.out)   // a shard with nothing to do still leaves its (empty) file, for --merge and --status
     let existing = try JSONLines.readRepairing(s.out)
     try checkResumesTheSameSweep(existing, s, objectiveFor)

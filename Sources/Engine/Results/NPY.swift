@@ -53,14 +53,22 @@ public enum NPY {
         let descr = String(descrField[descrField.index(after: q1)..<q2])
         guard let fo = field("fortran_order"), fo.hasPrefix("False") || fo.hasPrefix("True") else { throw bad("malformed header: fortran_order is neither True nor False") }
         guard fo.hasPrefix("False") else { throw bad("Fortran order; save with np.ascontiguousarray") }
-        guard let sf = field("shape"), let open = sf.firstIndex(of: "("), let close = sf.firstIndex(of: ")") else { throw bad("no shape") }
+        guard let sf = field("shape"), let open = sf.firstIndex(of: "("),
+              let close = sf[sf.index(after: open)...].firstIndex(of: ")") else { throw bad("no shape") }
         let dims = sf[sf.index(after: open)..<close].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var shape: [Int] = []
         for s in dims {
             guard let n = Int(s), n >= 0, n <= 1 << 31 else { throw bad("shape entry \(s)") }
             shape.append(n)
         }
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        // Every partial product must fit, zero dims or not: (2^31, 2^31, 2^31, 0) would overflow later in Tensor.
+        var bound = 1   // the product with zero dims counted as 1: it bounds every partial product
+        for d in shape {
+            let (p, o) = bound.multipliedReportingOverflow(by: max(d, 1))
+            guard !o, p <= 1 << 36 else { throw bad("shape \(shape) is too large") }
+            bound = p
+        }
+        let count = shape.reduce(1, *)
         let width: Int
         switch descr { case "<f4": width = 4; case "<f8": width = 8; default: throw bad("dtype \(descr); only little-endian float32 ('<f4') or float64 ('<f8')") }
         let dataStart = start + headerLength

@@ -98,11 +98,14 @@ extension Tensor {
         var vals = [Float](repeating: 0, count: outer * k * inner), idx = [Int](repeating: 0, count: outer * k * inner)
         for o in 0..<outer {
             for i in 0..<inner {
-                var best = BestK<Int>(k)
-                for j in 0..<n { let v = data[(o * n + j) * inner + i]; best.offer(largest ? v : -v, j) }
-                // BestK skips NaN and infinities: fill from the remaining positions in order so k entries always come back.
-                var items = best.items
-                if items.count < k { items += (0..<n).filter { !items.contains($0) }.prefix(k - items.count) }
+                // A stable sort that ranks infinities as numbers and NaN last (BestK skips non-finite values).
+                func key(_ j: Int) -> Float { let v = data[(o * n + j) * inner + i]; return v.isNaN ? -.infinity : (largest ? v : -v) }
+                let items = Array((0..<n).sorted { a, b in
+                    let (ka, kb) = (key(a), key(b))
+                    if ka != kb { return ka > kb }
+                    let (na, nb) = (data[(o * n + a) * inner + i].isNaN, data[(o * n + b) * inner + i].isNaN)
+                    return na != nb ? !na : a < b
+                }.prefix(k))
                 for (r, j) in items.enumerated() {
                     vals[(o * k + r) * inner + i] = data[(o * n + j) * inner + i]
                     idx[(o * k + r) * inner + i] = j
@@ -122,7 +125,7 @@ extension Tensor {
             guard x == y || x == 1 || y == 1 else {
                 throw DreamlabError.invalidArgument("shapes \(a.shape) and \(b.shape) do not broadcast (trailing axes must match or be 1)")
             }
-            shape.append(Swift.max(x, y))
+            shape.append(x == 1 ? y : x)   // numpy: 1 stretches to the other, even to 0
         }
         if sa == sb { return Tensor(shape: shape, data: zip(a.data, b.data).map(f)) }
         let out = Tensor(zeros: shape), st = out.strides

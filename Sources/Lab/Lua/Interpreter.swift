@@ -38,6 +38,13 @@ final class Interpreter {
     /// stack, or nil after printing the error to stderr.
     @discardableResult
     func run(_ code: String, name: String, args: [String] = [], keepResults: Bool = false) -> Int32? {
+        // An interrupt armed by an earlier chunk's native work must not fire in this one.
+        dl_disarm_interrupt(L)
+        defer {
+            // Native work in this chunk saw Ctrl-C and nothing ran after it: the chunk still counts as interrupted.
+            if dl_interrupt_pending(L) != 0 { interruptedLastRun = true; dl_disarm_interrupt(L) }
+        }
+        interruptedLastRun = false
         let base = lua_gettop(L)
         dl_push_traceback_handler(L)
         let status = code.withCString { dl_loadbuffer(L, $0, strlen($0), name, "t") }
@@ -54,8 +61,11 @@ final class Interpreter {
 
     /// The last error was Ctrl-C's "interrupted!" (a script then exits with 130).
     private(set) var lastErrorWasInterrupt = false
+    /// Ctrl-C stopped native work in the last chunk run (with or without an "interrupted!" error).
+    private(set) var interruptedLastRun = false
 
     func reportError() {
+        if dl_interrupt_pending(L) != 0 { dl_disarm_interrupt(L) }
         let msg = dl_tostring(L, -1).map { String(cString: $0) } ?? "(error object is not a string)"
         FileHandle.standardError.write(Data(("dreamlab: " + formatError(msg) + "\n").utf8))
     }

@@ -17,6 +17,7 @@ func luaStringList(_ L: OpaquePointer, function: String, _ args: String...) -> [
     defer { lua_settop(L, top) }
     guard rawGetGlobal(L, "lab") == LUA_TTABLE, rawField(L, -1, function) == LUA_TFUNCTION else { return [] }
     for a in args { lua_pushstring(L, a) }
+    dl_disarm_interrupt(L)   // an interrupt left armed must not fire inside completion
     guard dl_pcall(L, Int32(args.count), 1, 0) == LUA_OK, lua_type(L, -1) == LUA_TTABLE else { return [] }
     var out: [String] = []
     let n = Int(lua_rawlen(L, -1))
