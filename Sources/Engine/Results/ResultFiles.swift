@@ -253,7 +253,7 @@ extension DreamResult {
     public func saveTopK(to dir: String) throws {
         let params = params
         for (i, recs) in runs[bestRunIndex].topK.enumerated() {
-            let pos = positions.isEmpty ? first + i : positions[i]
+            let pos = positions[i]
             try writeCodable(PairTopKFile(iterations: recs.map(\.pair), wordId: pos, params: params, type: "top_words"),
                              to: dir + "/top_k\(pos).json", pretty: false)
         }

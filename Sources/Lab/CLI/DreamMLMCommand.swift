@@ -60,18 +60,9 @@ let dreamMLMCommand = Subcommand(
         "anneal": finiteDouble(f.float("anneal")) ?? 0, "learning_rate": finiteDouble(f.float("learning_rate")) ?? 0, "sentence": o.sentence,
         "tokens": r.startTokens, "model_config": (m.directory as NSString).lastPathComponent, "metrics_frequency": o.every,
         "normalize": f.bool("normalize")]
-    func number(_ x: Float) -> Any { x.isFinite ? Double(x) : NSNull() }
-    let iterations: [[String: Any]] = run.iterations.map {
-        ["number": $0.number, "tokens": $0.tokens, "temperature": number($0.temperature), "max_values": $0.maxValues.map(number),
-         "prediction": number($0.activation), "ids_prediction": number($0.idsActivation)]
-    }
-    var ours: [String: Any] = ["objective": r.objective, "model": m.directory, "steps_done": r.stepsDone, "interrupted": r.interrupted,
-                               "positions": r.positions, "seconds": r.seconds]
-    if let b = r.best { ours["best"] = ["tokens": b.tokens, "ids": b.ids, "text": b.text, "prediction": number(b.activation), "step": b.step] as [String: Any] }
-    let dir = timestampDirectory(outDir, prefix: "dream_mlm")
-    try makeFolder(dir)
-    let file: [String: Any] = ["params": params, "results": ["iterations": iterations], "type": "dream_mlm", "dreamlab": ours]
-    try writeAtomically(try JSONSerialization.data(withJSONObject: file, options: [.sortedKeys]), to: dir + "/results.json")
+    let dir = try writePairExperiment(r, model: m, type: "dream_mlm", params: params,
+                                      names: PairValueNames(value: "prediction", idsValue: "ids_prediction", best: "prediction", sign: 1),
+                                      outDir: outDir, extra: ["positions": r.positions])
     let tok = m.tokenizer
     print("dream-mlm \(objective) : \(r.stepsDone) steps\(r.interrupted ? ", interrupted" : "")")
     print("final: \(tok.decode(run.finalIds))  prediction \(run.finalActivation)  ids_prediction \(run.finalIdsActivation)")

@@ -107,16 +107,7 @@ func runReconstruct(_ kind: ReconstructKind, _ f: ParsedFlags) throws -> Int32 {
     o.onStep = { p in progress.update(step: p.step, temperature: p.temperature, activation: -p.activation, tokens: p.tokens); return true }
     defer { progress.finish() }
     let r = try NativeWork.run { try runDream(model: m, objective: objective, options: o) }
-    let dir = timestampDirectory(outDir, prefix: kind.rawValue)
-    try makeFolder(dir)
-    if f.bool("write_top_k") { try r.saveTopK(to: dir) }
-    // PAIR's records: loss = mse(activation, target), ids_loss = mse of the argmax input; the dream maximised -loss.
-    func number(_ x: Float) -> Any { x.isFinite ? Double(x) : NSNull() }
     let run = r.runs[r.bestRunIndex]
-    let iterations: [[String: Any]] = run.iterations.map {
-        ["number": $0.number, "tokens": $0.tokens, "temperature": number($0.temperature), "max_values": $0.maxValues.map(number),
-         "loss": number(-$0.activation), "ids_loss": number(-$0.idsActivation)]
-    }
     var params = try JSONSerialization.jsonObject(with: JSONEncoder().encode(r.params)) as? [String: Any] ?? [:]
     params["tokens"] = enc.ids.map { m.tokenizer.idToToken[$0] }   // the sentence whose activation is the target
     // As PAIR's scripts write them: the whole layer is the target (no word, no neuron), and the edit's own flags.
@@ -131,10 +122,10 @@ func runReconstruct(_ kind: ReconstructKind, _ f: ParsedFlags) throws -> Int32 {
         params["shift_magnitude"] = finiteDouble(f.float("shift_magnitude")) ?? 0; params["shift_vector"] = f.string("shift_vector")
         params["target"] = f.string("target")
     }
-    var ours: [String: Any] = ["objective": r.objective, "model": m.directory, "steps_done": r.stepsDone, "interrupted": r.interrupted, "seconds": r.seconds]
-    if let b = r.best { ours["best"] = ["tokens": b.tokens, "ids": b.ids, "text": b.text, "ids_loss": number(-b.activation), "step": b.step] as [String: Any] }
-    let file: [String: Any] = ["params": params, "results": ["iterations": iterations], "type": kind.rawValue, "dreamlab": ours]
-    try writeAtomically(try JSONSerialization.data(withJSONObject: file, options: [.sortedKeys]), to: dir + "/results.json")
+    // PAIR's records: loss = mse(activation, target), ids_loss = mse of the argmax input; the dream maximised -loss.
+    let dir = try writePairExperiment(r, model: m, type: kind.rawValue, params: params,
+                                      names: PairValueNames(value: "loss", idsValue: "ids_loss", best: "ids_loss", sign: -1),
+                                      outDir: outDir, writeTopK: f.bool("write_top_k"))
     print("\(kind.rawValue) of layer \(layer): \(r.stepsDone) steps\(r.interrupted ? ", interrupted" : ""); final loss \(-run.finalActivation), ids_loss \(-run.finalIdsActivation)")
     if let b = r.best { print("best:  \(b.text)  ids_loss \(-b.activation) (step \(b.step))") }
     print("wrote \(dir)/results.json")

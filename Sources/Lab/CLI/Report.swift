@@ -18,7 +18,7 @@ func dreamReportData(_ h: DreamHandle) -> [String: Any] {
     if let note = r.convergenceNote { d["convergence"] = note }
     var topk: [String: Any] = [:]
     for (i, recs) in run.topK.enumerated() {
-        topk["\(r.positions.isEmpty ? r.first + i : r.positions[i])"] = recs.map { ["number": $0.number, "tokens": $0.tokens, "scores": $0.scores.map(Double.init)] as [String: Any] }
+        topk["\(r.positions[i])"] = recs.map { ["number": $0.number, "tokens": $0.tokens, "scores": $0.scores.map(Double.init)] as [String: Any] }
     }
     d["topk"] = topk
     if let b = run.best { d["best"] = ["tokens": b.tokens, "activation": Double(b.activation), "text": b.text] }

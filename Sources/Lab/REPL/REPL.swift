@@ -75,11 +75,7 @@ final class REPL {
         return String(cString: m).hasSuffix("<eof>")
     }
 
-    func compiles(_ code: String) -> Bool {
-        let status = code.withCString { dl_loadbuffer(L, $0, strlen($0), "=stdin", "t") }
-        dl_pop(L, 1)
-        return status == LUA_OK
-    }
+    func compiles(_ code: String) -> Bool { interp.compiles(code) }
 
     func evaluate(_ input: String) {
         // An interrupt armed for a chunk that has ended must not fire in the next one.
