@@ -286,6 +286,7 @@ func installLab(_ L: OpaquePointer) {
     for (k, f) in [("constant", schedConstant), ("anneal", schedAnneal), ("linear", schedLinear), ("cosine", schedCosine)] { setField(L, k, f) }
     lua_setfield(L, -2, "schedules")
     setField(L, "quiet", labQuiet)
+    setField(L, "__did_you_mean", labDidYouMean)
     pushKeywordArguments(L)
     lua_setfield(L, -2, "__arguments")
     lua_setglobal(L, "lab")

@@ -270,30 +270,6 @@ func installTensor(_ L: OpaquePointer) {
     lua_setfield(L, dl_registryindex(), tensorClass + ".methods")
 }
 
-/// " (did you mean x?)" for the closest names, or "".
-func didYouMean(_ word: String, _ names: [String]) -> String {
-    let close = closestNames(word, names)
-    return close.isEmpty ? "" : " (did you mean \(close.joined(separator: " or "))?)"
-}
-
-/// Names within a small edit distance (or sharing a prefix), closest first.
-func closestNames(_ word: String, _ names: [String]) -> [String] {
-    let w = Array(word.lowercased())
-    func distance(_ b: [Character]) -> Int {
-        var prev = Array(0...b.count)
-        for (i, ca) in w.enumerated() {
-            var cur = [i + 1] + [Int](repeating: 0, count: b.count)
-            for (j, cb) in b.enumerated() { cur[j + 1] = min(prev[j + 1] + 1, cur[j] + 1, prev[j] + (ca == cb ? 0 : 1)) }
-            prev = cur
-        }
-        return prev[b.count]
-    }
-    let limit = max(1, min(3, w.count / 3 + 1))
-    let scored = names.map { ($0, distance(Array($0.lowercased()))) }
-        .filter { $0.1 <= limit || ($0.0.lowercased().hasPrefix(word.lowercased()) && !word.isEmpty) }
-    return scored.sorted { $0.1 < $1.1 }.prefix(3).map(\.0)
-}
-
 /// lab.npy.save(path, tensor) -> path; lab.npy.load(path) -> tensor (NumPy .npy, float32 or float64).
 let npySave: LuaFn = { L in luaBinding(L) { L in
     let path = try argString(L, 1, "lab.npy.save: path")

@@ -59,3 +59,48 @@ struct TableArgs {
         return lua_toboolean(L, -1) != 0
     }
 }
+
+// MARK: - "did you mean", for Swift errors and (through lab.__did_you_mean) the Lua-side ones
+
+/// " (did you mean x?)" for the closest names, or "".
+func didYouMean(_ word: String, _ names: [String]) -> String {
+    let close = closestNames(word, names)
+    return close.isEmpty ? "" : " (did you mean \(close.joined(separator: " or "))?)"
+}
+
+/// Names within a small edit distance (or sharing a prefix), closest first.
+func closestNames(_ word: String, _ names: [String]) -> [String] {
+    let w = Array(word.lowercased())
+    func distance(_ b: [Character]) -> Int {
+        var prev = Array(0...b.count)
+        for (i, ca) in w.enumerated() {
+            var cur = [i + 1] + [Int](repeating: 0, count: b.count)
+            for (j, cb) in b.enumerated() { cur[j + 1] = min(prev[j + 1] + 1, cur[j] + 1, prev[j] + (ca == cb ? 0 : 1)) }
+            prev = cur
+        }
+        return prev[b.count]
+    }
+    let limit = max(1, min(3, w.count / 3 + 1))
+    let scored = names.map { ($0, distance(Array($0.lowercased()))) }
+        .filter { $0.1 <= limit || ($0.0.lowercased().hasPrefix(word.lowercased()) && !word.isEmpty) }
+    return scored.sorted { $0.1 < $1.1 }.prefix(3).map(\.0)
+}
+
+/// lab.__did_you_mean(word, {names...}) -> " (did you mean x?)" or "": the same suggestion as the Swift errors give.
+let labDidYouMean: LuaFn = { L in luaBinding(L) { L in
+    push(L, didYouMean(try argString(L, 1, "word"), try argStringList(L, 2, "names")))
+    return 1
+} }
+
+/// Reads a Lua sequence of strings (raw).
+func argStringList(_ L: OpaquePointer, _ i: Int32, _ what: String) throws -> [String] {
+    guard lua_type(L, i) == LUA_TTABLE else { throw LuaError("\(what) must be a list of strings, got \(luaTypeName(L, i))") }
+    let idx = lua_absindex(L, i), n = Int(lua_rawlen(L, idx))
+    var out: [String] = []
+    for k in 1...max(n, 1) where n > 0 {
+        lua_rawgeti(L, idx, lua_Integer(k))
+        defer { dl_pop(L, 1) }
+        out.append(try argString(L, -1, "\(what)[\(k)]"))
+    }
+    return out
+}

@@ -338,30 +338,8 @@ function lab.__keep_locals()
   end
 end
 
--- The lab tables answer a misspelt name with "did you mean" rather than a nil that fails later.
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-function lab.__did_you_mean(word, names)
-  local best = {}
-  for _, n in ipairs(names) do
-    local d = distance(word:lower(), n:lower())
-    if d <= math.max(1, math.min(3, #word // 3 + 1)) or (#word > 0 and n:sub(1, #word) == word) then best[#best + 1] = { n, d } end
-  end
-  table.sort(best, function(x, y) return x[2] < y[2] end)
-  local out = {}
-  for i = 1, math.min(3, #best) do out[i] = best[i][1] end
-  return #out > 0 and (" (did you mean " .. table.concat(out, " or ") .. "?)") or ""
-end
+-- The lab tables answer a misspelt name with "did you mean" (lab.__did_you_mean, the Swift errors' own) rather than a
+-- nil that fails later.
 local function strict(t, name)
   setmetatable(t, { __index = function(_, k)
     local names = {}
