@@ -25,7 +25,8 @@ let package = Package(
         // Lua, HTML and JS live in their own files, embedded into the binary at build time.
         .executableTarget(name: "Lab", dependencies: ["Engine", "Objectives", "CLua", "CReadline"],
                           resources: [.embedInCode("Resources/help.lua"), .embedInCode("Resources/completion.lua"),
-                                      .embedInCode("Resources/sandbox.lua"), .embedInCode("Resources/report.html"),
+                                      .embedInCode("Resources/sandbox.lua"), .embedInCode("Resources/plugin_child.lua"),
+                                      .embedInCode("Resources/report.html"),
                                       .embedInCode("Resources/report.js")]),
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),

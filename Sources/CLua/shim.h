@@ -6,6 +6,8 @@
 #include <string.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <signal.h>
+#include <unistd.h>
 
 // Lua's macros as functions Swift can call.
 static inline void dl_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
@@ -29,7 +31,12 @@ typedef int (*dl_swift_fn)(lua_State *L);
 
 // The allocator's bookkeeping. `cap` is the state's own memory cap (0: none); `limit` is the cap in force, lower
 // while a plugin runs. `in_swift` is set while a Swift function is the innermost native code.
-typedef struct { size_t used; size_t limit; size_t cap; long long budget; int in_swift; int over_limit; int interrupt_armed; } dl_limits;
+// In a plugin's own process (`child`), running out of budget, memory or CPU time ends the process at once with a
+// message on stop_fd, so no pcall in plugin code can catch it; `where` is the plugin line last seen by the count hook.
+typedef struct {
+    size_t used; size_t limit; size_t cap; long long budget; int in_swift; int over_limit; int interrupt_armed;
+    int child; int stop_fd; int lines_seen; long long budget_total; long long seconds; char where[256];
+} dl_limits;
 static inline dl_limits *dl_get_limits(lua_State *L) {
     void *ud = NULL;
     lua_getallocf(L, &ud);
@@ -119,6 +126,33 @@ static inline int dl_traceback(lua_State *L) {
 }
 static inline void dl_push_traceback_handler(lua_State *L) { lua_pushcfunction(L, dl_traceback); }
 
+// Ends a plugin's process: "stopped <where>: <message>" on stop_fd (the parent reads it), then _exit(3). Only
+// async-signal-safe calls, since the CPU-time signal lands here too.
+static inline void dl_child_stop(dl_limits *lim, const char *fmt, long long n) {
+    char msg[768];
+    int k = snprintf(msg, sizeof msg, "\nDREAMLAB-PLUGIN-STOP plugin stopped at %s: ", lim->where[0] ? lim->where : "(start)");
+    if (k < 0 || k >= (int)sizeof msg) k = 0;
+    int m = snprintf(msg + k, sizeof msg - k, fmt, n);
+    if (m > 0) k += m < (int)(sizeof msg - k) ? m : (int)(sizeof msg - k) - 1;
+    ssize_t w = write(lim->stop_fd, msg, (size_t)k); (void)w;
+    _exit(3);
+}
+// The child's CPU-time limit (RLIMIT_CPU sends SIGXCPU at the soft limit).
+// A function-local static: Swift's importer emits no file-scope statics from a header.
+static inline dl_limits **dl_child_slot(void) { static dl_limits *lim; return &lim; }
+static inline void dl_child_xcpu(int sig) {
+    (void)sig;
+    dl_limits *lim = *dl_child_slot();
+    dl_child_stop(lim, "used its %lld s of CPU time (an endless loop in a library call?); raise it with lab.plugin(name, {seconds=N}) if the work is legitimate", lim->seconds);
+}
+static inline void dl_child_install(dl_limits *lim, long long seconds, int stop_fd) {
+    lim->child = 1;
+    lim->stop_fd = stop_fd;
+    lim->seconds = seconds;
+    *dl_child_slot() = lim;
+    signal(SIGXCPU, dl_child_xcpu);
+}
+
 // Limits for sandboxed plugin code: an allocator that can cap memory and a count hook that spends an
 // instruction budget. Both live in C because exceeding them raises a Lua error (a longjmp).
 static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -126,6 +160,7 @@ static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     size_t old = ptr ? osize : 0;   // with ptr NULL, osize is a type tag, not a size
     if (nsize == 0) { lim->used -= old; free(ptr); return NULL; }
     if (lim->limit && nsize > old && lim->used - old + nsize > lim->limit) {
+        if (lim->child) dl_child_stop(lim, "went over its memory cap of %lld MB; raise it with lab.plugin(name, {memory=bytes}) if that is legitimate", (long long)(lim->limit >> 20));
         if (!lim->in_swift) return NULL;
         lim->over_limit = 1;   // raised by the trampoline once the Swift frame is gone
     }
@@ -137,6 +172,19 @@ static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static inline void dl_budget_hook(lua_State *L, lua_Debug *ar) {
     dl_limits *lim = dl_get_limits(L);
     lim->budget -= 1000;
+    if (lim->child) {
+        // Line events (the first few thousand, so a stall inside one library call is placed) and count events
+        // both record where the plugin is; only count events spend the budget.
+        if (ar->event == LUA_HOOKLINE) {
+            lim->budget += 1000;
+            if (++lim->lines_seen >= 4096) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT, 1000);
+        }
+        lua_getinfo(L, "Sl", ar);
+        snprintf(lim->where, sizeof lim->where, "%s:%d", ar->short_src, ar->currentline);
+        if (lim->budget <= 0)
+            dl_child_stop(lim, "used up its instruction budget of %lld (an endless loop?); raise it with lab.plugin(name, {instructions=N}) if the work is legitimate", lim->budget_total);
+        return;
+    }
     if (lim->budget <= 0) {
         lua_sethook(L, NULL, 0, 0);
         lua_getinfo(L, "Sl", ar);
@@ -162,10 +210,11 @@ static inline lua_State *dl_newstate(dl_limits *lim) {
 static inline void dl_set_memory_cap(lua_State *L, size_t bytes) { dl_limits *lim = dl_get_limits(L); lim->cap = bytes; lim->limit = bytes; }
 static inline void dl_begin_limits(lua_State *L, long long instructions, size_t memory) {
     dl_limits *lim = dl_get_limits(L);
+    lim->budget_total = instructions;
     lim->budget = instructions;
     lim->limit = memory ? lim->used + memory : lim->cap;
     if (lim->cap && (lim->limit == 0 || lim->limit > lim->cap)) lim->limit = lim->cap;
-    if (instructions > 0) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT, 1000);
+    if (instructions > 0) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT | (lim->child ? LUA_MASKLINE : 0), 1000);
 }
 static inline void dl_end_limits(lua_State *L) {
     dl_limits *lim = dl_get_limits(L);

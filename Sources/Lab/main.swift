@@ -56,6 +56,9 @@ func fail(_ msg: String) -> Never {
     exit(2)
 }
 
+// A plugin's own process (started by lab.plugin): nothing else in this file runs.
+if CommandLine.arguments.dropFirst().first == "__plugin-child" { runPluginChild() }
+
 var args = Array(CommandLine.arguments.dropFirst())
 var chunks: [String] = []
 var interactiveFile: String? = nil

@@ -44,26 +44,26 @@ public final class GraphNode: @unchecked Sendable, CustomStringConvertible {
     /// Every site the graph reads.
     public var sites: Set<Site> {
         var out = Set<Site>()
-        var seen = Set<ObjectIdentifier>()
-        func walk(_ n: GraphNode) {
-            guard seen.insert(ObjectIdentifier(n)).inserted else { return }
-            if case .site(let s) = n.op { out.insert(s) }
-            n.inputs.forEach(walk)
-        }
-        walk(self)
+        for n in topological { if case .site(let s) = n.op { out.insert(s) } }
         return out
     }
 
-    /// Nodes in evaluation order (inputs before users), each once.
+    /// Nodes in evaluation order (inputs before users), each once. Iterative: a traced loop can chain a million nodes.
     var topological: [GraphNode] {
         var order: [GraphNode] = []
         var seen = Set<ObjectIdentifier>()
-        func walk(_ n: GraphNode) {
-            guard seen.insert(ObjectIdentifier(n)).inserted else { return }
-            n.inputs.forEach(walk)
-            order.append(n)
+        var stack: [(node: GraphNode, next: Int)] = [(self, 0)]
+        seen.insert(ObjectIdentifier(self))
+        while let top = stack.last {
+            if top.next < top.node.inputs.count {
+                stack[stack.count - 1].next += 1
+                let child = top.node.inputs[top.next]
+                if seen.insert(ObjectIdentifier(child)).inserted { stack.append((child, 0)) }
+            } else {
+                order.append(top.node)
+                stack.removeLast()
+            }
         }
-        walk(self)
         return order
     }
 }

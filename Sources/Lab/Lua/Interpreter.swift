@@ -11,7 +11,7 @@ final class Interpreter {
 
     init() {
         limits = .allocate(capacity: 1)
-        limits.initialize(to: dl_limits(used: 0, limit: 0, cap: 0, budget: 0, in_swift: 0, over_limit: 0, interrupt_armed: 0))
+        limits.initialize(to: dl_limits())
         L = dl_newstate(limits)
         luaL_openlibs(L)
         installLab(L)

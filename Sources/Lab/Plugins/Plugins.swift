@@ -39,6 +39,7 @@ func installPlugins(_ L: OpaquePointer) {
     lua_getglobal(L, "lab")
     setField(L, "__limits", labBeginLimits)
     setField(L, "__unlimit", labEndLimits)
+    setField(L, "__plugin_run", labPluginRun)
     // The plugins that ship with Dreamlab, wherever the user starts it.
     push(L, ModelLocator.checkoutFolder("scripts/plugins") ?? "scripts/plugins"); lua_setfield(L, -2, "__bundled_plugins")
     push(L, pluginSearchPath()); lua_setfield(L, -2, "__plugin_path")   // where lab.plugins() looks (not Lua's ./?.lua)

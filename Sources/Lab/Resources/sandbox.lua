@@ -1,10 +1,4 @@
 local lab = lab
-local DEFAULTS = { instructions = 50000000, memory = 256 * 1024 * 1024 }
-
--- Strings share one metatable; lock it so sandboxed code cannot reach or replace the real string library through it.
-do local mt = getmetatable(""); mt.__metatable = "locked" end
-
-local function copy(t) local c = {}; for k, v in pairs(t) do c[k] = v end; return c end
 
 local function find_plugin(name)
   if name:find("[/\\]") or name:match("%.lua$") then return name end
@@ -15,55 +9,29 @@ local function find_plugin(name)
   return nil
 end
 
-local function sandbox_env(name)
-  local env = {
-    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall, select = select,
-    tonumber = tonumber, tostring = tostring, type = type, xpcall = xpcall, rawequal = rawequal, rawget = rawget,
-    rawlen = rawlen, rawset = rawset, setmetatable = setmetatable, print = print,
-    getmetatable = function(v) if type(v) == "string" then return nil end return getmetatable(v) end,
-    string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
-    lab = { objectives = lab.objectives, objective = lab.objective, schedules = lab.schedules, json = lab.json, load = lab.load },
-    _VERSION = _VERSION,
-  }
-  env._G = env
-  return env
-end
+local LIMITS = { "instructions", "memory", "seconds" }
 
--- Runs fn(...) under the plugin's limits; any error names the plugin.
-local function limited(name, opts, fn, ...)
-  lab.__limits(opts.instructions, opts.memory)
-  local res = table.pack(pcall(fn, ...))
-  lab.__unlimit()
-  if not res[1] then
-    local msg = tostring(res[2])
-    if msg == "not enough memory" then
-      msg = "plugin " .. name .. " went over its memory cap (" .. math.floor(opts.memory / 1048576) .. " MB); raise it with lab.plugin(name, {memory=bytes}) if that is legitimate"
-    elseif not msg:find(name, 1, true) then
-      msg = "plugin " .. name .. ": " .. msg
-    end
-    error(msg, 0)
-  end
-  return table.unpack(res, 2, res.n)
-end
-
---- lab.plugin(name_or_path [, {instructions=N, memory=bytes}]) -> the plugin's table of objective factories.
---- Text chunks only; no os, io, package, debug, load, dofile or require; an instruction budget and a memory cap.
+--- lab.plugin(name_or_path [, {instructions=N, memory=bytes, seconds=N}]) -> the plugin's table of objective factories.
+--- The plugin runs in a process of its own, in a fresh Lua state with safe libraries only (no os, io, package, debug,
+--- load, dofile or require), under an instruction budget, a heap cap and a CPU-time limit. Only data comes back:
+--- calling p.f{...} sends the arguments to a new plugin process and returns the objectives or values it made.
 function lab.plugin(name, opts)
-  assert(type(name) == "string", "lab.plugin takes a plugin name or a path to a .lua file")
-  if opts ~= nil and type(opts) ~= "table" then error("lab.plugin: the options must be a table such as {instructions=50e6, memory=256*2^20}, got " .. type(opts), 2) end
+  if type(name) ~= "string" then error("lab.plugin takes a plugin name or a path to a .lua file, got " .. type(name), 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("lab.plugin: the options must be a table such as {instructions=50e6, memory=256*2^20, seconds=30}, got " .. type(opts), 2) end
   opts = opts or {}
   for k in pairs(opts) do
-    if k ~= "instructions" and k ~= "memory" then
-      error("lab.plugin: unknown option " .. tostring(k) .. lab.__did_you_mean(tostring(k), { "instructions", "memory" }) .. "; it takes instructions= and memory=", 2)
+    if k ~= "instructions" and k ~= "memory" and k ~= "seconds" then
+      error("lab.plugin: unknown option " .. tostring(k) .. lab.__did_you_mean(tostring(k), LIMITS) .. "; it takes instructions=, memory= and seconds=", 2)
     end
   end
-  for _, k in ipairs({ "instructions", "memory" }) do
-    local v = opts[k]
+  local o = {}
+  for _, k in ipairs(LIMITS) do
+    local v = rawget(opts, k)
     if v ~= nil and (type(v) ~= "number" or v ~= v or v < 1 or v == math.huge) then
       error("lab.plugin: " .. k .. " must be a positive number (a limit cannot be switched off), got " .. tostring(v), 2)
     end
+    o[k] = v and math.floor(v)
   end
-  local o = { instructions = math.floor(opts.instructions or DEFAULTS.instructions), memory = math.floor(opts.memory or DEFAULTS.memory) }
   local path = find_plugin(name)
   if not path then
     error("no plugin \"" .. name .. "\" in " .. package.path:gsub(";", "; ") .. " or " .. rawget(lab, "__bundled_plugins") .. "; give a path to a .lua file", 2)
@@ -76,17 +44,16 @@ function lab.plugin(name, opts)
   src = src or ""
   if #src > MAX then error("plugin " .. path .. " is larger than 16 MB; a plugin is Lua source text", 2) end
   if src:sub(1, 4) == "\27Lua" then error("plugin " .. path .. " is precompiled bytecode; only Lua source is loaded", 2) end
-  local env = sandbox_env(name)
-  local chunk, cerr = load(src, "@" .. path, "t", env)
-  if not chunk then error("plugin " .. path .. " does not compile: " .. cerr, 2) end
-  local mod = limited(path, o, chunk)
-  if type(mod) ~= "table" then error("plugin " .. path .. " must return a table of objective factories, returned " .. type(mod), 2) end
-  local wrapped = {}
-  for k, v in pairs(mod) do
-    if type(v) == "function" then
-      wrapped[k] = function(...) return limited(path, o, v, ...) end
-    else
-      wrapped[k] = v
+  local run = lab.__plugin_run
+  local ok, listing = pcall(run, path, src, o)
+  if not ok then error(listing, 2) end
+  local wrapped = listing.fields
+  for _, k in ipairs(listing.factories) do
+    -- Host code: it sends the arguments to a new plugin process and returns what comes back, as data.
+    wrapped[k] = function(...)
+      local res = table.pack(pcall(run, path, src, o, k, ...))
+      if not res[1] then error(res[2], 2) end
+      return table.unpack(res, 2, res.n)
     end
   end
   local plugin = setmetatable(wrapped, { __name = "dreamlab.Plugin", __tostring = function() return "Plugin{" .. path .. "}" end })
