@@ -35,7 +35,7 @@ typedef int (*dl_swift_fn)(lua_State *L);
 // message on stop_fd, so no pcall in plugin code can catch it; `where` is the plugin line last seen by the count hook.
 typedef struct {
     size_t used; size_t limit; size_t cap; long long budget; int in_swift; int over_limit; int interrupt_armed;
-    int child; int stop_fd; int lines_seen; long long budget_total; long long seconds; char where[256];
+    int child; int stop_fd; int lines_seen; long long budget_total; long long seconds; long long space_mb; char where[256];
 } dl_limits;
 static inline dl_limits *dl_get_limits(lua_State *L) {
     void *ud = NULL;
@@ -145,12 +145,24 @@ static inline void dl_child_xcpu(int sig) {
     dl_limits *lim = *dl_child_slot();
     dl_child_stop(lim, "used its %lld s of CPU time (an endless loop in a library call?); raise it with lab.plugin(name, {seconds=N}) if the work is legitimate", lim->seconds);
 }
-static inline void dl_child_install(dl_limits *lim, long long seconds, int stop_fd) {
+// A native allocation past the address-space limit aborts (Swift's allocator traps): say which plugin line did it.
+static inline void dl_child_abort(int sig) {
+    (void)sig;
+    dl_limits *lim = *dl_child_slot();
+    dl_child_stop(lim, "went over its memory limit (%lld MB of address space for models, traces and Lua); raise it with lab.plugin(name, {memory=bytes}) if that is legitimate", lim->space_mb);
+}
+static inline void dl_child_install(dl_limits *lim, long long seconds, int stop_fd, long long space_mb) {
     lim->child = 1;
     lim->stop_fd = stop_fd;
     lim->seconds = seconds;
+    lim->space_mb = space_mb;
     *dl_child_slot() = lim;
     signal(SIGXCPU, dl_child_xcpu);
+    signal(SIGABRT, dl_child_abort);
+    signal(SIGSEGV, dl_child_abort);
+    signal(SIGBUS, dl_child_abort);
+    signal(SIGTRAP, dl_child_abort);
+    signal(SIGILL, dl_child_abort);
 }
 
 // Limits for sandboxed plugin code: an allocator that can cap memory and a count hook that spends an

@@ -445,7 +445,7 @@ final class FrontEndTests: DreamlabProcessTestCase {
         guard let luac else { return XCTFail("luac5.4 is missing; scripts/test installs it (apt-get install lua5.4)") }
         let resources = Self.root + "/Sources/Lab/Resources"
         let files = try FileManager.default.contentsOfDirectory(atPath: resources).filter { $0.hasSuffix(".lua") }.sorted()
-        XCTAssertEqual(files, ["completion.lua", "help.lua", "sandbox.lua"])
+        XCTAssertEqual(files, ["completion.lua", "help.lua", "plugin_child.lua", "sandbox.lua"])
         for f in files {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: luac)

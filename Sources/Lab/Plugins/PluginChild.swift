@@ -33,7 +33,8 @@ func runPluginChild() -> Never {
     var cpu = rlimit(rlim_cur: rlim_t(spent + limits.seconds), rlim_max: rlim_t(spent + limits.seconds + 2))
     setrlimit(__rlimit_resource_t(RLIMIT_CPU.rawValue), &cpu)
     let mapped = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)).flatMap { Int64($0.split(separator: " ").first ?? "") }.map { $0 * Int64(getpagesize()) } ?? 0
-    var space = rlimit(rlim_cur: rlim_t(mapped + limits.memory + PluginLimits.nativeRoom), rlim_max: rlim_t(mapped + limits.memory + PluginLimits.nativeRoom))
+    let room = limits.memory + PluginLimits.nativeRoom
+    var space = rlimit(rlim_cur: rlim_t(mapped + room), rlim_max: rlim_t(mapped + room))
     setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &space)
     var none = rlimit(rlim_cur: 0, rlim_max: 0)
     setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &none)
@@ -42,7 +43,7 @@ func runPluginChild() -> Never {
 
     let interp = Interpreter()
     let L = interp.L
-    dl_child_install(interp.limits, limits.seconds, responseFD)
+    dl_child_install(interp.limits, limits.seconds, responseFD, room >> 20)
     let name = request.path
     // The child's Lua side (Resources/plugin_child.lua) returns the function that loads the plugin and calls it.
     let code = EmbeddedResource.pluginChild

@@ -2,7 +2,7 @@ import CLua
 import Engine
 import Foundation
 
-/// lab.__limits(instructions, memory) / lab.__unlimit(): brackets around untrusted plugin code (see Plugins.lua).
+/// lab.__limits(instructions, memory) / lab.__unlimit(): brackets around plugin code in its own process (plugin_child.lua).
 let labBeginLimits: LuaFn = { L in luaBinding(L) { L in
     let instr = try argInt(L, 1, "instructions"), mem = try argInt(L, 2, "memory")
     dl_begin_limits(L, Int64(instr), max(0, mem))

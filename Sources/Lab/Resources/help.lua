@@ -57,43 +57,14 @@ doc(lab.objective, [==[lab.objective(function(a) ... end [, name [, model]]) -> 
   n:slice(from, to); + - * / ^ with numbers and nodes; :sum() :mean() :max() :norm() :dot(v) :abs() :exp() :log()
   :sqrt() :relu() :sigmoid() :tanh() :softmax() :entropy(). The function must return a scalar.
   example:  lab.objective(function(a) return a["blocks.3.mlp.hook_post"][2][100] - a["blocks.3.mlp.hook_post"][2][7] end, "contrast")]==])
-doc(lab.plugin, [==[lab.plugin(name_or_path [, {instructions=50e6, memory=256MB}]) -> table of objective factories
-  Loads a plugin someone else wrote in a sandbox: Lua source only; no os, io, package, debug, load, dofile or require;
-  an instruction budget and a memory cap. Searches ./plugins, ~/.dreamlab/plugins, $DREAMLAB_PATH and scripts/plugins.
+doc(lab.plugin, [==[lab.plugin(name_or_path [, {instructions=50e6, memory=256MB, seconds=30}]) -> table of objective factories
+  Loads a plugin someone else wrote without trusting it: it runs in a process of its own, in a fresh Lua state with
+  no os, io, package, debug, load, dofile or require, under an instruction budget, a memory cap and a CPU-time limit
+  (none can be switched off; going over ends the plugin's process and names its file and line). Only data comes back:
+  each p.f{...} runs the factory in a new plugin process and returns its objectives, schedules, tensors and values.
+  Searches ./plugins, ~/.dreamlab/plugins, $DREAMLAB_PATH and scripts/plugins.
   example:  p = lab.plugin("prev_token"); r = lab.dream{objective=p.prev_token(3, 7, {from=1, to=5}), steps=300}
   A plugin file's leading comment is help(p); the comment above a factory is its help.]==])
-doc(lab.search, [==[lab.search{objective=, model=, sentence="i hate kickshaws", position=2, topk=100, batch=256, limit=nil} -> s
-  Every vocabulary token at one position (PAIR's token search), scored exactly in batches that stop at the layer the
-  objective needs. s[1..topk] = {token=, id=, activation=}, best first; s.candidates, s.seconds, s.interrupted.
-  Ctrl-C keeps the partial top-k.  example:  lab.search{objective=lab.objectives.neuron{layer=5, word=2, unit=300}, topk=10}]==])
-doc(lab.corpus, [==[lab.corpus{file=, unit={layer=, unit= [, site=]} or objective=, topk=10, batch=32, max_tokens=128, model=} -> c
-  Top passages of a text file (one per line), streamed in batches in bounded memory. With unit=, each token's
-  activation of the unit (c[i].activations) and the passage's maximum (c[i].activation); with objective=, its value.
-  example:  lab.corpus{file="text.txt", unit={layer=5, unit=300}, topk=10}]==])
-doc(lab.sweep, [==[lab.sweep{objective=function(unit) return ... end, units={...} | from=, to=, out="sweep.jsonl", batch=8, shard="i/n",
-           <any lab.dream argument: method=, restarts=, fluency=, fluency_model=, steps=, temperature=, gumbel=, seed=, ...>}
-           -> the records written by this call (one per unit: unit, best{text, tokens, activation}, top_tokens, ...),
-              with s.done, s.skipped, s.interrupted, s.seconds, s.out
-  One dream per unit; relaxed and hybrid share each pass among `batch` units, discrete dreams one unit at a time.
-  One JSON line per finished unit is appended atomically to out, and units already in out are skipped, so rerunning
-  an interrupted sweep resumes it. shard="i/n" takes every n-th unit. The same sweep as dreamlab sweep on the command line.
-  example:  lab.sweep{objective=function(u) return lab.objectives.neuron{layer=5, word=2, unit=u} end, from=0, to=63, first=2, last=2, steps=500, out="l5.jsonl"}]==])
-doc(lab.sweep_merge, [==[lab.sweep_merge(out, {file, ...}) -> number of units
-  Joins shard files into one, one line per unit (the first seen wins), sorted; as dreamlab sweep --merge OUT IN...]==])
-doc(lab.report, [==[lab.report(x, "file.html" [, title]) -> path
-  One self-contained HTML file (inline SVG, no network) from a dream result, a token search, a corpus result, a fluency
-  sweep, or a list of them: activation and temperature curves against search and corpus maxima, top-k heatmaps,
-  token colouring, attention grids, and the activation / PLL frontier. Written atomically.
-  example:  lab.report({r, s, c}, "unit300.html", "L5 unit 300")]==])
-doc(lab.tensor, "lab.tensor(nested lists) -> Tensor; tensors support + - * / with tensors and numbers (edited or shifted targets)")
-doc(lab.npy, "lab.npy: save(path, tensor) and load(path), NumPy .npy files (numpy.load reads them; float32 or float64 load)")
-doc(lab.npy.save, "lab.npy.save(path, tensor) -> path: a NumPy .npy file (float32), written atomically")
-doc(lab.npy.load, "lab.npy.load(path) -> tensor, from a NumPy .npy file (float32 or float64, C order)")
-doc(lab.probe, [==[lab.probe{x=Tensor(N,H), y={0,1,...} | dir=, concept1=, concept2=, layer=; epochs=300, lr=0.05, C=1, val_split=0.1, seed=42}
-  -> {weights=Tensor(H), bias=, train_accuracy=, validation_accuracy=, train_count=, validation_count=, loss=}
-  PAIR's linear classifier: logistic regression between two concepts (L2 penalty as scikit-learn's C; C=0: none),
-  on rows of x or on export-activations folders dir/<concept>/<layer>/*.npy. Its weights are a concept direction:
-  lab.objectives.direction{site="blocks.5.hook_resid_post", pos=2, vector=p.weights}.]==])
 doc(lab.plugins, "lab.plugins() -> names of the installed plugins")
 doc(lab.quiet, "lab.quiet(true|false): silence the progress line of long work")
 doc(lab.info, "lab.info() -> {version=, blas_core=, blas_threads=, threads=} (threads: the CPUs Dreamlab's kernels split work across)")
@@ -188,7 +159,7 @@ local classes = {
   ["dreamlab.Node"] = { "A traced node inside lab.objective(function(a) ... end): n[i] (0-based), n:slice(a, b), + - * / ^, and reductions.", {} },
   ["dreamlab.Sites"] = { "The argument a of lab.objective(function(a) ...): a[\"blocks.5.hook_resid_post\"] is a node.", {} },
   ["dreamlab.Schedule"] = { "A temperature schedule (lab.schedules.*): call it, s(step) -> T, or print it; pass it as temperature=.", {} },
-  ["dreamlab.Plugin"] = { "A plugin's objective factories, loaded in a sandbox by lab.plugin.", {} },
+  ["dreamlab.Plugin"] = { "A plugin's objective factories; each call runs in the plugin's own process (lab.plugin).", {} },
 }
 local tables = {  -- plain result tables, recognised by a field
   { "candidates", "s = lab.search{...}: s[1..topk] = {token=, id=, activation=}, best first; s.candidates, s.seconds, s.interrupted" },

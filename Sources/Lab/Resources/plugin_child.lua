@@ -2,7 +2,27 @@
 -- environment, loads the plugin's source and calls one factory, all under the limits set by lab.__limits. Any
 -- value it returns is read as data by Swift (raw reads: no metamethod runs).
 local lab, load, type, pairs, error, tostring = lab, load, type, pairs, error, tostring
-local stderr = io.stderr
+local stderr, getinfo = io.stderr, debug.getinfo
+
+-- Message handler: an error that is not a string is named by type and place (its __tostring is never called).
+local function placed(e)
+  if type(e) == "string" then return e end
+  for level = 2, 20 do
+    local info = getinfo(level, "Sl")
+    if not info then break end
+    if info.currentline and info.currentline > 0 then
+      return ("%s:%d: raised a %s value as its error; raise a string: error(\"...\")"):format(info.short_src, info.currentline, type(e))
+    end
+  end
+  return "raised a " .. type(e) .. " value as its error"
+end
+
+-- Calls f(...) and returns its values, or raises the plugin's error as a string.
+local function run(f, ...)
+  local res = table.pack(xpcall(f, placed, ...))
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
 
 -- Strings share one metatable; lock it so plugin code cannot reach or replace the string library through it.
 do local mt = getmetatable(""); mt.__metatable = "locked" end
@@ -34,7 +54,7 @@ return function(path, src, instructions, memory, call, ...)
   local chunk, cerr = load(src, "@" .. path, "t", env)
   if not chunk then error("plugin " .. path .. " does not compile: " .. cerr, 0) end
   lab.__limits(instructions, memory)
-  local mod = chunk()
+  local mod = run(chunk)
   if type(mod) ~= "table" then
     error("plugin " .. path .. " must return a table of objective factories, returned " .. type(mod), 0)
   end
@@ -54,5 +74,5 @@ return function(path, src, instructions, memory, call, ...)
   end
   local f = rawget(mod, call)
   if type(f) ~= "function" then error("plugin " .. path .. " has no factory " .. tostring(call), 0) end
-  return f(...)
+  return run(f, ...)
 end
