@@ -15,7 +15,7 @@ public final class GraphNode: @unchecked Sendable, CustomStringConvertible {
         case sum, mean, max, norm, dot, entropy // to a scalar; entropy is -Σ p log p over p > 0
     }
     public let op: Op
-    public let inputs: [GraphNode]
+    public private(set) var inputs: [GraphNode]
     /// Where the node was made (a Lua source line), for errors.
     public let origin: String
 
@@ -24,20 +24,38 @@ public final class GraphNode: @unchecked Sendable, CustomStringConvertible {
     }
     public static func scalar(_ x: Float, origin: String = "") -> GraphNode { GraphNode(.constant([x], []), origin: origin) }
 
-    public var description: String {
+    public var description: String { describe(depth: 0) }
+
+    /// Deep graphs (a traced loop) print their top levels and elide the rest, rather than recursing a million times.
+    func describe(depth: Int) -> String {
+        guard depth < 24 else { return "…" }
+        func x(_ i: Int) -> String { inputs[i].describe(depth: depth + 1) }
         switch op {
         case .site(let s): return "a[\"\(s)\"]"
         case .constant(let d, let sh): return sh.isEmpty ? formatCoef(d[0]) : "const\(sh)"
-        case .index(let i): return "\(inputs[0])[\(i)]"
-        case .slice(let a, let b): return "\(inputs[0]):slice(\(a),\(b))"
-        case .add: return "(\(inputs[0]) + \(inputs[1]))"
-        case .sub: return "(\(inputs[0]) - \(inputs[1]))"
-        case .mul: return "\(inputs[0])*\(inputs[1])"
-        case .div: return "\(inputs[0])/\(inputs[1])"
-        case .pow: return "\(inputs[0])^\(inputs[1])"
-        case .neg: return "-\(inputs[0])"
-        case .dot: return "\(inputs[0]):dot(\(inputs[1]))"
-        default: return "\(inputs[0]):\(String(describing: op))()"
+        case .index(let i): return "\(x(0))[\(i)]"
+        case .slice(let a, let b): return "\(x(0)):slice(\(a),\(b))"
+        case .add: return "(\(x(0)) + \(x(1)))"
+        case .sub: return "(\(x(0)) - \(x(1)))"
+        case .mul: return "\(x(0))*\(x(1))"
+        case .div: return "\(x(0))/\(x(1))"
+        case .pow: return "\(x(0))^\(x(1))"
+        case .neg: return "-\(x(0))"
+        case .dot: return "\(x(0)):dot(\(x(1)))"
+        default: return "\(x(0)):\(String(describing: op))()"
+        }
+    }
+
+    /// Releases a long chain of nodes one by one: the default release would recurse once per node and overflow the
+    /// stack for a traced loop of a few hundred thousand steps.
+    deinit {
+        var pending = inputs
+        inputs = []
+        while var n = pending.popLast() {
+            if isKnownUniquelyReferenced(&n) {
+                pending.append(contentsOf: n.inputs)
+                n.inputs = []
+            }
         }
     }
 

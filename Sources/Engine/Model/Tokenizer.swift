@@ -40,10 +40,14 @@ public struct WordPieceTokenizer: Sendable {
     public static func load(directory dir: String) throws -> WordPieceTokenizer {
         let fm = FileManager.default
         var vocab: [String]
-        if let text = try? String(contentsOfFile: dir + "/vocab.txt", encoding: .utf8) {
+        if let bytes = fm.contents(atPath: dir + "/vocab.txt") {
             // Split on the byte: Swift treats "\r\n" as one Character, so a CRLF file would not split on "\n".
-            vocab = text.utf8.split(separator: 10, omittingEmptySubsequences: false).map { line in
-                String(decoding: line.last == 13 ? line.dropLast() : line[...], as: UTF8.self)
+            vocab = []
+            for (n, line) in bytes.split(separator: 10, omittingEmptySubsequences: false).enumerated() {
+                guard let token = String(data: line.last == 13 ? line.dropLast() : line, encoding: .utf8) else {
+                    throw DreamlabError.badFile("\(dir)/vocab.txt: line \(n + 1) is not UTF-8 text; a BERT vocab.txt holds one UTF-8 token per line")
+                }
+                vocab.append(token)
             }
             if vocab.last == "" { vocab.removeLast() }
         } else if let data = fm.contents(atPath: dir + "/tokenizer.json"),
@@ -56,6 +60,8 @@ public struct WordPieceTokenizer: Sendable {
             }
             vocab = [String](repeating: "", count: v.count)
             for (t, i) in v { vocab[i] = t }
+        } else if fm.fileExists(atPath: dir + "/tokenizer.json") {
+            throw DreamlabError.badFile("\(dir)/tokenizer.json: not a Hugging Face tokenizer with a model.vocab object of token ids; re-export it, or give a vocab.txt")
         } else {
             throw DreamlabError.badFile("\(dir): no readable vocab.txt or tokenizer.json; a BERT model directory needs one of them")
         }
@@ -70,8 +76,12 @@ public struct WordPieceTokenizer: Sendable {
             if let v = cfg["tokenize_chinese_chars"] as? Bool { cjk = v }
             if let v = cfg["additional_special_tokens"] as? [String] { extra = v }
         }
-        return try WordPieceTokenizer(vocab: vocab, doLowerCase: lower, stripAccents: strip, tokenizeChineseChars: cjk,
-                                      extraSpecial: extra)
+        do {
+            return try WordPieceTokenizer(vocab: vocab, doLowerCase: lower, stripAccents: strip, tokenizeChineseChars: cjk,
+                                          extraSpecial: extra)
+        } catch DreamlabError.badFile(let msg) {
+            throw DreamlabError.badFile("\(dir): \(msg)")
+        }
     }
 
     public var vocabSize: Int { idToToken.count }

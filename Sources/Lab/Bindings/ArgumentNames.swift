@@ -19,7 +19,7 @@ let keywordArguments: [String: [String]] = {
     var d = ["lab.dream": dreamArgNames, "lab.gradient": gradientArgNames, "lab.search": searchArgNames, "lab.corpus": corpusArgNames,
              "lab.sweep": sweepArgNames, "lab.fluency_sweep": fluencySweepArgNames, "lab.probe": probeArgNames,
              "lab.schedules.anneal": ["start", "stop", "rate", "warmup"], "lab.schedules.linear": ["start", "stop", "steps"],
-             "lab.schedules.cosine": ["start", "stop", "steps"], "lab.plugin": ["instructions", "memory"]]
+             "lab.schedules.cosine": ["start", "stop", "steps"], "lab.plugin": ["instructions", "memory", "seconds"]]
     for k in objectiveKinds { d["lab.objectives." + k.name] = k.arguments + ["model"] }
     return d
 }()

@@ -25,8 +25,10 @@ func loadModel(_ spec: String?) throws -> BertModel {
     return m
 }
 
-func checkModel(_ L: OpaquePointer, _ i: Int32 = 1) throws -> BertModel {
+/// `what` names a named argument (model=) when the value came from a table; else the position is named.
+func checkModel(_ L: OpaquePointer, _ i: Int32 = 1, what: String? = nil) throws -> BertModel {
     guard let m = toObject(L, i, metatable: modelClass, as: BertModel.self) else {
+        if let what { throw LuaError("\(what) must be a model (from lab.load()), got \(luaTypeName(L, i))") }
         throw LuaError("expected a model (from lab.load()) as argument \(i), got \(luaTypeName(L, i)); call methods with a colon: m:run(...)")
     }
     return m

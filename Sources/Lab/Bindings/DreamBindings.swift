@@ -131,7 +131,7 @@ func fluencyModelArg(_ a: TableArgs) throws -> BertModel? {
     switch a.push("fluency_model") {
     case LUA_TNIL: return nil
     case LUA_TSTRING: return try loadModel(String(cString: dl_tostring(L, -1)!))
-    default: return try checkModel(L, -1)
+    default: return try checkModel(L, -1, what: "\(a.function): fluency_model=")
     }
 }
 

@@ -17,7 +17,7 @@ func pushObjective(_ L: OpaquePointer, _ o: ActivationObjective) { pushObject(L,
 
 /// The `model=` argument of a lab.* call, else the default model.
 func objectiveModel(_ a: TableArgs) throws -> BertModel {
-    if a.push("model") != LUA_TNIL { defer { dl_pop(a.L, 1) }; return try checkModel(a.L, -1) }
+    if a.push("model") != LUA_TNIL { defer { dl_pop(a.L, 1) }; return try checkModel(a.L, -1, what: "\(a.function): model=") }
     dl_pop(a.L, 1)
     return try loadModel(nil)
 }

@@ -18,7 +18,7 @@ let labProbe: LuaFn = { L in luaBinding(L) { L in
     } else {
         guard a.push("x") != LUA_TNIL else { dl_pop(L, 1); throw LuaError("lab.probe: give x= (a Tensor of examples x features) and y= (labels 0/1), or dir=, concept1=, concept2=, layer=") }
         defer { dl_pop(L, 1) }
-        x = try checkTensor(L, -1)
+        x = try checkTensor(L, -1, what: "lab.probe: x= (examples x features)")
         guard a.push("y") == LUA_TTABLE else { dl_pop(L, 1); throw LuaError("lab.probe: y= must be a list of labels 0 or 1, one per row of x") }
         defer { dl_pop(L, 1) }
         y = try argIntList(L, -1, "lab.probe: y")

@@ -4,8 +4,9 @@ import Foundation
 
 let tensorClass = "dreamlab.Tensor"
 
-func checkTensor(_ L: OpaquePointer, _ i: Int32 = 1) throws -> Tensor {
+func checkTensor(_ L: OpaquePointer, _ i: Int32 = 1, what: String? = nil) throws -> Tensor {
     guard let t = toObject(L, i, metatable: tensorClass, as: Tensor.self) else {
+        if let what { throw LuaError("\(what) must be a Tensor (lab.tensor{{...}} makes one from lists), got \(luaTypeName(L, i))") }
         throw LuaError("expected a tensor as argument \(i), got \(luaTypeName(L, i)); call methods with a colon: t:topk(5)")
     }
     return t
