@@ -94,6 +94,15 @@ def search_loop(layer, normalize, n=64):
 res["search_last"] = timeit("search last-layer unit, batched 256", 2048, lambda: search_batched(L - 1, True))
 res["search_mid"] = timeit("search middle-layer unit, batched 256", 2048, lambda: search_batched(L // 2 - 1, False))
 res["search_loop"] = timeit("search, PAIR's one-at-a-time loop", 64, lambda: search_loop(L - 1, True))
+# The discrete method's work, done by PyTorch: its 128 candidates a step (T=12, one token changed) in one batched
+# forward to layer 5 with the normalised neuron read, as dreamlab bench's "exact inputs scored".
+disc = torch.tensor(ids(12, 3)).repeat(128, 1)
+disc[:, 2] = torch.arange(2000, 2128)
+def discrete_batch():
+    with torch.inference_mode():
+        out = model(input_ids=disc, output_hidden_states=True)
+        norm_neuron(torch.stack(out.hidden_states[1:], dim=1), layer, unit=100, normalize=True)
+res["discrete_ref"] = timeit("discrete candidates, batched forward of 128", 128, discrete_batch)
 
 for p in model.parameters(): p.requires_grad_(True)
 model.train(False)

@@ -23,3 +23,5 @@ void dl_configure_malloc(void);
 
 /* The number of CPUs this process may run on (sched_getaffinity), or 0 if unknown. */
 int dl_affinity_cores(void);
+// sum of x[0..n) (the bandwidth probe)
+float dl_sum(const float *x, int n);

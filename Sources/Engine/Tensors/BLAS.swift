@@ -155,3 +155,19 @@ public func parallelHalves(_ n: Int, work: Int, _ body: (Int, Int) -> Void) {
 public func parallelChunks(_ n: Int, work: Int, _ body: (Int, Int, Int) -> Void) {
     splitWork(work, n, align: 1, body)
 }
+
+/// GB/s of streaming reads on the threads in use (best of three passes over 256 MB): the roof for byte-bound work.
+public func memoryReadBandwidth() -> Double {
+    let n = 64 << 20
+    let buf = FloatBuffer(count: n)
+    for i in stride(from: 0, to: n, by: 1024) { buf.ptr[i] = 1 }   // touch every page first
+    let sums = UnsafeMutablePointer<Float>.allocate(capacity: 256)
+    defer { sums.deallocate() }
+    var best = 0.0
+    for _ in 0..<3 {
+        let t0 = Date()
+        parallelChunks(n, work: n * 100) { chunk, lo, hi in sums[chunk] = dl_sum(buf.ptr + lo, Int32(hi - lo)) }
+        best = max(best, Double(n * 4) / Date().timeIntervalSince(t0) / 1e9)
+    }
+    return best
+}

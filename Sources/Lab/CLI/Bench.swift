@@ -26,7 +26,7 @@ let benchCommand = Subcommand(
     }
     if counts.count > 1, let base = all[counts[0]] {
         print("scaling against \(counts[0]) thread\(counts[0] == 1 ? "" : "s") (higher is better; peak memory and per-call times excluded):")
-        for key in base.keys.sorted() where key != "peak_mb" && !key.hasSuffix("_ms") {
+        for key in base.keys.sorted() where key != "peak_mb" && !key.hasSuffix("_ms") && !key.hasSuffix("_mb") {
             print(String(format: "  %-34@", key) + counts.dropFirst().map { String(format: "  %d threads %.2fx", $0, (all[$0]?[key] ?? .nan) / base[key]!) }.joined())
         }
         if f.bool("json") {
@@ -91,6 +91,20 @@ func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) thro
                 results["dream_r\(R)"] = rate * Double(R)
                 if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
             }
+            // Bytes a step must move, counted from the shapes (every weight and E are far larger than the caches):
+            // the soft forward, the backward and the argmax forward each read the encoder's weights up to the
+            // objective's layer; p·E and dE·E^T each read E; softmax, its backward and Adam stream (R,P,V) arrays.
+            for R in [1, 8] {
+                let layerBytes = Double(4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize) * 4
+                let weights = layerBytes * Double(layer + 1), E = Double(c.vocabSize * c.hiddenSize) * 4
+                let rpv = Double(R * 10 * c.vocabSize) * 4
+                let bytes = 3 * weights + 2 * E + 14 * rpv
+                let steps = (results["dream_r\(R)"] ?? 0) / Double(R)
+                results["dream_r\(R)_mb"] = bytes / 1e6
+                results["dream_r\(R)_gbs"] = bytes * steps / 1e9
+                print(String(format: "%-46@ %10.1f MB per step at %.1f GB/s (3 x %.0f MB of weights, 2 x %.0f MB of E, 14 x %.1f MB of (R,P,V) arrays)",
+                             "  bytes moved, restarts=\(R)", bytes / 1e6, bytes * steps / 1e9, weights / 1e6, E / 1e6, rpv / 1e6))
+            }
             // A custom graph objective written to equal the built-in (what lab.objective traces), same work.
             do {
                 var sq = GraphNode.scalar(0)
@@ -132,6 +146,29 @@ func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) thro
             print("profile of one step, restarts=\(R):")
             for (l, ms) in parts { print(String(format: "  %-40@ %7.2f ms  %4.0f%%", l, ms, ms / total * 100)) }
             }
+        }
+        if what == "all" || what == "dream" {
+            // The discrete method: exact inputs scored per second (its candidates go through the model in batches).
+            let layer = min(5, c.numLayers - 1)
+            var o = DreamOptions()
+            o.method = .discrete
+            o.sentence = "i hate kickshaws and the rest of it"
+            o.steps = 1_000_000
+            let obj = PairActivation(layer: layer, word: 2, unit: 100, normalize: true, numLayers: c.numLayers)
+            let budget = seconds
+            let started = Date()
+            o.onStep = { _ in Date().timeIntervalSince(started) < budget }
+            let r = try runDream(model: model, objective: obj, options: o)
+            let rate = Double(r.scored) / r.seconds
+            results["discrete_scored"] = rate
+            print(String(format: "%-46@ %10.1f inputs/s  (%d scored in %.1f s, %d candidates a step)", "discrete method, exact inputs scored",
+                         rate, r.scored, r.seconds, o.discrete.candidates))
+        }
+        if what == "all" || what == "forward" {
+            // The machine's memory read bandwidth: the roof for the byte-bound dream step.
+            let best = memoryReadBandwidth()
+            results["read_gbs"] = best
+            print(String(format: "%-46@ %10.1f GB/s  (a 256 MB array summed, %d thread%@)", "memory read bandwidth", best, Threads.count, Threads.count == 1 ? "" : "s"))
         }
         if what == "all" || what == "search" {
             // Token search: "i hate kickshaws", position 2, over the first 2048 vocabulary ids (rates extrapolate).
