@@ -138,3 +138,4 @@ public struct GraphNodeRecipe: Codable, Sendable {
         return built[built.count - 1]
     }
 }
+

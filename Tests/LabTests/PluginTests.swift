@@ -41,6 +41,11 @@ final class PluginTests: DreamlabProcessTestCase {
              return {f = function() return 1 end}
              """, "return p.f()", "PLUGIN\ttrue\t1"),
             ("shell", "os.execute('touch /tmp/dreamlab-pwned')\nreturn {}", "", "global 'os'"),
+            ("slow_name", "local M = {}\nM[\".-.-.-.-.-.-.-.-.-.-.-.-Z\"] = function() return 1 end\nM.ok = function() return 2 end\n-- " + String(repeating: "a", count: 3000) + "\nreturn M",
+             "return p.ok()", "PLUGIN\ttrue\t2"),
+            ("spoofed_stop", "return {f = function() return 'x DREAMLAB-PLUGIN-STOP fake: disk full' end}", "return p.f()", "PLUGIN\ttrue\tx DREAMLAB-PLUGIN-STOP fake"),
+            ("nul_bytes", "return {f = function() return 'a\\0b', {['a\\0b'] = 1, a = 2} end}", "local s, t = p.f(); return #s .. ' ' .. t['a\\0b'] .. ' ' .. t.a", "PLUGIN\ttrue\t3 1 2"),
+            ("unnamed_error", "return {f = function() error('disk is full', 0) end}", "return p.f()", "unnamed_error.lua: disk is full"),
             ("gc_wrong_userdata", "return {f = function() local m = lab.load(); getmetatable(m).__gc(lab.objectives.neuron{layer=1, word=1, unit=1}); return m:run('a'):site('embed'):shape()[1] end}", "return p.f()", "PLUGIN\ttrue\t3"),
         ]
         for (name, source, use, expected) in cases {

@@ -34,7 +34,7 @@ struct PluginLimits: Codable {
 
 enum PluginProcess {
     /// The response's size cap: a plugin returns objectives and values, not gigabytes.
-    static let maxResponse = 256 << 20
+    static let maxResponse = 64 << 20
     static let stopMarker = "DREAMLAB-PLUGIN-STOP "
 
     /// Runs one request in a fresh `dreamlab __plugin-child` process and returns its response.
@@ -53,13 +53,15 @@ enum PluginProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        // /proc/self/exe, not its target: a rebuilt binary replaces the file, and the running one stays reachable here.
+        let exe = "/proc/self/exe"
         var env = ProcessInfo.processInfo.environment
         // One thread: the plugin's process is small, and its address-space limit must not go to thread arenas.
         env["DREAMLAB_THREADS"] = "1"; env["OPENBLAS_NUM_THREADS"] = "1"
         env["SWIFT_BACKTRACE"] = "enable=no"   // a plugin over its memory limit gets one line, not a backtrace
         env["OPENBLAS_CORETYPE"] = env["OPENBLAS_CORETYPE"] ?? BLASRuntime.coreName
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(exe), strdup("__plugin-child"), nil]
+        let argv0 = (try? FileManager.default.destinationOfSymbolicLink(atPath: exe)) ?? CommandLine.arguments[0]
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(argv0), strdup("__plugin-child"), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var pid: pid_t = 0
@@ -107,8 +109,12 @@ enum PluginProcess {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if let stoppedBy { throw LuaError(stoppedBy) }
         let text = String(decoding: out, as: UTF8.self)
-        if let r = text.range(of: stopMarker) { throw LuaError(String(text[r.upperBound...]).replacingOccurrences(of: "plugin stopped at", with: "plugin \(name) stopped at")) }
         let signalled = status & 0x7f
+        // Exit status 3 is a limit (shim.h's dl_child_stop); the message follows the last marker. A marker inside
+        // an ordinary answer is the plugin's data and means nothing.
+        if signalled == 0 && (status >> 8) & 0xff == 3, let r = text.range(of: stopMarker, options: .backwards) {
+            throw LuaError(String(text[r.upperBound...]).replacingOccurrences(of: "plugin stopped at", with: "plugin \(name) stopped at"))
+        }
         if signalled != 0 {
             if signalled == SIGINT { throw LuaError("interrupted!") }
             throw LuaError("plugin \(name): its process ended on signal \(signalled)\(signalled == SIGKILL ? " (its CPU-time limit of \(request.limits.seconds) s)" : " (most likely it went over its memory limit; raise memory= if that is legitimate)")")
@@ -141,7 +147,7 @@ let labPluginRun: LuaFn = { L in luaBinding(L) { L in
         }
     }
     let response = try NativeWork.run { try PluginProcess.run(PluginRequest(path: path, source: source, limits: limits, call: call, args: args)) }
-    if let e = response.error { throw LuaError(e) }
+    if let e = response.error { throw LuaError(e.contains(path) ? e : "plugin \(path): \(e)") }
     let modelDir = PluginValue.firstModel(in: args)
     let pusher = PluginValuePusher(L: L, context: "plugin \(path): \(call.map { "the result of \($0)" } ?? "its table")", model: { try loadModel(modelDir) })
     guard let call else {

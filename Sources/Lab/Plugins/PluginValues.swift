@@ -19,7 +19,8 @@ indirect enum PluginValue: Codable {
     case schedule(keys: [PluginValue], values: [PluginValue])   // a lab.schedules table
 
     static let maxDepth = 32
-    static let maxItems = 16 << 20
+    /// Values in one crossing: a plugin's objectives and settings are small; this bounds the host's memory.
+    static let maxItems = 1 << 20
 
     /// Plain JSON with NaN and infinities spelt out (Lua numbers may be either).
     static func encode(_ v: some Encodable) throws -> Data {
@@ -110,7 +111,10 @@ struct PluginValuePusher {
         case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
         case .int(let n): lua_pushinteger(L, lua_Integer(n))
         case .number(let d): lua_pushnumber(L, d)
-        case .string(let s): lua_pushstring(L, s)
+        case .string(let s):
+            // With its length: a string may hold NUL bytes.
+            var u = s
+            u.withUTF8 { b in _ = b.withMemoryRebound(to: CChar.self) { lua_pushlstring(L, $0.baseAddress, $0.count) } }
         case .bytes(let d): _ = d.withUnsafeBytes { lua_pushlstring(L, $0.baseAddress?.assumingMemoryBound(to: CChar.self), d.count) }
         case .model(let dir):
             do { pushObject(L, try loadModel(dir), metatable: modelClass) } catch { throw LuaError("\(context): \(error)") }

@@ -69,23 +69,24 @@ function lab.plugin(name, opts)
     end
     local filedoc = #head > 0 and table.concat(head, "\n") or nil
     if filedoc then docs[plugin] = filedoc end
-    local lines = {}
-    for line in (src .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-    for k, v in pairs(wrapped) do
-      if type(v) == "function" and type(k) == "string" then
-        local d
-        for i, line in ipairs(lines) do
-          if line:match("^%s*" .. k .. "%s*=%s*function") or line:match("^%s*[%w_]+%." .. k .. "%s*=%s*function")
-             or line:match("^%s*function%s+[%w_]+[%.:]" .. k .. "%s*%(") then
-            local above = {}
-            local j = i - 1
-            while j >= 1 and lines[j]:match("^%s*%-%-") do table.insert(above, 1, (lines[j]:match("^%s*%-%-+%s?(.*)$"))); j = j - 1 end
-            if #above > 0 and j >= 1 then d = table.concat(above, "\n") end   -- a comment at the top is the file's
-            break
-          end
-        end
-        docs[v] = d or (k .. ": a factory of plugin " .. path .. " with no doc comment of its own" .. (filedoc and "; help(p) shows the file's" or ""))
+    -- One pass over the lines: the comment block above each `name = function`, `M.name = function` or
+    -- `function M.name(` (names captured, never used as patterns, so a plugin cannot choose a slow one).
+    local above, found = {}, {}
+    local n = 0
+    for line in (src .. "\n"):gmatch("([^\n]*)\n") do
+      n = n + 1
+      local c = line:match("^%s*%-%-+%s?(.*)$")
+      if c then above[#above + 1] = c
+      else
+        local name = line:match("^%s*([%w_]+)%s*=%s*function") or line:match("^%s*[%w_]+%.([%w_]+)%s*=%s*function")
+            or line:match("^%s*function%s+[%w_]+[%.:]([%w_]+)%s*%(")
+        -- A comment at the very top is the file's, not the first factory's.
+        if name and found[name] == nil then found[name] = (#above > 0 and n - #above > 1) and table.concat(above, "\n") or false end
+        above = {}
       end
+    end
+    for _, k in ipairs(listing.factories) do
+      docs[wrapped[k]] = found[k] or (k .. ": a factory of plugin " .. path .. " with no doc comment of its own" .. (filedoc and "; help(p) shows the file's" or ""))
     end
   end
   return plugin
