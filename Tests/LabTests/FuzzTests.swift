@@ -5,18 +5,7 @@ import XCTest
 /// and a short seeded run on the real build must find none.
 final class FuzzTests: DreamlabProcessTestCase {
     func fuzz(_ args: [String], env: [String: String] = [:]) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.root + "/scripts/fuzz")
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let o = Pipe(), er = Pipe()
-        p.standardOutput = o; p.standardError = er
-        try p.run()
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = er.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self))
+        try dreamlab(args, env: env, executable: Self.root + "/scripts/fuzz")
     }
 
     func testTheFuzzerCountsACrashAndAHang() throws {

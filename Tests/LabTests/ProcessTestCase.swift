@@ -9,13 +9,16 @@ class DreamlabProcessTestCase: XCTestCase {
     struct Run { let status: Int32; let out: String; let err: String }
 
     /// Runs dreamlab to the end. `interruptAfter`: send SIGINT once stdout contains that text.
-    func dreamlab(_ args: [String], env: [String: String] = [:], cwd: String? = nil, interruptWhen marker: String? = nil) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            XCTFail("\(binary) is missing; run scripts/test, which builds it")
+    /// `executable` runs another program the same way (scripts/fuzz).
+    func dreamlab(_ args: [String], env: [String: String] = [:], cwd: String? = nil, interruptWhen marker: String? = nil,
+                  executable: String? = nil) throws -> Run {
+        let program = executable ?? binary
+        guard FileManager.default.isExecutableFile(atPath: program) else {
+            XCTFail("\(program) is missing; run scripts/test, which builds it")
             throw CocoaError(.fileNoSuchFile)
         }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: program)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? Self.root)
         var e = ProcessInfo.processInfo.environment
