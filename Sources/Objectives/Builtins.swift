@@ -196,11 +196,3 @@ public final class DiversityObjective: ActivationObjective {
         return values
     }
 }
-
-// Which objectives read each sequence of a batch alone (the dream loop then scores argmax inputs beside soft ones).
-extension PairActivation: BatchIndependentObjective { public var readsOwnSequenceOnly: Bool { true } }
-extension SiteElement: BatchIndependentObjective { public var readsOwnSequenceOnly: Bool { true } }
-extension HeadNorm: BatchIndependentObjective { public var readsOwnSequenceOnly: Bool { true } }
-extension GraphObjective: BatchIndependentObjective { public var readsOwnSequenceOnly: Bool { true } }
-extension LinearCombination: BatchIndependentObjective { public var readsOwnSequenceOnly: Bool { terms.allSatisfy { $0.obj.isBatchIndependent } } }
-extension ProductObjective: BatchIndependentObjective { public var readsOwnSequenceOnly: Bool { a.isBatchIndependent && b.isBatchIndependent } }

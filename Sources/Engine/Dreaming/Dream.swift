@@ -348,49 +348,12 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
     }
 
     var lastP = input.probabilities(z, temperature: cursor.current, mode: o.mode, noise: nil)
-    // The argmax input after each update is scored in the next step's forward pass, beside the soft input, so the
-    // weights are read once for both (the argmax of z does not depend on T, and no noise is drawn). Objectives that
-    // compare the sequences of a batch (diversity, a sweep's per-unit parts) and fluency keep a pass of their own.
-    let fused = objective.isBatchIndependent && fluency == nil && !o.mode.usesGumbelNoise
-    // A step whose argmax input awaits its ids_activation: its number, temperature and soft values.
-    var pending: (step: Int, temp: Float, values: [Float])? = nil
-    /// The end of a step once its argmax input has been scored: the best input so far and the step callback.
-    func finishStep(_ done: (step: Int, temp: Float, values: [Float])) throws -> Bool {
-        prevIdsAct = try idsActivations(prevSpans)
-        prevPLL = try idsPLLs(prevSpans)
-        for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], done.step) }
-        guard let cb = o.onStep else { return true }
-        let b = (0..<R).max { prevIdsAct[$0] < prevIdsAct[$1] } ?? 0
-        let prog = DreamProgress(step: done.step, steps: o.steps, temperature: done.temp, activation: done.values[b], idsActivation: prevIdsAct[b],
-                                 bestActivation: result.best?.activation ?? prevIdsAct[b],
-                                 tokens: prevSpans[b].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
-        return try cb(prog)
-    }
     var step = 0
     while step < o.steps {
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
         let temp = cursor.current
-        let values: [Float], dz: [Float], p: [Float]
-        if fused, let done = pending {
-            // Score the previous update's argmax spans that are not cached yet, in this step's forward pass.
-            let keys = prevSpans.enumerated().map { [$0.offset] + $0.element }
-            let missing = (0..<R).filter { idsCache[keys[$0]] == nil }
-            let r = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: nil, objective: objective,
-                                               scoring: missing.map { prevSpans[$0] })
-            (values, dz, p) = (r.values, r.dz, r.p)
-            if !missing.isEmpty {
-                // Every restart's row is scored together in the standalone pass; here the batch holds the soft rows too,
-                // which an objective that reads only its own sequence (checked above) does not see.
-                result.scored += missing.count
-                if idsCache.count > 100_000 { idsCache.removeAll(keepingCapacity: true) }
-                for (k, v) in zip(missing, r.scores) { idsCache[keys[k]] = v }
-            }
-            pending = nil
-            if try !finishStep(done) { result.stopped = true; break }
-        } else {
-            let r = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective, fluency: fluency)
-            (values, dz, p) = (r.values, r.dz, r.p)
-        }
+        let (values, dz, p, _) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective,
+                                                            fluency: fluency)
         lastValues = values
         record(step, temp, values, p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
         // Adam minimises the loss -activation.
@@ -400,15 +363,21 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
         let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
         lastP = p2
         prevSpans = input.argmaxSpans(p2)
+        prevIdsAct = try idsActivations(prevSpans)
+        prevPLL = try idsPLLs(prevSpans)
         prevMax = (0..<R).map { maxValues(p2, $0) }
+        for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], step + 1) }
         try cursor.advance()
         step += 1
         result.stepsDone = step
-        if fused { pending = (step, temp, values); continue }
-        if try !finishStep((step, temp, values)) { result.stopped = true; break }
+        if let cb = o.onStep {
+            let b = (0..<R).max { prevIdsAct[$0] < prevIdsAct[$1] } ?? 0
+            let prog = DreamProgress(step: step, steps: o.steps, temperature: temp, activation: values[b], idsActivation: prevIdsAct[b],
+                                     bestActivation: result.best?.activation ?? prevIdsAct[b],
+                                     tokens: prevSpans[b].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
+            if try !cb(prog) { result.stopped = true; break }
+        }
     }
-    // The last update's argmax input, scored on its own.
-    if let done = pending, try !finishStep(done) { result.stopped = true }
     result.seconds = Date().timeIntervalSince(start)
 
     // PAIR's closing record at number = steps, without a gradient.

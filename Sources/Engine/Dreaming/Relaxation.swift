@@ -215,29 +215,6 @@ public final class RelaxedInput: @unchecked Sendable {
         return (values, logitGradient(dWord: dWord, p: p, z: z, temperature: temperature, mode: mode, extraDp: extra), p, pll)
     }
 
-    /// Value and dz at logits z, and in the same forward pass the objective at `spans` (one row of P token ids each,
-    /// appended to the batch after the R soft rows): the weights are read once for both. The objective must read
-    /// each sequence alone (`isBatchIndependent`); the appended rows' gradients are computed and left unused.
-    public func valueAndGradient(_ z: [Float], temperature: Float, mode: RelaxationMode, noise: [Float]?,
-                                 objective: ActivationObjective, scoring spans: [[Int]]) throws -> (values: [Float], dz: [Float], p: [Float], scores: [Float]) {
-        precondition(objective.isBatchIndependent)
-        let p = probabilities(z, temperature: temperature, mode: mode, noise: noise)
-        let soft = wordRows(p, mode: mode)
-        let S = spans.count, H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
-        let rows = FloatBuffer(count: (R + S) * T * H)
-        rows.ptr.update(from: soft.ptr, count: R * T * H)
-        let seqs = spans.map(fill)
-        for (s, seq) in seqs.enumerated() {
-            for t in 0..<T { (rows.ptr + ((R + s) * T + t) * H).update(from: E + seq[t] * H, count: H) }
-        }
-        let both = InputBatch(ids: [[Int]](repeating: ids, count: R) + seqs, typeIds: [[Int]](repeating: typeIds, count: R + S), padId: model.tokenizer.padId)
-        let acts = try model.forward(both, upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM, wordRows: rows)
-        let grads = SiteGradients(B: R + S, T: T, config: model.config)
-        let all = try objective.evaluate(acts, grads: grads)
-        let dWord = model.backward(acts, grads)
-        return (Array(all[0..<R]), logitGradient(dWord: dWord, p: p, z: z, temperature: temperature, mode: mode), p, Array(all[R...]))
-    }
-
     /// Objective values at discrete token ids for the dreamed span (one row of P ids per sequence), one batched pass.
     public func discreteValues(_ spans: [[Int]], objective: ActivationObjective) throws -> [Float] {
         let seqs = spans.map(fill)

@@ -25,16 +25,6 @@ extension ActivationObjective {
     public var needsMLM: Bool { sites.contains { $0.kind == .mlmLogits } }
 }
 
-/// Objectives whose value for a sequence reads that sequence alone (not the rest of the batch) say so; the dream
-/// loop may then score other inputs in the same batch. Unknown objectives are assumed to compare sequences.
-public protocol BatchIndependentObjective {
-    var readsOwnSequenceOnly: Bool { get }
-}
-
-extension ActivationObjective {
-    public var isBatchIndependent: Bool { (self as? BatchIndependentObjective)?.readsOwnSequenceOnly ?? false }
-}
-
 /// Objectives that read only some positions of their deepest layer's sites say which.
 public protocol RowLimitedObjective {
     func rowsRead(T: Int) -> [Int]?
