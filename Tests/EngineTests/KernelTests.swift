@@ -87,5 +87,18 @@ final class KernelTests: XCTestCase {
             linearBackwardNaive(d2.ptr, g.ptr, w.ptr, N: M, C: K, OC: N)
             XCTAssertLessThan(Tensor.maxAbsDiff(d1.array, d2.array), 1e-4, "nn \(M)x\(N)x\(K)")
         }
+        // The embedding-matrix products (streaming: true): streamed at 10 rows, BLAS above streamingBLASRows.
+        for (M, N, K) in [(10, 3001, 64), (80, 3001, 64)] {
+            let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng)
+            let fast = FloatBuffer(count: M * N), slow = FloatBuffer(count: M * N)
+            matmulNT(fast.ptr, x.ptr, w.ptr, nil, M: M, N: N, K: K, streaming: true)
+            linearForwardNaive(slow.ptr, x.ptr, w.ptr, nil, N: M, C: K, OC: N)
+            XCTAssertLessThan(Tensor.maxAbsDiff(fast.array, slow.array), 1e-4, "streaming nt \(M)x\(N)x\(K)")
+            let g = randomBuffer(M * N, &rng)
+            let d1 = FloatBuffer(count: M * K), d2 = FloatBuffer(count: M * K)
+            matmulNNAcc(d1.ptr, g.ptr, w.ptr, M: M, N: N, K: K, streaming: true)
+            linearBackwardNaive(d2.ptr, g.ptr, w.ptr, N: M, C: K, OC: N)
+            XCTAssertLessThan(Tensor.maxAbsDiff(d1.array, d2.array), 1e-3, "streaming nn \(M)x\(N)x\(K)")
+        }
     }
 }

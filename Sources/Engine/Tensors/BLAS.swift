@@ -81,6 +81,10 @@ func gemmTN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
 /// `streaming: true` forces them: for the 30522×H embedding matrix, packing it costs more than any M gains.
 public nonisolated(unsafe) var smallMThreshold = 48
 
+/// For `streaming: true` products (the 30522-row embedding matrix), BLAS takes over only above this many rows: below
+/// it packing E costs more than the rows gain.
+public nonisolated(unsafe) var streamingBLASRows = 64
+
 /// Up to this many rows, a BLAS product is split across threads by W's rows rather than by the input's rows.
 let columnSplitRows = 512
 
@@ -128,7 +132,7 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 /// out (M,N) = X (M,K) · W(N,K)^T (+ bias). Streams W once for small M; OpenBLAS on row halves otherwise.
 public func matmulNT(_ out: UnsafeMutablePointer<Float>, _ X: UnsafePointer<Float>, _ W: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                      M: Int, N: Int, K: Int, streaming: Bool = false) {
-    if M > smallMThreshold && !streaming {
+    if M > (streaming ? streamingBLASRows : smallMThreshold) {
         if let bias { for m in 0..<M { (out + m * N).update(from: bias, count: N) } }
         if M <= columnSplitRows {
             // Few rows: each thread takes a share of W's rows (output columns), so W is packed once in all, not
@@ -149,7 +153,7 @@ public func matmulNT(_ out: UnsafeMutablePointer<Float>, _ X: UnsafePointer<Floa
 /// dX (M,K) += dOut (M,N) · W (N,K). Streams W once for small M.
 public func matmulNNAcc(_ dX: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, _ W: UnsafePointer<Float>, M: Int, N: Int, K: Int,
                         streaming: Bool = false) {
-    if M > smallMThreshold && !streaming {
+    if M > (streaming ? streamingBLASRows : smallMThreshold) {
         if M <= columnSplitRows {
             splitTwo(M * N * K, K, align: 16) { k0, k1 in gemmNN(M, k1 - k0, N, dOut, N, W + k0, K, dX + k0, K, beta: 1) }
             return
