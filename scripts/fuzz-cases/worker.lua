@@ -208,6 +208,8 @@ local function arguments(keys)
   end
   if mode >= 0.35 and mode < 0.8 then t[pick(keys)] = hostile() end
   if mode >= 0.8 and math.random() < 0.3 then t[pick({ "bogus", "stpes", 1 })] = hostile() end
+  -- Left out, steps= is the default 3000: real work, minutes per case, not a hang. A case always sets it.
+  for _, k in ipairs(keys) do if k == "steps" and t.steps == nil then t.steps = sane.steps() end end
   return t
 end
 -- Positional arguments: a sane value half the time.
