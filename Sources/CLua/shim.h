@@ -84,8 +84,8 @@ static inline int dl_trampoline(lua_State *L) {
     lim->over_limit = outer_over;
     if (over) {
         lua_settop(L, 0);
-        return luaL_error(L, "not enough memory: Lua reached its memory cap of %d MB (DREAMLAB_LUA_MEMORY for the prompt, "
-                             "memory= for a plugin); keep fewer results alive or raise the cap", (int)(lim->limit >> 20));
+        return luaL_error(L, "not enough memory: Lua reached its memory cap of %d MB (DREAMLAB_LUA_MEMORY); "
+                             "keep fewer results alive or raise the cap", (int)(lim->limit >> 20));
     }
     if (n < 0) return lua_error(L);
     return n;
@@ -165,8 +165,9 @@ static inline void dl_child_install(dl_limits *lim, long long seconds, int stop_
     signal(SIGILL, dl_child_abort);
 }
 
-// Limits for sandboxed plugin code: an allocator that can cap memory and a count hook that spends an
-// instruction budget. Both live in C because exceeding them raises a Lua error (a longjmp).
+// Limits: an allocator that can cap memory (the prompt's DREAMLAB_LUA_MEMORY, a plugin's heap) and a count hook that
+// spends a plugin's instruction budget. Both live in C: exceeding them raises a Lua error (a longjmp) in the host, and
+// ends the process in a plugin's.
 static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     dl_limits *lim = (dl_limits *)ud;
     size_t old = ptr ? osize : 0;   // with ptr NULL, osize is a type tag, not a size
@@ -183,26 +184,18 @@ static inline void *dl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 static inline void dl_budget_hook(lua_State *L, lua_Debug *ar) {
     dl_limits *lim = dl_get_limits(L);
-    lim->budget -= 1000;
-    if (lim->child) {
-        // Line events (the first few thousand, so a stall inside one library call is placed) and count events
-        // both record where the plugin is; only count events spend the budget.
-        if (ar->event == LUA_HOOKLINE) {
-            lim->budget += 1000;
-            if (++lim->lines_seen >= 4096) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT, 1000);
-        }
-        lua_getinfo(L, "Sl", ar);
-        snprintf(lim->where, sizeof lim->where, "%s:%d", ar->short_src, ar->currentline);
-        if (lim->budget <= 0)
-            dl_child_stop(lim, "used up its instruction budget of %lld (an endless loop?); raise it with lab.plugin(name, {instructions=N}) if the work is legitimate", lim->budget_total);
-        return;
+    // Only in a plugin's own process (lab.__limits exists nowhere else). Line events (the first few thousand, so a
+    // stall inside one library call is placed) and count events both record where the plugin is; only count events
+    // spend the budget.
+    if (ar->event == LUA_HOOKLINE) {
+        if (++lim->lines_seen >= 4096) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT, 1000);
+    } else {
+        lim->budget -= 1000;
     }
-    if (lim->budget <= 0) {
-        lua_sethook(L, NULL, 0, 0);
-        lua_getinfo(L, "Sl", ar);
-        luaL_error(L, "plugin stopped at %s:%d: it used up its instruction budget (an endless loop?); "
-                      "raise it with lab.plugin(name, {instructions=N}) if the work is legitimate", ar->short_src, ar->currentline);
-    }
+    lua_getinfo(L, "Sl", ar);
+    snprintf(lim->where, sizeof lim->where, "%s:%d", ar->short_src, ar->currentline);
+    if (lim->budget <= 0)
+        dl_child_stop(lim, "used up its instruction budget of %lld (an endless loop?); raise it with lab.plugin(name, {instructions=N}) if the work is legitimate", lim->budget_total);
 }
 
 // An error with no pcall to catch it (a bug: Swift only calls raising functions inside dl_pcall) ends the process
@@ -226,7 +219,7 @@ static inline void dl_begin_limits(lua_State *L, long long instructions, size_t 
     lim->budget = instructions;
     lim->limit = memory ? lim->used + memory : lim->cap;
     if (lim->cap && (lim->limit == 0 || lim->limit > lim->cap)) lim->limit = lim->cap;
-    if (instructions > 0) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT | (lim->child ? LUA_MASKLINE : 0), 1000);
+    if (instructions > 0) lua_sethook(L, dl_budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1000);
 }
 static inline void dl_end_limits(lua_State *L) {
     dl_limits *lim = dl_get_limits(L);

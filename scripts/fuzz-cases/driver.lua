@@ -32,10 +32,10 @@ local base = work .. "/base-model"
 assert(sh("'" .. exe .. "' random-model --out '" .. base .. "' --hidden 32 --layers 2 --heads 2 --intermediate 64 --max_positions 64 >/dev/null 2>&1"),
   "scripts/fuzz: could not make the base model with dreamlab random-model")
 
-local function run_worker(from, to, results, timeout)
-  local cmd = string.format("cd '%s' && timeout -s KILL %d '%s' run '%s/worker.lua' '%s' '%s' %d %d %d '%s' >/dev/null 2>>'%s/stderr.log'",
+-- The shell command that runs cases [from, to) in one worker, killed after `timeout` seconds.
+local function worker_command(from, to, results, timeout)
+  return string.format("cd '%s' && timeout -s KILL %d '%s' run '%s/worker.lua' '%s' '%s' %d %d %d '%s' >/dev/null 2>>'%s/stderr.log'",
     work, timeout, exe, here, base, work, opts.seed, from, to, results, work)
-  return sh(cmd)
 end
 
 local function verdicts(results)
@@ -57,7 +57,7 @@ end
 
 if opts.case then
   local results = work .. "/one.txt"
-  local ok = run_worker(opts.case, opts.case + 1, results, 120)
+  local ok = sh(worker_command(opts.case, opts.case + 1, results, 120))
   local _, done = verdicts(results)
   local v = done[opts.case]
   print(string.format("case %d (seed %d): %s", opts.case, opts.seed, v and (v.kind .. " " .. v.verdict .. ": " .. v.detail) or (ok and "no verdict" or "CRASH or HANG")))
@@ -103,10 +103,8 @@ while #pending > 0 do
     batch = batch + 1
     local results = string.format("%s/verdicts-%d.txt", work, batch)
     local timeout = tonumber(os.getenv("DREAMLAB_FUZZ_TIMEOUT") or "") or (30 + 4 * (r[2] - r[1]))
-    local cmd = string.format("(cd '%s' && timeout -s KILL %d '%s' run '%s/worker.lua' '%s' '%s' %d %d %d '%s' >/dev/null 2>>'%s/stderr.log'; echo $? > '%s.status') &",
-      work, timeout, exe, here, base, work, opts.seed, r[1], r[2], results, work, results)
     running[#running + 1] = { r, results }
-    sh(cmd)
+    sh("(" .. worker_command(r[1], r[2], results, timeout) .. "; echo $? > '" .. results .. ".status') &")
   end
   for _, job in ipairs(running) do
     local status

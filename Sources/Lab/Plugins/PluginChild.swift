@@ -10,15 +10,7 @@ func runPluginChild() -> Never {
     let responseFD = dup(1)
     dup2(2, 1)   // stray writes to stdout cannot corrupt the response
     func respond(_ r: PluginResponse) -> Never {
-        let data = (try? PluginValue.encode(r)) ?? Data("{\"error\":\"plugin: its answer could not be encoded\"}".utf8)
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(responseFD, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { if errno == EINTR { continue }; break }
-                off += n
-            }
-        }
+        writeAll(responseFD, (try? PluginValue.encode(r)) ?? Data("{\"error\":\"plugin: its answer could not be encoded\"}".utf8))
         exit(0)
     }
     let input = FileHandle.standardInput.readDataToEndOfFile()
@@ -44,6 +36,7 @@ func runPluginChild() -> Never {
     let interp = Interpreter()
     let L = interp.L
     dl_child_install(interp.limits, limits.seconds, responseFD, room >> 20)
+    lua_getglobal(L, "lab"); setField(L, "__limits", labBeginLimits); dl_pop(L, 1)
     let name = request.path
     // The child's Lua side (Resources/plugin_child.lua) returns the function that loads the plugin and calls it.
     let code = EmbeddedResource.pluginChild

@@ -32,6 +32,18 @@ struct PluginLimits: Codable {
     static let nativeRoom: Int64 = 1536 << 20
 }
 
+/// Writes all of `data` to a pipe (a short write or EINTR continues; a closed reader ends it).
+func writeAll(_ fd: Int32, _ data: Data) {
+    data.withUnsafeBytes { raw in
+        var off = 0
+        while off < raw.count {
+            let n = write(fd, raw.baseAddress! + off, raw.count - off)
+            if n <= 0 { if errno == EINTR { continue }; break }
+            off += n
+        }
+    }
+}
+
 enum PluginProcess {
     /// The response's size cap: a plugin returns objectives and values, not gigabytes.
     static let maxResponse = 64 << 20
@@ -74,14 +86,7 @@ enum PluginProcess {
         // The child reads the whole request before it writes anything, so writing first cannot deadlock. A child
         // that died early makes the write fail (EPIPE; SIGPIPE is ignored by the REPL's readline set-up or here).
         let oldPipe = signal(SIGPIPE, SIG_IGN)
-        body.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(toChild[1], raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { if errno == EINTR { continue }; break }
-                off += n
-            }
-        }
+        writeAll(toChild[1], body)
         close(toChild[1])
         signal(SIGPIPE, oldPipe)
         // Read until EOF, with a wall-clock deadline beyond the CPU limit (the kernel enforces that one).
@@ -156,7 +161,6 @@ let labPluginRun: LuaFn = { L in luaBinding(L) { L in
         try pusher.push(response.fields ?? .table(keys: [], values: [])); lua_setfield(L, -2, "fields")
         return 1
     }
-    _ = call
     let results = response.results ?? []
     guard results.count < 200, lua_checkstack(L, Int32(results.count) + 4) != 0 else { throw LuaError("plugin \(path): too many results") }
     for r in results { try pusher.push(r) }

@@ -2,16 +2,13 @@ import CLua
 import Engine
 import Foundation
 
-/// lab.__limits(instructions, memory) / lab.__unlimit(): brackets around plugin code in its own process (plugin_child.lua).
+/// lab.__limits(instructions, memory): starts the limits before plugin code runs (plugin_child.lua). It exists only in
+/// a plugin's own process, where going over a limit ends the process (PluginChild.swift ends them itself).
 let labBeginLimits: LuaFn = { L in luaBinding(L) { L in
     let instr = try argInt(L, 1, "instructions"), mem = try argInt(L, 2, "memory")
     dl_begin_limits(L, Int64(instr), max(0, mem))
     return 0
 } }
-let labEndLimits: LuaFn = { L in
-    if let L { dl_end_limits(L) }
-    return 0
-}
 
 /// The default plugin search path: ./plugins, ~/.dreamlab/plugins, then DREAMLAB_PATH (`;`-separated, `;;` = defaults).
 func pluginSearchPath() -> String {
@@ -37,8 +34,6 @@ func installPlugins(_ L: OpaquePointer) {
     lua_setfield(L, -2, "path")
     dl_pop(L, 1)
     lua_getglobal(L, "lab")
-    setField(L, "__limits", labBeginLimits)
-    setField(L, "__unlimit", labEndLimits)
     setField(L, "__plugin_run", labPluginRun)
     // The plugins that ship with Dreamlab, wherever the user starts it.
     push(L, ModelLocator.checkoutFolder("scripts/plugins") ?? "scripts/plugins"); lua_setfield(L, -2, "__bundled_plugins")
