@@ -19,9 +19,27 @@ void dl_softmax_rows(float *p, const float *z, int rows, int V, float invT);
 void dl_gelu(float *out, const float *x, int n);
 void dl_gelu_backward(float *dx, const float *dout, const float *x, int n);
 void dl_configure_malloc(void);
-#endif
+
+// The opt-in bf16 mode (bf16.c). bf16 values are uint16_t, the top half of a float32.
+#include <stdint.h>
+void dl_to_bf16(uint16_t *dst, const float *src, size_t n);                              // rounds to nearest even
+void dl_from_bf16(float *dst, const uint16_t *src, size_t n);
+void dl_to_bf16_transposed(uint16_t *dst, const float *src, int rows, int cols);          // (rows,cols) -> (cols,rows)
+// out (M,N) (+)= X (M,K) · W (N,K)^T (+ bias), X and W bf16, rows n0..n1 of W; AVX512_BF16 where the CPU has it.
+void dl_matmul_nt_bf16(float *out, const uint16_t *X, const uint16_t *W, const float *bias,
+                       int M, int N, int K, int n0, int n1, int accumulate);
+int dl_has_avx512_bf16(void);
+void dl_bf16_use_native(int on);   // 0: the plain kernel even on AVX512_BF16 CPUs (tests compare the two)
+
+// The thread pool every parallel kernel call goes through (pool.c): `threads` includes the caller.
+typedef void (*dl_task)(void *ctx, long chunk);
+void dl_pool_start(int threads);
+int dl_pool_workers(void);
+// Runs fn(ctx, 0..<chunks) across the pool and returns when all are done; chunk 0 runs on the caller.
+void dl_pool_run(int chunks, dl_task fn, void *ctx);
 
 /* The number of CPUs this process may run on (sched_getaffinity), or 0 if unknown. */
 int dl_affinity_cores(void);
 // sum of x[0..n) (the bandwidth probe)
 float dl_sum(const float *x, int n);
+#endif

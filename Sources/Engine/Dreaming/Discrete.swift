@@ -47,7 +47,7 @@ extension RelaxedInput {
         let dRows = FloatBuffer(count: R * P * H)
         gather(dRows.ptr, from: dWord.ptr, H: H)
         var g = [Float](repeating: 0, count: R * P * V)
-        g.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true) }
+        g.withUnsafeMutableBufferPointer { model.weights.embeddingDots($0.baseAddress!, dRows.ptr, M: R * P) }
         return (values, g)
     }
 }
@@ -63,6 +63,12 @@ public func survivesReencode(_ model: BertModel, _ ids: [Int], typeIds: [Int]) -
     return true
 }
 
+/// Tokens the discrete method never proposes: the special tokens and [unused*].
+public func discreteBannedTokens(_ model: BertModel) -> Set<Int> {
+    let tok = model.tokenizer
+    return Set([tok.clsId, tok.sepId, tok.padId, tok.maskId ?? -1, tok.unkId] + (0..<model.config.vocabSize).filter { tok.idToToken[$0].hasPrefix("[unused") })
+}
+
 func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjective, options o: DreamOptions, last: Int) throws -> DreamResult {
     let d = o.discrete
     let R = d.population ?? (o.restarts > 1 ? o.restarts : 8)
@@ -71,8 +77,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     var rng = SplitMix64(seed: o.seed)
     func full(_ span: [Int]) -> [Int] { input.fill(span) }
     func honestOK(_ span: [Int]) -> Bool { !d.honest || survivesReencode(model, full(span), typeIds: enc.typeIds) }
-    // Candidate tokens: no special tokens, no [unused*].
-    let banned = Set([tok.clsId, tok.sepId, tok.padId, tok.maskId ?? -1, tok.unkId] + (0..<V).filter { tok.idToToken[$0].hasPrefix("[unused") })
+    let banned = discreteBannedTokens(model)
 
     // Population: the starting sentence, then random perturbations of it.
     var members: [[Int]] = [input.positions.map { enc.ids[$0] }]

@@ -48,7 +48,7 @@ public final class FluencyScorer: @unchecked Sendable {
     public func rows(soft p: [Float], R: Int) -> FloatBuffer {
         let H = model.config.hiddenSize
         let out = FloatBuffer(count: R * P * H)
-        p.withUnsafeBufferPointer { matmulNNAcc(out.ptr, $0.baseAddress!, model.weights.wordEmbeddings.ptr, M: R * P, N: V, K: H, streaming: true) }
+        p.withUnsafeBufferPointer { model.weights.embeddingMix(out.ptr, $0.baseAddress!, M: R * P) }
         return out
     }
 
@@ -143,7 +143,7 @@ public final class FluencyScorer: @unchecked Sendable {
             for h in 0..<H { dst[h] += src[h] }
         } } }
         var dIn = [Float](repeating: 0, count: R * P * V)
-        dIn.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true) }
+        dIn.withUnsafeMutableBufferPointer { model.weights.embeddingDots($0.baseAddress!, dRows.ptr, M: R * P) }
         for k in 0..<(R * P * V) { dIn[k] += logq[k] * scale }
         return Evaluation(pll: pll, logProbs: logq, dInput: dIn)
     }

@@ -127,7 +127,7 @@ public final class RelaxedInput: @unchecked Sendable {
         } else {
             // All restarts' dreamed rows in one product (R*P,V)·(V,H): E is streamed once per step.
             let soft = FloatBuffer(count: R * P * H)
-            p.withUnsafeBufferPointer { pp in matmulNNAcc(soft.ptr, pp.baseAddress!, E, M: R * P, N: V, K: H, streaming: true) }
+            p.withUnsafeBufferPointer { pp in model.weights.embeddingMix(soft.ptr, pp.baseAddress!, M: R * P) }
             scatter(rows.ptr, from: soft.ptr, H: H)
         }
         return rows
@@ -157,14 +157,14 @@ public final class RelaxedInput: @unchecked Sendable {
     /// `extraDp` (R,P,V), when given, is added to dp first: a fluency term's gradient w.r.t. the same p.
     public func logitGradient(dWord: FloatBuffer, p: [Float], z: [Float], temperature: Float, mode: RelaxationMode,
                               extraDp: [Float]? = nil) -> [Float] {
-        let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        let H = model.config.hiddenSize
         var dz = [Float](repeating: 0, count: R * P * V)
         dz.withUnsafeMutableBufferPointer { dzp in
             let dp = dzp.baseAddress!
             // dp (P,V) = dRows (P,H) · E^T, per restart
             let dRows = FloatBuffer(count: R * P * H)
             gather(dRows.ptr, from: dWord.ptr, H: H)
-            matmulNT(dp, dRows.ptr, E, nil, M: R * P, N: V, K: H, streaming: true)
+            model.weights.embeddingDots(dp, dRows.ptr, M: R * P)
             if let extraDp { for k in 0..<(R * P * V) { dp[k] += extraDp[k] } }
             p.withUnsafeBufferPointer { pp in z.withUnsafeBufferPointer { zp in
                 parallelHalves(R * P, work: R * P * V * 20) { r0, r1 in

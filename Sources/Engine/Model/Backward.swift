@@ -67,7 +67,7 @@ extension BertModel {
                 add(dMlpOut, Site(.mlpOut, layer: l))
                 // mlp_out = post W2^T + b2 ; post = gelu(pre) ; pre = resid_mid W1^T + b1
                 dMlpPost.zero()
-                linearBackward(dMlpPost.ptr, dMlpOut.ptr, lw.ffnOut.weight.ptr, N: N, C: I, OC: H)
+                lw.ffnOut.backward(dMlpPost.ptr, dMlpOut.ptr, rows: N)
                 add(dMlpPost, Site(.mlpPost, layer: l))
                 dMlpPre.zero()
                 parallelHalves(N, work: N * I * 8) { n0, n1 in
@@ -75,7 +75,7 @@ extension BertModel {
                 }
                 add(dMlpPre, Site(.mlpPre, layer: l))
                 dMid.ptr.update(from: dSum.ptr, count: N * H)
-                linearBackward(dMid.ptr, dMlpPre.ptr, lw.ffnIn.weight.ptr, N: N, C: H, OC: I)
+                lw.ffnIn.backward(dMid.ptr, dMlpPre.ptr, rows: N)
                 add(dMid, Site(.residMid, layer: l))
                 // resid_mid = LN1(x + attn_out)
                 dSum.zero()
@@ -84,7 +84,7 @@ extension BertModel {
                 add(dAttnOut, Site(.attnOut, layer: l))
                 // attn_out = z Wo^T + bo
                 dz.zero()
-                linearBackward(dz.ptr, dAttnOut.ptr, lw.attnOut.weight.ptr, N: N, C: H, OC: H)
+                lw.attnOut.backward(dz.ptr, dAttnOut.ptr, rows: N)
                 add(dz, Site(.z, layer: l))
                 let dPattern = grads.get(Site(.pattern, layer: l)), dScores = grads.get(Site(.scores, layer: l))
                 parallelChunks(B, work: B * NH * T * T * c.headDim * 6) { chunk, b0, b1 in
@@ -96,9 +96,9 @@ extension BertModel {
                 }
                 // x feeds the residual and q, k, v
                 dx.ptr.update(from: dSum.ptr, count: N * H)
-                linearBackward(dx.ptr, dq.ptr, lw.query.weight.ptr, N: N, C: H, OC: H)
-                linearBackward(dx.ptr, dk.ptr, lw.key.weight.ptr, N: N, C: H, OC: H)
-                linearBackward(dx.ptr, dv.ptr, lw.value.weight.ptr, N: N, C: H, OC: H)
+                lw.query.backward(dx.ptr, dq.ptr, rows: N)
+                lw.key.backward(dx.ptr, dk.ptr, rows: N)
+                lw.value.backward(dx.ptr, dv.ptr, rows: N)
             }
         }
         add(dx, Site(.embed))

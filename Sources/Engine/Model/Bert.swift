@@ -110,10 +110,10 @@ extension MLMHeadWeights {
     /// logits = LN(gelu(x W^T + b)) · D^T + bias.  x (N,H) -> (N,V), with the caches its backward needs.
     func forward(_ x: CFPtr, rows N: Int, c: BertConfig) -> MLMActivations {
         let m = MLMActivations(rows: N, c: c), H = c.hiddenSize
-        linearForward(m.pre.ptr, x, transform.weight.ptr, transform.bias.ptr, N: N, C: H, OC: H)
+        transform.forward(m.pre.ptr, x, rows: N)
         geluForward(m.post.ptr, m.pre.ptr, N: N * H)
         layernormForward(m.normed.ptr, m.mean.ptr, m.rstd.ptr, m.post.ptr, ln.gamma.ptr, ln.beta.ptr, N: N, C: H, eps: c.layerNormEps)
-        linearForward(m.logits.ptr, m.normed.ptr, decoder.ptr, bias.ptr, N: N, C: H, OC: c.vocabSize)
+        decode(m.logits.ptr, m.normed.ptr, rows: N, V: c.vocabSize, H: H)
         return m
     }
 
@@ -121,10 +121,10 @@ extension MLMHeadWeights {
     func backward(_ dx: FPtr, _ dLogits: CFPtr, _ m: MLMActivations, c: BertConfig) {
         let N = m.N, H = c.hiddenSize
         let dNormed = FloatBuffer(count: N * H), dPost = FloatBuffer(count: N * H), dPre = FloatBuffer(count: N * H)
-        linearBackward(dNormed.ptr, dLogits, decoder.ptr, N: N, C: H, OC: c.vocabSize)
+        decodeBackward(dNormed.ptr, dLogits, rows: N, V: c.vocabSize, H: H)
         layernormBackward(dPost.ptr, dNormed.ptr, m.post.ptr, m.mean.ptr, m.rstd.ptr, ln.gamma.ptr, N: N, C: H)
         geluBackward(dPre.ptr, dPost.ptr, m.pre.ptr, N: N * H)
-        linearBackward(dx, dPre.ptr, transform.weight.ptr, N: N, C: H, OC: H)
+        transform.backward(dx, dPre.ptr, rows: N)
     }
 }
 
@@ -256,24 +256,24 @@ extension BertModel {
                 layerForwardRows(a, lw, input: x, rows: rows, batch: batch)
                 break
             }
-            linearForward(a.q.ptr, x, lw.query.weight.ptr, lw.query.bias.ptr, N: N, C: H, OC: H)
-            linearForward(a.k.ptr, x, lw.key.weight.ptr, lw.key.bias.ptr, N: N, C: H, OC: H)
-            linearForward(a.v.ptr, x, lw.value.weight.ptr, lw.value.bias.ptr, N: N, C: H, OC: H)
+            lw.query.forward(a.q.ptr, x, rows: N)
+            lw.key.forward(a.k.ptr, x, rows: N)
+            lw.value.forward(a.v.ptr, x, rows: N)
             // Sequences are independent: the two cores take half the batch each.
             parallelHalves(B, work: B * NH * T * T * c.headDim * 4) { b0, b1 in
                 let off = b0 * T * H, aoff = b0 * NH * T * T
                 attentionForward(a.z.ptr + off, a.scores.ptr + aoff, a.pattern.ptr + aoff, a.q.ptr + off, a.k.ptr + off, a.v.ptr + off,
                                  lengths: Array(batch.lengths[b0..<b1]), B: b1 - b0, T: T, NH: NH, hs: c.headDim)
             }
-            linearForward(a.attnOut.ptr, a.z.ptr, lw.attnOut.weight.ptr, lw.attnOut.bias.ptr, N: N, C: H, OC: H)
+            lw.attnOut.forward(a.attnOut.ptr, a.z.ptr, rows: N)
             residualForward(a.sum1.ptr, x, a.attnOut.ptr, N: N * H)
             parallelHalves(N, work: N * H * 8) { n0, n1 in
                 layernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr,
                                  N: n1 - n0, C: H, eps: c.layerNormEps)
             }
-            linearForward(a.mlpPre.ptr, a.residMid.ptr, lw.ffnIn.weight.ptr, lw.ffnIn.bias.ptr, N: N, C: H, OC: I)
+            lw.ffnIn.forward(a.mlpPre.ptr, a.residMid.ptr, rows: N)
             parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + n0 * I, a.mlpPre.ptr + n0 * I, N: (n1 - n0) * I) }
-            linearForward(a.mlpOut.ptr, a.mlpPost.ptr, lw.ffnOut.weight.ptr, lw.ffnOut.bias.ptr, N: N, C: I, OC: H)
+            lw.ffnOut.forward(a.mlpOut.ptr, a.mlpPost.ptr, rows: N)
             residualForward(a.sum2.ptr, a.residMid.ptr, a.mlpOut.ptr, N: N * H)
             parallelHalves(N, work: N * H * 8) { n0, n1 in
                 layernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr,
@@ -308,9 +308,9 @@ extension BertModel {
         }
         let xs = gather(x, H)
         let q = FloatBuffer(uninitialized: NR * H)
-        linearForward(q.ptr, xs.ptr, lw.query.weight.ptr, lw.query.bias.ptr, N: NR, C: H, OC: H)
-        linearForward(a.k.ptr, x, lw.key.weight.ptr, lw.key.bias.ptr, N: N, C: H, OC: H)
-        linearForward(a.v.ptr, x, lw.value.weight.ptr, lw.value.bias.ptr, N: N, C: H, OC: H)
+        lw.query.forward(q.ptr, xs.ptr, rows: NR)
+        lw.key.forward(a.k.ptr, x, rows: N)
+        lw.value.forward(a.v.ptr, x, rows: N)
         let z = FloatBuffer(uninitialized: NR * H)
         parallelHalves(B, work: B * NH * R * T * hs * 4) { b0, b1 in
             var srow = [Float](repeating: 0, count: T)
@@ -344,14 +344,14 @@ extension BertModel {
         }
         let attnOut = FloatBuffer(uninitialized: NR * H), sum1 = FloatBuffer(uninitialized: NR * H), mid = FloatBuffer(uninitialized: NR * H)
         let m1 = FloatBuffer(uninitialized: NR), r1 = FloatBuffer(uninitialized: NR), m2 = FloatBuffer(uninitialized: NR), r2 = FloatBuffer(uninitialized: NR)
-        linearForward(attnOut.ptr, z.ptr, lw.attnOut.weight.ptr, lw.attnOut.bias.ptr, N: NR, C: H, OC: H)
+        lw.attnOut.forward(attnOut.ptr, z.ptr, rows: NR)
         residualForward(sum1.ptr, xs.ptr, attnOut.ptr, N: NR * H)
         layernormForward(mid.ptr, m1.ptr, r1.ptr, sum1.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         let pre = FloatBuffer(uninitialized: NR * I), post = FloatBuffer(uninitialized: NR * I)
-        linearForward(pre.ptr, mid.ptr, lw.ffnIn.weight.ptr, lw.ffnIn.bias.ptr, N: NR, C: H, OC: I)
+        lw.ffnIn.forward(pre.ptr, mid.ptr, rows: NR)
         geluForward(post.ptr, pre.ptr, N: NR * I)
         let mlpOut = FloatBuffer(uninitialized: NR * H), sum2 = FloatBuffer(uninitialized: NR * H), out = FloatBuffer(uninitialized: NR * H)
-        linearForward(mlpOut.ptr, post.ptr, lw.ffnOut.weight.ptr, lw.ffnOut.bias.ptr, N: NR, C: I, OC: H)
+        lw.ffnOut.forward(mlpOut.ptr, post.ptr, rows: NR)
         residualForward(sum2.ptr, mid.ptr, mlpOut.ptr, N: NR * H)
         layernormForward(out.ptr, m2.ptr, r2.ptr, sum2.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         scatter(q, a.q.ptr, H); scatter(z, a.z.ptr, H); scatter(attnOut, a.attnOut.ptr, H); scatter(sum1, a.sum1.ptr, H)

@@ -6,6 +6,8 @@ public struct Linear: Sendable {
     public var bias: FloatBuffer     // (out)
     public let outFeatures: Int
     public let inFeatures: Int
+    /// The bf16 mode's copies of `weight` (which then holds the bf16-rounded values); nil in fp32.
+    public var bf16: BF16Matrix? = nil
 }
 
 public struct LayerNormWeights: Sendable {
@@ -26,6 +28,7 @@ public struct MLMHeadWeights: Sendable {
     public var decoder: FloatBuffer   // (V, H); tied to the word embeddings when the checkpoint has none
     public var bias: FloatBuffer      // (V)
     public var tiedDecoder: Bool
+    public var decoderBF16: BF16Matrix? = nil
 }
 
 public struct BertWeights: Sendable {
@@ -35,6 +38,8 @@ public struct BertWeights: Sendable {
     public var embLN: LayerNormWeights
     public var layers: [BertLayerWeights]
     public var mlm: MLMHeadWeights?
+    /// The bf16 mode's copies of the word embeddings (E); nil in fp32.
+    public var wordBF16: BF16Matrix? = nil
 }
 
 /// Every Hugging Face key rename lives here: an optional `bert.` prefix, and the old LayerNorm `gamma`/`beta`.

@@ -90,7 +90,7 @@ let columnSplitRows = 512
 
 /// Work below this many multiply-adds stays on one thread; above it, the cores split it. Waking a thread costs about
 /// as much as a 384x384 product at 12 rows (measured: 2M gives a 5-10% faster dream step than 400k or 8M).
-let parallelWork = 2_000_000
+let parallelWork = 200_000
 
 /// How many threads Dreamlab's kernels split work across: the CPUs this process may use (sched_getaffinity, so a
 /// Slurm job's allocation, not the node), or DREAMLAB_THREADS. OpenBLAS itself stays single-threaded (see above).
@@ -98,7 +98,9 @@ public enum Threads {
     public static let available: Int = {
         if let s = ProcessInfo.processInfo.environment["DREAMLAB_THREADS"], let n = Int(s), n >= 1 { return min(n, 256) }
         let n = Int(dl_affinity_cores())
-        return n >= 1 ? min(n, 256) : max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let count = n >= 1 ? min(n, 256) : max(1, ProcessInfo.processInfo.activeProcessorCount)
+        dl_pool_start(Int32(count))
+        return count
     }()
     /// The count in use; `dreamlab bench --threads` changes it between measurements.
     public nonisolated(unsafe) static var count = available
@@ -106,27 +108,34 @@ public enum Threads {
 
 /// Splits 0..<n into up to Threads.count chunks (aligned, so the kernels' tiles stay whole) and runs
 /// body(chunk, lo, hi) on each in parallel when the work pays for the hand-off. Chunks write disjoint memory.
+/// The chunks run on Dreamlab's own pool (pool.c): its workers spin between the products of a step, so a hand-off
+/// costs about a microsecond where Dispatch's cost tens.
 @inline(__always)
 func splitWork(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int, Int) -> Void) {
     let chunks = min(Threads.count, n / max(align, 1), max(1, work / parallelWork))
     if chunks < 2 { body(0, 0, n); return }
     let per = (n / chunks) / align * align
     withoutActuallyEscaping(body) { fn in
-        let box = UncheckedSendable(fn)
-        DispatchQueue.concurrentPerform(iterations: chunks) { i in
-            box.value(i, i * per, i == chunks - 1 ? n : (i + 1) * per)
-        }
+        var job = PoolJob(body: fn, per: per, n: n, chunks: chunks)
+        withUnsafeMutablePointer(to: &job) { dl_pool_run(Int32(chunks), poolTrampoline, $0) }
     }
+}
+
+/// One split handed to the pool: chunk i covers i·per ..< (i+1)·per, the last one up to n.
+private struct PoolJob {
+    let body: (Int, Int, Int) -> Void
+    let per: Int, n: Int, chunks: Int
+}
+
+private let poolTrampoline: dl_task = { ctx, chunk in
+    let job = ctx!.assumingMemoryBound(to: PoolJob.self)
+    let i = Int(chunk)
+    job.pointee.body(i, i * job.pointee.per, i == job.pointee.chunks - 1 ? job.pointee.n : (i + 1) * job.pointee.per)
 }
 
 @inline(__always)
 func splitTwo(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int) -> Void) {
     splitWork(work, n, align: align) { _, lo, hi in body(lo, hi) }
-}
-
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
 }
 
 /// out (M,N) = X (M,K) · W(N,K)^T (+ bias). Streams W once for small M; OpenBLAS on row halves otherwise.

@@ -13,11 +13,12 @@ let searchArgNames = ["model", "sentence", "sentence2", "position", "objective",
 let corpusArgNames = ["model", "file", "objective", "unit", "topk", "batch", "max_tokens", "quiet"]
 let sweepArgNames = dreamArgNames.filter { $0 != "on_step" && $0 != "spans" } + ["units", "from", "to", "out", "batch", "shard"]
 let fluencySweepArgNames = dreamArgNames + ["lambdas", "out"]
+let loadArgNames = ["path", "precision"]
 let probeArgNames = ["x", "y", "dir", "concept1", "concept2", "layer", "epochs", "lr", "C", "val_split", "seed"]
 
 let keywordArguments: [String: [String]] = {
     var d = ["lab.dream": dreamArgNames, "lab.gradient": gradientArgNames, "lab.search": searchArgNames, "lab.corpus": corpusArgNames,
-             "lab.sweep": sweepArgNames, "lab.fluency_sweep": fluencySweepArgNames, "lab.probe": probeArgNames,
+             "lab.sweep": sweepArgNames, "lab.fluency_sweep": fluencySweepArgNames, "lab.probe": probeArgNames, "lab.load": loadArgNames,
              "lab.schedules.anneal": ["start", "stop", "rate", "warmup"], "lab.schedules.linear": ["start", "stop", "steps"],
              "lab.schedules.cosine": ["start", "stop", "steps"], "lab.plugin": ["instructions", "memory", "seconds"]]
     for k in objectiveKinds { d["lab.objectives." + k.name] = k.arguments + ["model"] }

@@ -16,12 +16,13 @@ final class Trace: @unchecked Sendable {
 /// Loaded models, by directory, so `lab.load()` twice reads the weights once.
 nonisolated(unsafe) var loadedModels: [String: BertModel] = [:]
 
-func loadModel(_ spec: String?) throws -> BertModel {
-    // One copy per real directory: "dir", "dir/." and a symlink to it share the loaded model.
+func loadModel(_ spec: String?, precision: Precision = .fp32) throws -> BertModel {
+    // One copy per real directory and precision: "dir", "dir/." and a symlink to it share the loaded model.
     let dir = canonicalPath(try ModelLocator.resolve(spec))
-    if let m = loadedModels[dir] { return m }
-    let m = try BertModel(directory: dir)
-    loadedModels[dir] = m
+    let key = precision == .fp32 ? dir : dir + "#" + precision.rawValue
+    if let m = loadedModels[key] { return m }
+    let m = try (loadedModels[dir] ?? BertModel(directory: dir)).converted(to: precision)
+    loadedModels[key] = m
     return m
 }
 
@@ -112,9 +113,10 @@ let modelIndex: LuaFn = { L in luaBinding(L) { L in
     switch key {
     case "config": pushConfig(L, m)
     case "path": push(L, m.directory)
+    case "precision": push(L, m.precision.rawValue)
     case "sites": pushStrings(L, Site.all(m.config, hasMLM: m.hasMLM))
     default:
-        try pushMethodOrFail(L, modelClass, key, fields: ["config", "path", "sites"])
+        try pushMethodOrFail(L, modelClass, key, fields: ["config", "path", "precision", "sites"])
     }
     return 1
 } }
@@ -193,7 +195,7 @@ let modelEmbedding: LuaFn = { L in luaBinding(L) { L in
 let modelToString: LuaFn = { L in luaBinding(L) { L in
     let m = try checkModel(L)
     let c = m.config
-    push(L, "Model{\(URL(fileURLWithPath: m.directory).lastPathComponent): \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numHeads) heads, vocab \(c.vocabSize)\(m.hasMLM ? ", MLM head" : "")}")
+    push(L, "Model{\(URL(fileURLWithPath: m.directory).lastPathComponent): \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numHeads) heads, vocab \(c.vocabSize)\(m.hasMLM ? ", MLM head" : "")\(m.precision == .bf16 ? ", bf16" : "")}")
     return 1
 } }
 
@@ -225,9 +227,22 @@ let traceToString: LuaFn = { L in luaBinding(L) { L in
 
 // MARK: - lab.*
 
+/// lab.load([dir_or_name] [, {precision="fp32"|"bf16"}]), or lab.load{path=, precision=}.
 let labLoad: LuaFn = { L in luaBinding(L) { L in
-    let spec = dl_isnoneornil(L, 1) != 0 ? nil : try argString(L, 1, "model path or name")
-    let m = try loadModel(spec)
+    var spec: String? = nil, precision = Precision.fp32
+    func readOptions(_ i: Int32, allowPath: Bool) throws {
+        let a = try TableArgs(L, i, function: "lab.load", known: allowPath ? loadArgNames : ["precision"])
+        if allowPath { spec = try a.string("path") }
+        if let p = try a.string("precision") {
+            do { precision = try Precision.parse(p) } catch { throw LuaError("lab.load: \(error)") }
+        }
+    }
+    if lua_type(L, 1) == LUA_TTABLE { try readOptions(1, allowPath: true) }
+    else {
+        spec = dl_isnoneornil(L, 1) != 0 ? nil : try argString(L, 1, "model path or name")
+        if dl_isnoneornil(L, 2) == 0 { try readOptions(2, allowPath: false) }
+    }
+    let m = try loadModel(spec, precision: precision)
     pushObject(L, m, metatable: modelClass)
     return 1
 } }
@@ -237,6 +252,7 @@ let labInfo: LuaFn = { L in luaBinding(L) { L in
     push(L, BLASRuntime.coreName); lua_setfield(L, -2, "blas_core")
     lua_pushinteger(L, lua_Integer(BLASRuntime.threads)); lua_setfield(L, -2, "blas_threads")
     lua_pushinteger(L, lua_Integer(Threads.count)); lua_setfield(L, -2, "threads")
+    push(L, Precision.bf16Kernel); lua_setfield(L, -2, "bf16_kernel")
     push(L, dreamlabVersion); lua_setfield(L, -2, "version")
     return 1
 } }

@@ -6,9 +6,10 @@ import Objectives
 let benchCommand = Subcommand(
     name: "bench", brief: "throughput, dream steps/s, search candidates/s, peak memory",
     summary: "Forward throughput, dream steps/s, token-search candidates/s and peak memory, measured in this process (scripts/bench adds PyTorch).",
-    usage: "[--model DIR|default|random-base] [--what forward|dream|search|all] [--seconds S] [--threads 1,2] [--json]",
+    usage: "[--model DIR|default|random-base] [--what forward|dream|search|discrete|all] [--precision fp32|bf16] [--seconds S] [--threads 1,2] [--json]",
     flags: [.string("model", "default", "default, random-base (bert-base shape, random weights) or a model directory/name"),
-            .string("what", "all", "forward, dream, search or all"),
+            .string("what", "all", "forward, dream, search, discrete (time to the exhaustive maximum at one position, not in all) or all"),
+            .string("precision", "fp32", "fp32 or bf16 (the opt-in bf16 mode)"),
             .float("seconds", "3", "seconds per measurement"),
             .string("threads", "", "thread counts to measure in turn, e.g. 1,2 (default: the CPUs this process may use), then the scaling"),
             .bool("json", false, "also print one BENCH_JSON line")]
@@ -22,7 +23,7 @@ let benchCommand = Subcommand(
     for n in counts {
         Threads.count = n
         print("threads: \(n)")
-        all[n] = try runBench(modelSpec: f.string("model"), seconds: Double(f.float("seconds")), what: f.string("what"), json: f.bool("json") && counts.count == 1)
+        all[n] = try runBench(modelSpec: f.string("model"), precision: try SharedFlags.precision(f), seconds: Double(f.float("seconds")), what: f.string("what"), json: f.bool("json") && counts.count == 1)
     }
     if counts.count > 1, let base = all[counts[0]] {
         print("scaling against \(counts[0]) thread\(counts[0] == 1 ? "" : "s") (higher is better; peak memory and per-call times excluded):")
@@ -39,17 +40,17 @@ let benchCommand = Subcommand(
 }
 
 @discardableResult
-func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) throws -> [String: Double] {
-    guard ["forward", "dream", "search", "all"].contains(what) else { throw CLIError("--what must be forward, dream, search or all; got \(what)") }
+func runBench(modelSpec: String, precision: Precision, seconds: Double, what: String, json: Bool) throws -> [String: Double] {
+    guard ["forward", "dream", "search", "discrete", "all"].contains(what) else { throw CLIError("--what must be forward, dream, search, discrete or all; got \(what)") }
     guard seconds > 0 else { throw CLIError("--seconds must be positive, got \(seconds)") }
     var results: [String: Double] = [:]
     do {
         let model: BertModel
-        if modelSpec == "random-base" { model = try RandomBert.model(RandomBert.baseConfig, seed: 1) }
-        else { model = try loadModel(modelSpec == "default" ? nil : modelSpec) }
+        if modelSpec == "random-base" { model = try RandomBert.model(RandomBert.baseConfig, seed: 1).converted(to: precision) }
+        else { model = try loadModel(modelSpec == "default" ? nil : modelSpec, precision: precision) }
         let c = model.config
         let name = modelSpec == "random-base" ? "bert-base-shape (random weights)" : (model.directory as NSString).lastPathComponent
-        print("model: \(name)  layers \(c.numLayers) hidden \(c.hiddenSize)  BLAS \(BLASRuntime.coreName), \(Threads.count) thread\(Threads.count == 1 ? "" : "s") split by Dreamlab")
+        print("model: \(name)  layers \(c.numLayers) hidden \(c.hiddenSize)  \(precision == .bf16 ? "bf16 (" + Precision.bf16Kernel + ")" : "fp32"), BLAS \(BLASRuntime.coreName), \(Threads.count) thread\(Threads.count == 1 ? "" : "s") split by Dreamlab")
 
         func timeIt(_ label: String, units: Double, unitName: String, _ body: () throws -> Void) rethrows -> Double {
             try body()   // warm-up
@@ -188,10 +189,54 @@ func runBench(modelSpec: String, seconds: Double, what: String, json: Bool) thro
                 print(String(format: "%-46@ %10.1f candidates/s  (full vocabulary: %.1f s)", label, r.candidatesPerSecond, Double(c.vocabSize) / r.candidatesPerSecond))
             }
         }
+        if what == "discrete" { try timeToExhaustiveMaximum(model, results: &results) }
         var ru = rusage(); getrusage(RUSAGE_SELF.rawValue, &ru)
         print(String(format: "peak memory (max RSS): %.0f MB", Double(ru.ru_maxrss) / 1024))
         results["peak_mb"] = Double(ru.ru_maxrss) / 1024
         if json { print("BENCH_JSON " + (try jsonString(results))) }
         return results
     }
+}
+
+/// The discrete method at one position against exhaustive token search, on units spread over layers and sites: the
+/// seconds until its best input reaches the exhaustive maximum (over the tokens it may propose), per unit.
+func timeToExhaustiveMaximum(_ model: BertModel, results: inout [String: Double]) throws {
+    let c = model.config, sentence = "i hate kickshaws", position = 2
+    var units: [(String, ActivationObjective)] = []
+    for layer in Set([0, c.numLayers / 2, c.numLayers - 1]).sorted() {
+        for unit in [17, 300 % c.hiddenSize] {
+            units.append(("L\(layer) resid_post \(unit) (PAIR normalised)", PairActivation(layer: layer, word: position, unit: unit, normalize: true, numLayers: c.numLayers)))
+            units.append(("L\(layer) attn_out \(unit)", SiteElement(site: Site(.attnOut, layer: layer), index: [position, unit])))
+        }
+        let mlpUnit = 1000 % c.intermediateSize
+        units.append(("L\(layer) mlp.hook_post \(mlpUnit)", SiteElement(site: Site(.mlpPost, layer: layer), index: [position, mlpUnit])))
+    }
+    var s = SearchOptions()
+    s.sentence = sentence; s.position = position; s.topk = 1
+    let banned = discreteBannedTokens(model)
+    s.candidates = (0..<c.vocabSize).filter { !banned.contains($0) }
+    let t0 = Date()
+    let exhaustive = try tokenSearch(model: model, objectives: units.map(\.1), options: s)
+    print(String(format: "exhaustive search of %d tokens for %d units: %.1f s", s.candidates!.count, units.count, Date().timeIntervalSince(t0)))
+    var times: [Double] = []
+    for ((label, obj), found) in zip(units, exhaustive) {
+        let target = found.hits[0].activation
+        var o = DreamOptions()
+        o.method = .discrete; o.sentence = sentence; o.first = position; o.last = position; o.steps = 1_000_000
+        let started = Date(), limit = 10.0
+        var reached: Double? = nil
+        o.onStep = { p in
+            if p.bestActivation >= target - 1e-5 * max(1, abs(target)) { reached = Date().timeIntervalSince(started); return false }
+            return Date().timeIntervalSince(started) < limit
+        }
+        let r = try runDream(model: model, objective: obj, options: o)
+        times.append(reached ?? .infinity)
+        print(String(format: "  %-40@ max %9.4f (%@)  %@", label, target, found.hits[0].token,
+                     reached.map { String(format: "reached in %.2f s, %d steps, %d scored", $0, r.stepsDone, r.scored) } ?? String(format: "not reached in %.0f s (best %.4f)", limit, r.runs.compactMap { $0.best?.activation }.max() ?? .nan)))
+    }
+    let sorted = times.sorted()
+    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    results["discrete_max_median_s"] = median
+    results["discrete_max_worst_s"] = sorted.last ?? .nan
+    print(String(format: "discrete method to the exhaustive maximum: median %.2f s, worst %.2f s over %d units", median, sorted.last ?? .nan, times.count))
 }

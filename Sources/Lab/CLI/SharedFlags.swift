@@ -8,6 +8,7 @@ enum SharedFlags {
         .string("model", "", "model directory or Hugging Face cache name (default: all-MiniLM-L6-v2, or $LAB_MODEL)"),
         .string("model_config", "", "PAIR's name for --model (PAIR's default bert-base-uncased applies only when given)"),
         .bool("quiet", false, "no progress line"),
+        .string("precision", "fp32", "fp32 (exact, the default) or bf16 (weights and products in bf16 with fp32 sums: faster, about 3 significant digits)"),
     ]
 
     /// PAIR's activation_helper target: layer, word and neuron of hook_resid_post.
@@ -55,7 +56,12 @@ enum SharedFlags {
         for k in ["model", "model_config"] where f.given(k) && f.string(k).isEmpty { throw CLIError("--\(k) needs a model directory or name") }
         let a = f.optional("model"), b = f.optional("model_config")
         if let a, let b, a != b { throw CLIError("--model \(a) and --model_config \(b) name different models; give one") }
-        return try loadModel(a ?? b)
+        return try loadModel(a ?? b, precision: try precision(f))
+    }
+
+    /// --precision fp32|bf16.
+    static func precision(_ f: ParsedFlags) throws -> Precision {
+        do { return try Precision.parse(f.string("precision")) } catch { throw CLIError("--\(error)") }
     }
 
     /// PAIR's neuron objective from --layer_id, --word_id, --neuron_id, --normalize, with PAIR's ranges checked.

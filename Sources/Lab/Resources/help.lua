@@ -3,9 +3,12 @@ lab.__docs = docs
 
 local function doc(f, text) if f ~= nil then docs[f] = text end end
 
-doc(lab.load, [==[lab.load([dir_or_name]) -> model
+doc(lab.load, [==[lab.load([dir_or_name] [, {precision="fp32"}]) -> model     (also lab.load{path=, precision=})
   The default model (all-MiniLM-L6-v2, or $LAB_MODEL) with no argument; a Hugging Face BERT directory; or a name
   already in the Hugging Face cache (offline), e.g. lab.load("bert-base-uncased").
+  precision="bf16" (opt-in) rounds the weight matrices and the embedding matrix to bf16 and runs the large products
+  in bf16 with float32 sums (AVX512_BF16 where the CPU has it; lab.info().bf16_kernel says which): faster, about three
+  significant digits. fp32, the default, is exact. m.precision says which a model is.
   m.config  {layers=, hidden=, heads=, intermediate=, vocab=, max_positions=, has_mlm=}
   m:encode(text [, text2]) -> {tokens=, ids=, type_ids=}    m:decode(ids) -> text
   m:run(text | ids) -> trace;  tr:site("blocks.5.hook_resid_post") -> tensor;  m.sites lists every site
@@ -144,7 +147,7 @@ doc(O.eval, "o:eval(m, input) -> the objective's value on a real input (text, id
 local classes = {
   ["dreamlab.Model"] = { "m = lab.load([dir]): a BERT checkpoint.", {
       config = "{layers=, hidden=, heads=, intermediate=, vocab=, max_positions=, head_size=, has_mlm=}",
-      path = "its directory", sites = "every activation-site name, for tr:site and objectives" } },
+      path = "its directory", precision = "fp32 (exact) or bf16 (lab.load(dir, {precision=\"bf16\"}))", sites = "every activation-site name, for tr:site and objectives" } },
   ["dreamlab.Trace"] = { "tr = m:run(input): one forward pass, every site kept; print(tr) shows its tokens.", {} },
   ["dreamlab.Tensor"] = { "A tensor (row-major float32). t[i] (0-based; -1 is the last) drops the first axis; t[{i, {}, {from, to}}]\n  indexes several axes ({} all, {from, to} inclusive); #t is the first axis' length. + - * / ^ with numbers or\n  tensors (numpy broadcasting). print(t) shows torch's compact form.", {} },
   ["dreamlab.DreamResult"] = { "r = lab.dream{...}: a finished (or stopped) dream; m:run(r) traces its best input.", {

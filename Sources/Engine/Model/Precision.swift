@@ -1,0 +1,152 @@
+import CKernels
+import Foundation
+
+/// The arithmetic of the large products. fp32 is exact and the default: every golden holds to it. bf16 is opt-in:
+/// the weight matrices and the embedding matrix are rounded to bf16, and the products read bf16 copies of them with
+/// bf16 inputs and float32 sums (AVX512_BF16 dot products where the CPU has them, a plain kernel elsewhere). Half the
+/// bytes and, on AVX512_BF16, twice the multiply-adds per instruction. LayerNorm, GELU, attention, softmax and Adam
+/// stay float32.
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32, bf16
+
+    public static func parse(_ s: String) throws -> Precision {
+        guard let p = Precision(rawValue: s.lowercased()) else {
+            throw DreamlabError.invalidArgument("precision must be fp32 (exact, the default) or bf16 (faster, about 3 significant digits), got \(s)")
+        }
+        return p
+    }
+
+    /// Which bf16 kernel this CPU runs.
+    public static var bf16Kernel: String { dl_has_avx512_bf16() != 0 ? "AVX512_BF16 dot products" : "plain (bf16 widened to fp32; this CPU has no AVX512_BF16)" }
+}
+
+/// bf16 values (the top half of a float32) at a stable address.
+public final class BF16Buffer: @unchecked Sendable {
+    public let ptr: UnsafeMutablePointer<UInt16>
+    public let count: Int
+    public init(count: Int) {
+        self.count = count
+        ptr = .allocate(capacity: max(count, 1))
+    }
+    /// src (count) rounded to bf16.
+    public convenience init(_ src: CFPtr, count: Int) {
+        self.init(count: count)
+        dl_to_bf16(ptr, src, count)
+    }
+    deinit { ptr.deallocate() }
+}
+
+/// A weight matrix W (rows, cols) in bf16 for the kernels: W itself for out = x·W^T, and W^T for dx += dout·W (the
+/// kernel reduces along contiguous memory, so each direction gets its own layout).
+public final class BF16Matrix: @unchecked Sendable {
+    public let rows: Int, cols: Int
+    public let w: BF16Buffer    // (rows, cols)
+    public let wt: BF16Buffer   // (cols, rows)
+    /// The float32 matrix rounded to bf16 values, for every reader that takes float32 (lookups, neighbours).
+    public let rounded: FloatBuffer
+
+    public init(_ source: FloatBuffer, rows: Int, cols: Int) {
+        precondition(source.count == rows * cols)
+        self.rows = rows; self.cols = cols
+        w = BF16Buffer(source.ptr, count: rows * cols)
+        wt = BF16Buffer(count: rows * cols)
+        dl_to_bf16_transposed(wt.ptr, source.ptr, Int32(rows), Int32(cols))
+        rounded = FloatBuffer(uninitialized: rows * cols)
+        dl_from_bf16(rounded.ptr, w.ptr, rows * cols)
+    }
+}
+
+/// out (M,N) (+)= X (M,K) · W (N,K)^T (+ bias), W in bf16; X is rounded to bf16 first. Split by W's rows.
+public func matmulNTBF16(_ out: FPtr, _ X: CFPtr, _ W: UnsafePointer<UInt16>, _ bias: CFPtr?, M: Int, N: Int, K: Int, accumulate: Bool) {
+    let xb = BF16Buffer(X, count: M * K)
+    splitTwo(M * N * K, N, align: 16) { n0, n1 in
+        dl_matmul_nt_bf16(out, xb.ptr, W, bias, Int32(M), Int32(N), Int32(K), Int32(n0), Int32(n1), accumulate ? 1 : 0)
+    }
+}
+
+extension Linear {
+    /// inp (N,C) -> out (N,OC) = inp · W^T + b, in the model's precision.
+    @inline(__always)
+    func forward(_ out: FPtr, _ inp: CFPtr, rows N: Int) {
+        if let b = bf16 { matmulNTBF16(out, inp, b.w.ptr, bias.ptr, M: N, N: outFeatures, K: inFeatures, accumulate: false) }
+        else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures) }
+    }
+
+    /// dout (N,OC) -> dinp (N,C) += dout · W, in the model's precision.
+    @inline(__always)
+    func backward(_ dinp: FPtr, _ dout: CFPtr, rows N: Int) {
+        if let b = bf16 { matmulNTBF16(dinp, dout, b.wt.ptr, nil, M: N, N: inFeatures, K: outFeatures, accumulate: true) }
+        else { linearBackward(dinp, dout, weight.ptr, N: N, C: inFeatures, OC: outFeatures) }
+    }
+
+    func bf16Copy() -> Linear {
+        let m = BF16Matrix(weight, rows: outFeatures, cols: inFeatures)
+        var l = Linear(weight: m.rounded, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures)
+        l.bf16 = m
+        return l
+    }
+}
+
+extension BertWeights {
+    public var precision: Precision { wordBF16 == nil ? .fp32 : .bf16 }
+
+    /// rows (M,H) += p (M,V) · E (V,H): soft inputs' word embeddings (E streamed once for all M rows).
+    public func embeddingMix(_ rows: FPtr, _ p: CFPtr, M: Int) {
+        let V = wordVocab, H = hidden
+        if let e = wordBF16 { matmulNTBF16(rows, p, e.wt.ptr, nil, M: M, N: H, K: V, accumulate: true) }
+        else { matmulNNAcc(rows, p, wordEmbeddings.ptr, M: M, N: V, K: H, streaming: true) }
+    }
+
+    /// out (M,V) = d (M,H) · E^T: every token's first-order gain from a gradient w.r.t. word-embedding rows.
+    public func embeddingDots(_ out: FPtr, _ d: CFPtr, M: Int) {
+        if let e = wordBF16 { matmulNTBF16(out, d, e.w.ptr, nil, M: M, N: wordVocab, K: hidden, accumulate: false) }
+        else { matmulNT(out, d, wordEmbeddings.ptr, nil, M: M, N: wordVocab, K: hidden, streaming: true) }
+    }
+
+    var hidden: Int { embLN.gamma.count }
+    var wordVocab: Int { wordEmbeddings.count / hidden }
+
+    /// The same model in bf16: new buffers, so a float32 model that shares the old ones is left as it was.
+    public func bf16Copy() -> BertWeights {
+        if precision == .bf16 { return self }
+        let e = BF16Matrix(wordEmbeddings, rows: wordVocab, cols: hidden)
+        let layers = self.layers.map { l in
+            BertLayerWeights(query: l.query.bf16Copy(), key: l.key.bf16Copy(), value: l.value.bf16Copy(), attnOut: l.attnOut.bf16Copy(),
+                             ln1: l.ln1, ffnIn: l.ffnIn.bf16Copy(), ffnOut: l.ffnOut.bf16Copy(), ln2: l.ln2)
+        }
+        var mlm = self.mlm
+        if let head = self.mlm {
+            let decoder = head.tiedDecoder ? e : BF16Matrix(head.decoder, rows: wordVocab, cols: hidden)
+            mlm = MLMHeadWeights(transform: head.transform.bf16Copy(), ln: head.ln, decoder: decoder.rounded, bias: head.bias,
+                                 tiedDecoder: head.tiedDecoder, decoderBF16: decoder)
+        }
+        var w = BertWeights(wordEmbeddings: e.rounded, positionEmbeddings: positionEmbeddings, typeEmbeddings: typeEmbeddings,
+                            embLN: embLN, layers: layers, mlm: mlm)
+        w.wordBF16 = e
+        return w
+    }
+}
+
+extension MLMHeadWeights {
+    /// normed (N,H) -> logits (N,V) = normed · D^T + bias.
+    func decode(_ logits: FPtr, _ normed: CFPtr, rows N: Int, V: Int, H: Int) {
+        if let d = decoderBF16 { matmulNTBF16(logits, normed, d.w.ptr, bias.ptr, M: N, N: V, K: H, accumulate: false) }
+        else { linearForward(logits, normed, decoder.ptr, bias.ptr, N: N, C: H, OC: V) }
+    }
+    /// dLogits (N,V) -> dNormed (N,H) += dLogits · D.
+    func decodeBackward(_ dNormed: FPtr, _ dLogits: CFPtr, rows N: Int, V: Int, H: Int) {
+        if let d = decoderBF16 { matmulNTBF16(dNormed, dLogits, d.wt.ptr, nil, M: N, N: H, K: V, accumulate: true) }
+        else { linearBackward(dNormed, dLogits, decoder.ptr, N: N, C: H, OC: V) }
+    }
+}
+
+extension BertModel {
+    public var precision: Precision { weights.precision }
+
+    /// This model in the given precision (itself when it already is).
+    public func converted(to p: Precision) -> BertModel {
+        if p == precision { return self }
+        precondition(p == .bf16, "a bf16 model cannot go back to fp32: load it again")
+        return BertModel(config: config, weights: weights.bf16Copy(), tokenizer: tokenizer, directory: directory)
+    }
+}
