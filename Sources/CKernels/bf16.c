@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "ckernels.h"
+#include "tiles.h"
 
 // The opt-in bf16 mode's kernels. Weights and inputs are bf16 (the top half of a float32), sums are float32.
 // With AVX512_BF16 one vdpbf16ps does 32 multiply-adds where an fp32 FMA does 16, on half the bytes; elsewhere a
@@ -44,53 +45,79 @@ void dl_to_bf16_transposed(uint16_t *dst, const float *src, int rows, int cols) 
                     dst[(size_t)c * rows + r] = to_bf16(src[(size_t)r * cols + c]);
 }
 
-// out (M,N) (+)= X (M,K) · W (N,K)^T (+ bias (N)), X and W bf16; rows n0..n1 of W only. `accumulate` adds to out.
-// Tiles of 4 W rows × 4 X rows as dl_matmul_nt; the next 4 W rows are prefetched while the first X tile runs.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void nt_bf16_avx512bf16(float *out, const uint16_t *X, const uint16_t *W, const float *bias,
-                               int M, int N, int K, int n0, int n1, int accumulate) {
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// One 4x4 tile: a[i][j] = Σ_k x_i[k] w_j[k] over K columns (K % 32 masked). x_i = x + i·ld, w_j = w + j·ld. With
+// `prefetch`, the next 4 W rows (at w + 4·ld) are fetched while this tile computes. Inlined with a constant
+// `prefetch`, so the common loop carries no test and no spilled pointers.
+BF16_TARGET static inline __attribute__((always_inline))
+__m512 tile_bf16(const uint16_t *x, const uint16_t *w, size_t ld, int K, int prefetch) {
+    __m512 a[4][4];
+    for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_setzero_ps();
     int K32 = K & ~31;
-    __mmask32 tail = (__mmask32)((1ull << (K - K32)) - 1);
+    const uint16_t *next = w + 4 * ld;
+    for (int k = 0; k < K32; k += 32) {
+        if (prefetch) {
+            _mm_prefetch((const char *)(next + k), _MM_HINT_T0); _mm_prefetch((const char *)(next + ld + k), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next + 2 * ld + k), _MM_HINT_T0); _mm_prefetch((const char *)(next + 3 * ld + k), _MM_HINT_T0);
+        }
+        __m512bh xv[4], wv[4];
+        for (int i = 0; i < 4; i++) xv[i] = (__m512bh)_mm512_loadu_si512(x + i * ld + k);
+        for (int j = 0; j < 4; j++) wv[j] = (__m512bh)_mm512_loadu_si512(w + j * ld + k);
+        for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_dpbf16_ps(a[i][j], xv[i], wv[j]);
+    }
+    if (K32 < K) {   // the last K % 32 columns, masked (zeros add nothing)
+        __mmask32 tail = (__mmask32)((1ull << (K - K32)) - 1);
+        __m512bh xv[4], wv[4];
+        for (int i = 0; i < 4; i++) xv[i] = (__m512bh)_mm512_maskz_loadu_epi16(tail, x + i * ld + K32);
+        for (int j = 0; j < 4; j++) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + j * ld + K32);
+        for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_dpbf16_ps(a[i][j], xv[i], wv[j]);
+    }
+    return TILE_SUMS(a);
+}
+
+// out (M,N) (+)= X (M,K) · W (N,K)^T (+ bias (N)), X and W bf16 with rows ld apart (K <= 1024, the driver's blocks);
+// rows n0..n1 of W only. `accumulate` adds to out. Tiles of 4 W rows × 4 X rows as dl_matmul_nt. A partial tile at
+// an edge is computed as the whole tile ending there (rows already written are computed again and dropped).
+BF16_TARGET
+static void nt_bf16_avx512bf16(float *out, const uint16_t *X, const uint16_t *W, const float *bias,
+                               int M, int N, int ld, int K, int n0, int n1, int accumulate) {
     for (int n = n0; n < n1; n += 4) {
-        int nr = n1 - n < 4 ? n1 - n : 4;
-        const uint16_t *w[4];
-        for (int j = 0; j < 4; j++) w[j] = W + (size_t)(n + (j < nr ? j : 0)) * K;
-        const uint16_t *next = W + (size_t)(n + 4) * K;
+        int nb = n1 - n >= 4 ? n : n1 - 4;   // the tile's first W row (may reach below n0: W is only read)
         for (int m = 0; m < M; m += 4) {
-            int mr = M - m < 4 ? M - m : 4;
-            const uint16_t *x[4];
-            for (int i = 0; i < 4; i++) x[i] = X + (size_t)(m + (i < mr ? i : 0)) * K;
-            __m512 a[4][4];
-            for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_setzero_ps();
-            int pf = m == 0 && n + 8 <= n1;
-            for (int k = 0; k < K32; k += 32) {
-                if (pf) { _mm_prefetch((const char *)(next + k), _MM_HINT_T0); _mm_prefetch((const char *)(next + K + k), _MM_HINT_T0);
-                          _mm_prefetch((const char *)(next + 2 * (size_t)K + k), _MM_HINT_T0); _mm_prefetch((const char *)(next + 3 * (size_t)K + k), _MM_HINT_T0); }
-                __m512bh x0 = (__m512bh)_mm512_loadu_si512(x[0] + k), x1 = (__m512bh)_mm512_loadu_si512(x[1] + k);
-                __m512bh x2 = (__m512bh)_mm512_loadu_si512(x[2] + k), x3 = (__m512bh)_mm512_loadu_si512(x[3] + k);
-                __m512bh w0 = (__m512bh)_mm512_loadu_si512(w[0] + k), w1 = (__m512bh)_mm512_loadu_si512(w[1] + k);
-                __m512bh w2 = (__m512bh)_mm512_loadu_si512(w[2] + k), w3 = (__m512bh)_mm512_loadu_si512(w[3] + k);
-                a[0][0] = _mm512_dpbf16_ps(a[0][0], x0, w0); a[0][1] = _mm512_dpbf16_ps(a[0][1], x0, w1);
-                a[0][2] = _mm512_dpbf16_ps(a[0][2], x0, w2); a[0][3] = _mm512_dpbf16_ps(a[0][3], x0, w3);
-                a[1][0] = _mm512_dpbf16_ps(a[1][0], x1, w0); a[1][1] = _mm512_dpbf16_ps(a[1][1], x1, w1);
-                a[1][2] = _mm512_dpbf16_ps(a[1][2], x1, w2); a[1][3] = _mm512_dpbf16_ps(a[1][3], x1, w3);
-                a[2][0] = _mm512_dpbf16_ps(a[2][0], x2, w0); a[2][1] = _mm512_dpbf16_ps(a[2][1], x2, w1);
-                a[2][2] = _mm512_dpbf16_ps(a[2][2], x2, w2); a[2][3] = _mm512_dpbf16_ps(a[2][3], x2, w3);
-                a[3][0] = _mm512_dpbf16_ps(a[3][0], x3, w0); a[3][1] = _mm512_dpbf16_ps(a[3][1], x3, w1);
-                a[3][2] = _mm512_dpbf16_ps(a[3][2], x3, w2); a[3][3] = _mm512_dpbf16_ps(a[3][3], x3, w3);
-            }
-            if (K32 < K) {   // the last K % 32 columns, masked (zeros add nothing)
-                __m512bh xt[4], wt[4];
-                for (int i = 0; i < 4; i++) xt[i] = (__m512bh)_mm512_maskz_loadu_epi16(tail, x[i] + K32);
-                for (int j = 0; j < 4; j++) wt[j] = (__m512bh)_mm512_maskz_loadu_epi16(tail, w[j] + K32);
-                for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_dpbf16_ps(a[i][j], xt[i], wt[j]);
-            }
-            for (int i = 0; i < mr; i++) {
-                for (int j = 0; j < nr; j++) {
-                    float s = _mm512_reduce_add_ps(a[i][j]) + (bias ? bias[n + j] : 0.0f);
+            int mb = M - m >= 4 ? m : M - 4;
+            if (nb < 0 || mb < 0) {
+                // Fewer than 4 rows in all: a zero-padded copy of the rows.
+                uint16_t xs[4 * 1024], ws[4 * 1024];
+                int mr = M - m < 4 ? M - m : 4, nr = n1 - n < 4 ? n1 - n : 4;
+                for (int i = 0; i < 4; i++) for (int k = 0; k < K; k++) xs[i * K + k] = i < mr ? X[(size_t)(m + i) * ld + k] : 0;
+                for (int j = 0; j < 4; j++) for (int k = 0; k < K; k++) ws[j * K + k] = j < nr ? W[(size_t)(n + j) * ld + k] : 0;
+                __m512 sums = tile_bf16(xs, ws, (size_t)K, K, 0);
+                for (int i = 0; i < mr; i++) for (int j = 0; j < nr; j++) {
+                    float s = sums[4 * i + j] + (bias ? bias[n + j] : 0.0f);
                     float *o = out + (size_t)(m + i) * N + n + j;
                     *o = accumulate ? *o + s : s;
                 }
+                continue;
+            }
+            const uint16_t *x = X + (size_t)mb * ld, *w = W + (size_t)nb * ld;
+            __m512 sums = m == 0 && nb == n && n + 8 <= n1 ? tile_bf16(x, w, ld, K, 1) : tile_bf16(x, w, ld, K, 0);
+            if (mb == m && nb == n) {
+                v4f b4 = bias ? *(const v4f *)(bias + n) : (v4f){0};
+                v4f rows[4] = { __builtin_shufflevector(sums, sums, 0, 1, 2, 3), __builtin_shufflevector(sums, sums, 4, 5, 6, 7),
+                                __builtin_shufflevector(sums, sums, 8, 9, 10, 11), __builtin_shufflevector(sums, sums, 12, 13, 14, 15) };
+                for (int i = 0; i < 4; i++) {
+                    v4f *o = (v4f *)(out + (size_t)(m + i) * N + n);
+                    *o = accumulate ? *o + rows[i] + b4 : rows[i] + b4;
+                }
+                continue;
+            }
+            for (int i = m - mb; i < 4; i++) for (int j = n - nb; j < 4; j++) {
+                float s = sums[4 * i + j] + (bias ? bias[nb + j] : 0.0f);
+                float *o = out + (size_t)(mb + i) * N + nb + j;
+                *o = accumulate ? *o + s : s;
             }
         }
     }
@@ -101,16 +128,16 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 // The same product without AVX512_BF16: bf16 widened to float32 (exact), then fp32 FMAs.
 __attribute__((target_clones("avx512f", "fma", "default")))
 static void nt_bf16_plain(float *out, const uint16_t *X, const uint16_t *W, const float *bias,
-                          int M, int N, int K, int n0, int n1, int accumulate) {
+                          int M, int N, int ld, int K, int n0, int n1, int accumulate) {
     int K16 = K & ~15;
     for (int n = n0; n < n1; n += 4) {
         int nr = n1 - n < 4 ? n1 - n : 4;
         const uint16_t *w[4];
-        for (int j = 0; j < 4; j++) w[j] = W + (size_t)(n + (j < nr ? j : 0)) * K;
+        for (int j = 0; j < 4; j++) w[j] = W + (size_t)(n + (j < nr ? j : 0)) * ld;
         for (int m = 0; m < M; m += 4) {
             int mr = M - m < 4 ? M - m : 4;
             const uint16_t *x[4];
-            for (int i = 0; i < 4; i++) x[i] = X + (size_t)(m + (i < mr ? i : 0)) * K;
+            for (int i = 0; i < 4; i++) x[i] = X + (size_t)(m + (i < mr ? i : 0)) * ld;
             v16 a[4][4];
             for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] = (v16){0};
             for (int k = 0; k < K16; k += 16) {
@@ -119,10 +146,10 @@ static void nt_bf16_plain(float *out, const uint16_t *X, const uint16_t *W, cons
                 for (int j = 0; j < 4; j++) for (int e = 0; e < 16; e++) wv[j][e] = from_bf16(w[j][k + e]);
                 for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) a[i][j] += xv[i] * wv[j];
             }
+            v16 sums = TILE_SUMS(a);
             for (int i = 0; i < mr; i++) {
                 for (int j = 0; j < nr; j++) {
-                    float s = 0;
-                    for (int e = 0; e < 16; e++) s += a[i][j][e];
+                    float s = sums[4 * i + j];
                     for (int k = K16; k < K; k++) s += from_bf16(x[i][k]) * from_bf16(w[j][k]);
                     s += bias ? bias[n + j] : 0.0f;
                     float *o = out + (size_t)(m + i) * N + n + j;
@@ -143,8 +170,22 @@ int dl_has_avx512_bf16(void) {
 static int use_native = 1;
 void dl_bf16_use_native(int on) { use_native = on; }
 
+// Blocks that keep the reused operand in cache: an X block of 96 rows × 1024 columns (192 KB) stays in L2 while every
+// W tile (4 × 1024, 8 KB, in L1) runs against it. Without them a 1536-row or 30522-column X streamed from L3 once per
+// W tile (the discrete method's candidates, p·E at restarts=8).
+#define BLOCK_ROWS 96
+#define BLOCK_COLS 1024
+
 void dl_matmul_nt_bf16(float *out, const uint16_t *X, const uint16_t *W, const float *bias,
                        int M, int N, int K, int n0, int n1, int accumulate) {
-    if (use_native && dl_has_avx512_bf16()) nt_bf16_avx512bf16(out, X, W, bias, M, N, K, n0, n1, accumulate);
-    else nt_bf16_plain(out, X, W, bias, M, N, K, n0, n1, accumulate);
+    void (*kernel)(float *, const uint16_t *, const uint16_t *, const float *, int, int, int, int, int, int, int) =
+        use_native && dl_has_avx512_bf16() ? nt_bf16_avx512bf16 : nt_bf16_plain;
+    for (int m0 = 0; m0 < M; m0 += BLOCK_ROWS) {
+        int mb = M - m0 < BLOCK_ROWS ? M - m0 : BLOCK_ROWS;
+        for (int k0 = 0; k0 < K || k0 == 0; k0 += BLOCK_COLS) {
+            int kb = K - k0 < BLOCK_COLS ? K - k0 : BLOCK_COLS;
+            kernel(out + (size_t)m0 * N, X + (size_t)m0 * K + k0, W + k0, k0 == 0 ? bias : NULL, mb, N, K, kb, n0, n1,
+                   accumulate || k0 > 0);
+        }
+    }
 }

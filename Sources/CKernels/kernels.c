@@ -1,18 +1,10 @@
 #include "ckernels.h"
+#include "tiles.h"
 
 // Feature-based clones: model-based ones ("arch=") miss CPUs newer than the compiler, as OpenBLAS does.
 #define CLONES __attribute__((target_clones("avx512f", "fma", "default")))
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
-
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-typedef float v4 __attribute__((vector_size(16), aligned(4)));
-
-// Horizontal sum by halving (a macro: a v16 function argument would change the ABI per target).
-#define hsum16(v) ({ v16 _v = (v); \
-    v8 _a = __builtin_shufflevector(_v, _v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(_v, _v, 8, 9, 10, 11, 12, 13, 14, 15); \
-    v4 _b = __builtin_shufflevector(_a, _a, 0, 1, 2, 3) + __builtin_shufflevector(_a, _a, 4, 5, 6, 7); \
-    (_b[0] + _b[2]) + (_b[1] + _b[3]); })
 
 // out[m][n] = Σ_k X[m][k] W[n][k]. Tiles of 4 W rows × 4 X rows: 8 loads feed 16 FMAs, so the loop is bound by
 // arithmetic rather than loads; W comes from memory once per call when M <= 4, and from L2 otherwise.
@@ -42,9 +34,10 @@ void dl_matmul_nt(float *out, const float *X, const float *W, const float *bias,
                 a[2][0] += x2 * w0; a[2][1] += x2 * w1; a[2][2] += x2 * w2; a[2][3] += x2 * w3;
                 a[3][0] += x3 * w0; a[3][1] += x3 * w1; a[3][2] += x3 * w2; a[3][3] += x3 * w3;
             }
+            v16 sums = TILE_SUMS(a);
             for (int i = 0; i < mr; i++) {
                 for (int j = 0; j < nr; j++) {
-                    float s = hsum16(a[i][j]);
+                    float s = sums[4 * i + j];
                     for (int k = K16; k < K; k++) s += x[i][k] * w[j][k];
                     out[(size_t)(m + i) * N + n + j] = s + (bias ? bias[n + j] : 0.0f);
                 }

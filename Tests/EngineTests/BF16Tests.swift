@@ -37,8 +37,10 @@ final class BF16Tests: XCTestCase {
         func random(_ n: Int) -> FloatBuffer { FloatBuffer((0..<n).map { _ in Float(rng.nextDouble() * 2 - 1) }) }
         let kernels: [(String, Int32)] = dl_has_avx512_bf16() != 0 ? [("AVX512_BF16", 1), ("plain", 0)] : [("plain", 0)]
         defer { dl_bf16_use_native(1) }
-        // K: below, at and past one 32-wide step, with tails; M and N: partial 4x4 tiles and the prefetch's last rows.
-        for (M, N, K) in [(1, 1, 1), (3, 5, 31), (4, 8, 32), (5, 13, 33), (12, 130, 384), (10, 257, 1000), (96, 67, 129)] {
+        // K: below, at and past one 32-wide step, with tails; M and N: partial 4x4 tiles (fewer than 4 rows in all, and
+        // edge tiles computed as the whole tile ending there) and the prefetch's last rows.
+        for (M, N, K) in [(1, 1, 1), (1, 2, 7), (3, 5, 31), (4, 8, 32), (5, 13, 33), (12, 130, 384), (10, 257, 1000), (96, 67, 129),
+                          (100, 9, 2100), (130, 6, 40)] {   // the last two cross the driver's 96-row and 1024-column blocks
             // (the float buffers stay alive until converted: ARC may free a temporary right after its .ptr is read)
             let xf = random(M * K), wf = random(N * K), b = random(N)
             let x = withExtendedLifetime(xf) { BF16Buffer(xf.ptr, count: M * K) }, w = withExtendedLifetime(wf) { BF16Buffer(wf.ptr, count: N * K) }
