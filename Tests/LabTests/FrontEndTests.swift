@@ -70,6 +70,10 @@ final class FrontEndTests: DreamlabProcessTestCase {
         XCTAssertEqual(byDir.status, 0, byDir.err)
         for (args, part) in [(["sweep", "--out", out + "/s.jsonl", "--batch", "0", "--units", "0-1"], "batch must be in 1...4096"),
                              (["sweep", "--out", out + "/s.jsonl", "--units", "0-9223372036854775807"], "at most 10000000"),
+                             // (restarts used to be laid out per objective before the dream checked them: -1 crashed)
+                             (["sweep", "--out", out + "/s.jsonl", "--units", "0-1", "--restarts", "-1"], "restarts (--restarts) must be in 1...4096"),
+                             (["sweep", "--out", out + "/s.jsonl", "--units", "0-1", "--restarts", "1000", "--batch", "8"], "batch × restarts must be at most 4096"),
+                             (["bench", "--precision", "fp16"], "precision must be fp32"),
                              (["dream", "--output_dir", out + "/f", "--neuron_id", "1", "--start_temp", "0"], "positive"),
                              (["dream", "--output_dir", out + "/f", "--neuron_id", "1", "--method", "discrte"], "relaxed (PAIR's), hybrid or discrete"),
                              (["search", "--output_dir", out + "/f", "--neuron_id", "1", "--top_k", "1000000000"], "topk must be in 1...30522")] {

@@ -87,10 +87,10 @@ public final class RelaxedInput: @unchecked Sendable {
 
     /// z (R,P,V) -> p (R,P,V). `noise` (R,P,V) is the Gumbel noise for .gumbel.
     public func probabilities(_ z: [Float], temperature: Float, mode: RelaxationMode, noise: [Float]?) -> [Float] {
-        var p = [Float](repeating: 0, count: z.count)
+        var p = [Float](overwritten: z.count)   // every row is written by the softmax
         if mode == .gumbel, let noise {
             // PAIR's form: softmax((log(max(z, 1e-10)) + g) / T)
-            var u = [Float](repeating: 0, count: z.count)
+            var u = [Float](overwritten: z.count)
             for i in 0..<z.count { u[i] = logf(max(z[i], 1e-10)) + noise[i] }
             softmaxRows(&p, u, temperature)
         } else if mode == .gumbelLogits, let noise {
@@ -142,14 +142,18 @@ public final class RelaxedInput: @unchecked Sendable {
     /// Argmax token per dreamed row (R*P).
     public func argmax(_ p: [Float]) -> [Int] {
         var out = [Int](repeating: 0, count: R * P)
-        p.withUnsafeBufferPointer { pp in
-            for row in 0..<(R * P) {
-                let pr = pp.baseAddress! + row * V
-                var best = 0; var bv = pr[0]
-                for j in 1..<V where pr[j] > bv { bv = pr[j]; best = j }
-                out[row] = best
+        let V = self.V
+        p.withUnsafeBufferPointer { pp in out.withUnsafeMutableBufferPointer { op in
+            let (base, o) = (pp.baseAddress!, op.baseAddress!)
+            parallelHalves(R * P, work: R * P * V) { r0, r1 in
+                for row in r0..<r1 {
+                    let pr = base + row * V
+                    var best = 0; var bv = pr[0]
+                    for j in 1..<V where pr[j] > bv { bv = pr[j]; best = j }
+                    o[row] = best
+                }
             }
-        }
+        } }
         return out
     }
 
@@ -158,7 +162,7 @@ public final class RelaxedInput: @unchecked Sendable {
     public func logitGradient(dWord: FloatBuffer, p: [Float], z: [Float], temperature: Float, mode: RelaxationMode,
                               extraDp: [Float]? = nil) -> [Float] {
         let H = model.config.hiddenSize
-        var dz = [Float](repeating: 0, count: R * P * V)
+        var dz = [Float](overwritten: R * P * V)   // written whole by the product with E
         dz.withUnsafeMutableBufferPointer { dzp in
             let dp = dzp.baseAddress!
             // dp (P,V) = dRows (P,H) · E^T, per restart

@@ -75,6 +75,11 @@ public struct SweepResult: Sendable {
 public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (Int) throws -> ActivationObjective) throws -> SweepResult {
     guard !s.out.isEmpty else { throw DreamlabError.invalidArgument("a sweep needs an output file (out=, --out): a .jsonl file; rerunning resumes it") }
     guard (1...4096).contains(s.batch) else { throw DreamlabError.invalidArgument("batch must be in 1...4096, got \(s.batch)") }
+    // Checked here, not only by the dream: a batch's objectives are laid out per restart before it runs.
+    guard (1...4096).contains(s.dream.restarts) else { throw DreamlabError.invalidArgument("restarts (--restarts) must be in 1...4096, got \(s.dream.restarts)") }
+    guard s.dream.method == .discrete || s.batch * s.dream.restarts <= 4096 else {
+        throw DreamlabError.invalidArgument("batch × restarts must be at most 4096 (they share one pass), got \(s.batch) × \(s.dream.restarts); lower --batch")
+    }
     guard !s.units.isEmpty else { throw DreamlabError.invalidArgument("a sweep needs at least one unit, e.g. units 0-63") }
     guard Set(s.units).count == s.units.count else { throw DreamlabError.invalidArgument("a sweep's units must be distinct") }
     if let (i, n) = s.shard, !(n >= 1 && i >= 0 && i < n) { throw DreamlabError.invalidArgument("shard \(i)/\(n) must satisfy 0 <= i < n") }

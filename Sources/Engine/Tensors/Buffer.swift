@@ -27,3 +27,11 @@ public final class FloatBuffer: @unchecked Sendable {
         set { ptr[i] = newValue }
     }
 }
+
+extension Array where Element == Float {
+    /// Storage the caller overwrites completely before reading: no zeroing pass (the (R,P,V) arrays of a dream step
+    /// are 10 MB at restarts=8).
+    init(overwritten count: Int) {
+        self.init(unsafeUninitializedCapacity: count) { _, n in n = count }
+    }
+}

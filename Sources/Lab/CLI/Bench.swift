@@ -165,6 +165,16 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
             results["discrete_scored"] = rate
             print(String(format: "%-46@ %10.1f inputs/s  (%d scored in %.1f s, %d candidates a step)", "discrete method, exact inputs scored",
                          rate, r.scored, r.seconds, o.discrete.candidates))
+            // Where a discrete step's time goes: the population's one-hot gradient, then the candidates' exact scores.
+            let enc = model.tokenizer.encode(o.sentence)
+            let input = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: 1, last: enc.ids.count - 2, restarts: 8)
+            let span = Array(enc.ids[1...(enc.ids.count - 2)])
+            let members = (0..<8).map { r in span.enumerated().map { $0.offset == r % span.count ? 2000 + r : $0.element } }
+            let children = (0..<o.discrete.candidates).map { c in span.enumerated().map { $0.offset == c % span.count ? 3000 + c : $0.element } }
+            func ms(_ body: () throws -> Void) rethrows -> Double { let s = Date(); for _ in 0..<5 { try body() }; return Date().timeIntervalSince(s) / 5 * 1000 }
+            let g = try ms { _ = try input.oneHotGradient(members, objective: obj) }
+            let v = try ms { _ = try input.discreteValues(children, objective: obj) }
+            print(String(format: "  profile of one discrete step: population gradient (8) %.1f ms, %d candidates scored %.1f ms", g, children.count, v))
         }
         if what == "all" || what == "forward" {
             // The machine's memory read bandwidth: the roof for the byte-bound dream step.
