@@ -31,6 +31,37 @@ final class FrontEndTests: DreamlabProcessTestCase {
         }
     }
 
+    /// The opt-in bf16 mode from both front ends: results say which precision made them, a sweep never mixes the two,
+    /// and a wrong name is refused with the choices.
+    func testBF16ModeIsRecordedAndNeverMixed() throws {
+        let out = tempDir("bf16")
+        let d = try dreamlab(["dream", "--neuron_id", "300", "--num_iterations", "5", "--quiet", "--precision", "bf16", "--output_dir", out + "/d"])
+        XCTAssertEqual(d.status, 0, d.err)
+        let folder = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: out + "/d").first)
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/d/" + folder + "/results.json"))) as! [String: Any]
+        XCTAssertEqual((results["dreamlab"] as? [String: Any])?["precision"] as? String, "bf16")
+        let sweep = ["sweep", "--layer_id", "5", "--word_id", "2", "--dream_start", "2", "--dream_end", "2", "--units", "0-1",
+                     "--num_iterations", "3", "--quiet", "--out", out + "/s.jsonl"]
+        XCTAssertEqual(try dreamlab(sweep + ["--precision", "bf16"]).status, 0)
+        let mixed = try dreamlab(sweep)
+        XCTAssertEqual(mixed.status, 2)
+        XCTAssertTrue(mixed.err.contains("precision: bf16 in the file, fp32 now"), mixed.err)
+        let bad = try dreamlab(["dream", "--neuron_id", "300", "--precision", "fp16", "--output_dir", out + "/e"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.err.contains("precision must be fp32 (exact, the default) or bf16"), bad.err)
+        let lua = try dreamlab(["-e", """
+            local b = lab.load(nil, {precision = "bf16"})
+            local f = lab.load()
+            print(b.precision, f.precision, lab.load{precision = "bf16"}.precision, select(2, pcall(lab.load, nil, {precision = "half"})))
+            local o = lab.objectives.neuron{layer = 5, word = 2, unit = 300}
+            print(math.abs(o:eval(b, "i hate kickshaws") - o:eval(f, "i hate kickshaws")) < 1e-3)
+            """])
+        XCTAssertEqual(lua.status, 0, lua.err)
+        XCTAssertTrue(lua.out.hasPrefix("bf16\tfp32\tbf16\t"), lua.out)
+        XCTAssertTrue(lua.out.contains("lab.load: precision must be fp32"), lua.out)
+        XCTAssertTrue(lua.out.hasSuffix("true\n"), "bf16 and fp32 agree to 1e-3 on PAIR's activation: \(lua.out)")
+    }
+
     /// absl's spellings (the issue's done-when command among them), refused PAIR flags, --model_config, --write_top_k false.
     func testPairSpellingsAndFlagsThatMeanWhatTheySay() throws {
         let out = tempDir("spell")

@@ -172,6 +172,8 @@ public struct DreamRun: Sendable {
 
 public struct DreamResult: Sendable {
     public let modelPath: String
+    /// The model's precision (fp32, or the opt-in bf16), recorded in results.json.
+    public var precision = Precision.fp32
     public let objective: String
     public let sentence: String
     public let sentence2: String?
@@ -201,6 +203,12 @@ public struct DreamResult: Sendable {
 /// Runs the dream the options describe, by its method: the one entry point every front end calls.
 /// The returned result carries the resolved options (the dreamed span, the schedule that ran).
 public func runDream(model: BertModel, objective: ActivationObjective, options: DreamOptions) throws -> DreamResult {
+    var r = try dreamByMethod(model: model, objective: objective, options: options)
+    r.precision = model.precision
+    return r
+}
+
+private func dreamByMethod(model: BertModel, objective: ActivationObjective, options: DreamOptions) throws -> DreamResult {
     var enc = model.tokenizer.encode(options.sentence, options.sentence2)
     try options.validate(ids: enc.ids, model: model)
     try objective.validate(model: model, T: enc.ids.count)

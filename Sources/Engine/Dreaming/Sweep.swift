@@ -44,9 +44,11 @@ public struct SweepRecord: Codable, Sendable {
     public let batchSize: Int
     public let shard: String?
     public let command: String?
+    /// "bf16" for the opt-in bf16 mode; absent (fp32) in lines written before it existed.
+    public let precision: String?
 
     enum CodingKeys: String, CodingKey {
-        case unit, objective, method, sentence, first, last, steps, seed, restarts, batch, best
+        case unit, objective, method, sentence, first, last, steps, seed, restarts, batch, best, precision
         case finalTokens = "final_tokens", finalActivation = "final_activation", finalIdsActivation = "final_ids_activation"
         case units, shard, command
         case topTokens = "top_tokens", secondsPerBatch = "seconds_per_batch", batchSize = "batch_size"
@@ -97,7 +99,7 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
     defer { close(lock) }
     try JSONLines.create(s.out)   // a shard with nothing to do still leaves its (empty) file, for --merge and --status
     let existing = try JSONLines.readRepairing(s.out)
-    try checkResumesTheSameSweep(existing, s, objectiveFor)
+    try checkResumesTheSameSweep(existing, s, precision: model.precision, objectiveFor)
     let done = Set(existing.compactMap { ($0["unit"] as? NSNumber)?.intValue })
     let mine = sweepBatches(units: s.units, batch: s.batch, method: s.dream.method, shard: s.shard)
     let todo = mine.map { $0.filter { !done.contains($0) } }.filter { !$0.isEmpty }
@@ -132,7 +134,8 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
                                finalTokens: run.finalIds[r.first...r.last].map { tok.idToToken[$0] },
                                finalActivation: finiteDouble(run.finalActivation), finalIdsActivation: finiteDouble(run.finalIdsActivation),
                                topTokens: top.allSatisfy(\.isEmpty) ? (run.best.map { b in (r.first...r.last).map { [b.tokens[$0]] } } ?? []) : top,
-                               best: run.best?.record, secondsPerBatch: r.seconds, units: spec, batchSize: s.batch, shard: shard, command: s.command)
+                               best: run.best?.record, secondsPerBatch: r.seconds, units: spec, batchSize: s.batch, shard: shard, command: s.command,
+                               precision: model.precision.rawValue)
         }
         try JSONLines.append(records, to: s.out)
         result.records += records
@@ -145,7 +148,7 @@ public func runSweep(model: BertModel, options s: SweepOptions, objectiveFor: (I
 
 /// Resuming is only right when the file holds this very sweep: a record made with other settings (another layer,
 /// method, sentence, budget or seed) means the file belongs to another sweep, and skipping its units would be wrong.
-func checkResumesTheSameSweep(_ rows: [[String: Any]], _ s: SweepOptions, _ objectiveFor: (Int) throws -> ActivationObjective) throws {
+func checkResumesTheSameSweep(_ rows: [[String: Any]], _ s: SweepOptions, precision: Precision, _ objectiveFor: (Int) throws -> ActivationObjective) throws {
     guard let r = rows.lazy.compactMap(SweepRecord.init(row:)).first else { return }
     let o = s.dream
     let T = (r.first, r.last)
@@ -162,6 +165,7 @@ func checkResumesTheSameSweep(_ rows: [[String: Any]], _ s: SweepOptions, _ obje
     check("units", r.units, unitSpec(s.units))
     check("batch", "\(r.batchSize)", "\(s.batch)")
     check("shard", r.shard ?? "none", s.shard.map { "\($0.index)/\($0.count)" } ?? "none")
+    check("precision", r.precision ?? "fp32", precision.rawValue)
     guard differences.isEmpty else {
         throw DreamlabError.invalidArgument("\(s.out) holds another sweep (\(differences.joined(separator: "; "))); give a new output file, or rerun with the file's settings to resume it")
     }

@@ -171,9 +171,11 @@ public struct PairResultsFile: Codable, Sendable {
         /// The best run's cheap numbers at every step (the iterations above are every metrics_frequency).
         public let curve: [CurvePoint]?
         public let topkEvery: Int?
+        /// "bf16" for the opt-in bf16 mode; absent (fp32) in files written before it existed.
+        public let precision: String?
         enum CodingKeys: String, CodingKey {
             case objective, model, seed, restarts, method, relaxation, schedule, topk, stopped, interrupted, timings, best, fluency, runs, curve
-            case stepsDone = "steps_done", bestRun = "best_run", topkEvery = "topk_every"
+            case stepsDone = "steps_done", bestRun = "best_run", topkEvery = "topk_every", precision
         }
     }
     public let params: PairParams
@@ -235,7 +237,7 @@ extension DreamResult {
             runs: runs.map { r in
                 .init(seed: r.seed, finalIds: r.finalIds, finalActivation: JSONFloat(r.finalActivation), finalIdsActivation: JSONFloat(r.finalIdsActivation),
                       iterations: r.iterations.map(\.pair), best: r.best?.record)
-            }, curve: main.curve, topkEvery: options.topkEvery)
+            }, curve: main.curve, topkEvery: options.topkEvery, precision: precision.rawValue)
         return PairResultsFile(params: params, results: .init(iterations: main.iterations.map(\.pair)), type: "dream", dreamlab: ours)
     }
 
