@@ -137,6 +137,21 @@ void dl_gelu_backward(float *dx, const float *dout, const float *x, int n) {
     }
 }
 
+// One Adam step over n parameters, as PyTorch's: g ← gscale·grad (−1 to climb), m ← β1·m + (1−β1)·g,
+// v ← β2·v + (1−β2)·g², p ← p − stepSize·m / (√v / √bc2 + ε). Vectorised; no fused multiply-adds, so the sums round
+// as the scalar formula's do.
+CLONES
+void dl_adam(float *p, float *m, float *v, const float *grad, size_t n, float gscale,
+             float beta1, float beta2, float stepSize, float bc2Sqrt, float eps) {
+#pragma clang fp contract(off)
+    for (size_t i = 0; i < n; i++) {
+        float g = gscale * grad[i];
+        m[i] = beta1 * m[i] + (1 - beta1) * g;
+        v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+        p[i] -= stepSize * m[i] / (sqrtf(v[i]) / bc2Sqrt + eps);
+    }
+}
+
 #include <malloc.h>
 // Keep freed activation buffers in the heap: a fresh mmap per batch costs a page fault per 4 KB touched.
 void dl_configure_malloc(void) {

@@ -12,8 +12,9 @@
 // chunk 0), so no chunk can run twice and the caller waits only for the workers the job needs. Idle workers spin
 // briefly (the next product usually follows within microseconds), then sleep on a futex.
 
-// Spins before sleeping: about 100 µs of pause instructions, longer than the gap between a step's products.
-#define SPINS 4000
+// Spins before sleeping: well under a millisecond of pause instructions, longer than the gaps a dream step leaves
+// between its parallel parts (its serial softmax, records and top-k), so a step rarely pays a futex wake.
+#define SPINS 40000
 
 static struct {
     int workers;                  // threads besides the caller

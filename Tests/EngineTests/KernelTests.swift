@@ -72,6 +72,28 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(d, 2e-6); XCTAssertLessThan(dd, 2e-6)
     }
 
+    func testAdamKernelEqualsTheScalarFormula() {
+        // PyTorch's Adam written out in Swift, against the vectorised dl_adam behind Adam.step: equal to the last bit
+        // (no fused multiply-adds), climbing (scale -1) as the dream loop does.
+        var rng = SplitMix64(seed: 12)
+        let n = 1003
+        var z = (0..<n).map { _ in Float(rng.nextDouble() * 4 - 2) }, ref = z
+        var adam = Adam(count: n, lr: 0.1)
+        var m = [Float](repeating: 0, count: n), v = [Float](repeating: 0, count: n)
+        for t in 1...5 {
+            let g = (0..<n).map { _ in Float(rng.nextDouble() * 2 - 1) * (rng.nextDouble() < 0.1 ? 1e-6 : 1) }
+            adam.step(&z, grad: g, scale: -1)
+            let bc1 = 1 - powf(0.9, Float(t)), bc2 = 1 - powf(0.999, Float(t))
+            for i in 0..<n {
+                let gi = -g[i]
+                m[i] = 0.9 * m[i] + (1 - 0.9) * gi
+                v[i] = 0.999 * v[i] + (1 - 0.999) * gi * gi
+                ref[i] -= (0.1 / bc1) * m[i] / (v[i].squareRoot() / bc2.squareRoot() + 1e-8)
+            }
+        }
+        XCTAssertEqual(z, ref)
+    }
+
     func testSmallMKernelsMatchNaive() {
         var rng = SplitMix64(seed: 9)
         // Streaming shapes (prefetch at the last tiles included), then BLAS split by W's rows (96) and by the input's (600).

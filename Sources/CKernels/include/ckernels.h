@@ -19,6 +19,9 @@ void dl_softmax_rows(float *p, const float *z, int rows, int V, float invT);
 void dl_gelu(float *out, const float *x, int n);
 void dl_gelu_backward(float *dx, const float *dout, const float *x, int n);
 void dl_configure_malloc(void);
+// One Adam step (PyTorch's formula) over n parameters; gscale -1 climbs the gradient.
+void dl_adam(float *p, float *m, float *v, const float *grad, size_t n, float gscale,
+             float beta1, float beta2, float stepSize, float bc2Sqrt, float eps);
 
 // The opt-in bf16 mode (bf16.c). bf16 values are uint16_t, the top half of a float32.
 #include <stdint.h>

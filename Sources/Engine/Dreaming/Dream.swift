@@ -365,9 +365,7 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
         lastValues = values
         record(step, temp, values, p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
         // Adam minimises the loss -activation.
-        var g = dz
-        for i in 0..<g.count { g[i] = -g[i] }
-        adam.step(&z, grad: g)
+        adam.step(&z, grad: dz, scale: -1)
         let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
         lastP = p2
         prevSpans = input.argmaxSpans(p2)

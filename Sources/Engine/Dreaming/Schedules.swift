@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Softmax temperature over the steps of a dream.
@@ -107,24 +108,20 @@ public struct Adam {
         m = [Float](repeating: 0, count: count); v = [Float](repeating: 0, count: count)
     }
 
-    /// param -= lr · m̂ / (sqrt(v̂) + eps), with g the gradient of the loss.
-    public mutating func step(_ param: inout [Float], grad g: [Float]) {
+    /// param -= lr · m̂ / (sqrt(v̂) + eps), with g = scale · grad the gradient of the loss (scale -1: climb grad).
+    public mutating func step(_ param: inout [Float], grad: [Float], scale: Float = 1) {
+        precondition(grad.count == param.count && param.count == m.count, "Adam: \(param.count) parameters, \(grad.count) gradients, \(m.count) moments")
         t += 1
         let bc1 = 1 - powf(beta1, Float(t)), bc2 = 1 - powf(beta2, Float(t))
         let stepSize = lr / bc1
         let bc2Sqrt = bc2.squareRoot()
         let (beta1, beta2, eps) = (self.beta1, self.beta2, self.eps)
         m.withUnsafeMutableBufferPointer { mp in v.withUnsafeMutableBufferPointer { vp in param.withUnsafeMutableBufferPointer { pp in
-            g.withUnsafeBufferPointer { gp in
+            grad.withUnsafeBufferPointer { gp in
                 // Elementwise, so the cores split it (restarts=8 updates 2.4M logits a step).
                 let (m, v, p, g) = (mp.baseAddress!, vp.baseAddress!, pp.baseAddress!, gp.baseAddress!)
                 parallelHalves(pp.count, work: pp.count * 8) { i0, i1 in
-                    for i in i0..<i1 {
-                        let gi = g[i]
-                        m[i] = beta1 * m[i] + (1 - beta1) * gi
-                        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
-                        p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
-                    }
+                    dl_adam(p + i0, m + i0, v + i0, g + i0, i1 - i0, scale, beta1, beta2, stepSize, bc2Sqrt, eps)
                 }
             }
         } } }

@@ -84,7 +84,7 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
                 var adam = Adam(count: z.count, lr: 0.1)
                 let rate = try timeIt("dream step T=12 span 10 restarts=\(R)", units: 1, unitName: "steps/s") {
                     let (_, dz, p, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
-                    adam.step(&z, grad: dz.map { -$0 })
+                    adam.step(&z, grad: dz, scale: -1)
                     // What the dream loop adds per step: the argmax input's activation, in a pass of its own. (Scoring
                     // it inside the soft pass was measured slower here: the small-M kernels are bound by arithmetic
                     // once the weights stream under it, and twice the rows cost more than a second pass.)
@@ -122,7 +122,7 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
                     var adam = Adam(count: z.count, lr: 0.1)
                     results[key] = try timeIt(label, units: 1, unitName: "steps/s") {
                         let (_, dz, _, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: o)
-                        adam.step(&z, grad: dz.map { -$0 })
+                        adam.step(&z, grad: dz, scale: -1)
                     }
                 }
                 print(String(format: "%-46@ %10.2f", "  = custom / built-in", results["custom_r1"]! / results["builtin_r1"]!))
