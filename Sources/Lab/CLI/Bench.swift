@@ -9,7 +9,7 @@ let benchCommand = Subcommand(
     usage: "[--model DIR|default|random-base] [--what forward|dream|search|discrete|all] [--precision fp32|bf16] [--seconds S] [--threads 1,2] [--json]",
     flags: [.string("model", "default", "default, random-base (bert-base shape, random weights) or a model directory/name"),
             .string("what", "all", "forward, dream, search, discrete (time to the exhaustive maximum at one position, not in all) or all"),
-            .string("precision", "fp32", "fp32 or bf16 (the opt-in bf16 mode)"),
+            SharedFlags.precision,
             .float("seconds", "3", "seconds per measurement"),
             .string("threads", "", "thread counts to measure in turn, e.g. 1,2 (default: the CPUs this process may use), then the scaling"),
             .bool("json", false, "also print one BENCH_JSON line")]

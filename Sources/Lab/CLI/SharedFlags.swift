@@ -8,8 +8,11 @@ enum SharedFlags {
         .string("model", "", "model directory or Hugging Face cache name (default: all-MiniLM-L6-v2, or $LAB_MODEL)"),
         .string("model_config", "", "PAIR's name for --model (PAIR's default bert-base-uncased applies only when given)"),
         .bool("quiet", false, "no progress line"),
-        .string("precision", "fp32", "fp32 (exact, the default) or bf16 (weights and products in bf16 with fp32 sums: faster, about 3 significant digits)"),
+        precision,
     ]
+
+    /// --precision, in every command that loads a model (dreamlab bench too).
+    static let precision: Flag = .string("precision", "fp32", "fp32 (exact, the default) or bf16 (weights and products in bf16 with fp32 sums: faster, about 3 significant digits)")
 
     /// PAIR's activation_helper target: layer, word and neuron of hook_resid_post.
     static let neuron: [Flag] = [
