@@ -6,8 +6,9 @@
 #include "tiles.h"
 
 // The opt-in bf16 mode's kernels. Weights and inputs are bf16 (the top half of a float32), sums are float32.
-// With AVX512_BF16 one vdpbf16ps does 32 multiply-adds where an fp32 FMA does 16, on half the bytes; elsewhere a
-// plain kernel widens bf16 to float32 and runs the same tiles.
+// With AVX512_BF16 one vdpbf16ps does 32 multiply-adds where an fp32 FMA does 16, on half the bytes. The plain kernel
+// widens bf16 to float32 and runs the same tiles: the reference the tests hold the native one to. (Without
+// AVX512_BF16 the model runs the fp32 kernels on bf16-rounded values instead, which is faster: Precision.swift.)
 
 // float32 -> bf16, rounding to nearest even (NaN stays NaN).
 static inline uint16_t to_bf16(float f) {
@@ -28,6 +29,11 @@ static inline float from_bf16(uint16_t h) {
 // src (n) float32 -> dst (n) bf16.
 void dl_to_bf16(uint16_t *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = to_bf16(src[i]);
+}
+
+// src (n) float32 -> dst (n) float32 rounded to bf16 values (what the products see where the CPU lacks AVX512_BF16).
+void dl_round_bf16(float *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = from_bf16(to_bf16(src[i]));
 }
 
 // src (n) bf16 -> dst (n) float32.
@@ -169,6 +175,7 @@ int dl_has_avx512_bf16(void) {
 // 1: use the AVX512_BF16 kernel where the CPU has it; 0: always the plain one (tests compare the two).
 static int use_native = 1;
 void dl_bf16_use_native(int on) { use_native = on; }
+int dl_bf16_native(void) { return use_native && dl_has_avx512_bf16(); }
 
 // Blocks that keep the reused operand in cache: an X block of 96 rows × 1024 columns (192 KB) stays in L2 while every
 // W tile (4 × 1024, 8 KB, in L1) runs against it. Without them a 1536-row or 30522-column X streamed from L3 once per

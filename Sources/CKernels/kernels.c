@@ -1,4 +1,5 @@
 #include "ckernels.h"
+#include "kernels_internal.h"
 #include "tiles.h"
 
 // Feature-based clones: model-based ones ("arch=") miss CPUs newer than the compiler, as OpenBLAS does.
@@ -8,8 +9,8 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 // out[m][n] = Σ_k X[m][k] W[n][k]. Tiles of 4 W rows × 4 X rows: 8 loads feed 16 FMAs, so the loop is bound by
 // arithmetic rather than loads; W comes from memory once per call when M <= 4, and from L2 otherwise.
-CLONES
-void dl_matmul_nt(float *out, const float *X, const float *W, const float *bias, int M, int N, int K, int n0, int n1) {
+__attribute__((target_clones("avx512f", "default")))
+static void matmul_nt_wide(float *out, const float *X, const float *W, const float *bias, int M, int N, int K, int n0, int n1) {
     int K16 = K & ~15;
     for (int n = n0; n < n1; n += 4) {
         int nr = n1 - n < 4 ? n1 - n : 4;
@@ -48,8 +49,8 @@ void dl_matmul_nt(float *out, const float *X, const float *W, const float *bias,
 
 // dX[m][k] += Σ_n dOut[m][n] W[n][k], for k in k0..k1. W is taken 64 rows at a time (a block that stays in L2)
 // and every row of dOut is run against it, in register tiles of 4 rows × 64 columns, so W comes from memory once.
-CLONES
-void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N, int K, int k0, int k1) {
+__attribute__((target_clones("avx512f", "default")))
+static void matmul_nn_acc_wide(float *dX, const float *dOut, const float *W, int M, int N, int K, int k0, int k1) {
     const int NB = 64;
     for (int nb = 0; nb < N; nb += NB) {
         int ne = nb + NB < N ? nb + NB : N;
@@ -88,6 +89,32 @@ void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N
             }
         }
     }
+}
+
+// Which small-M kernels run: the wide ones with AVX-512 (or without AVX2), the AVX2 ones (avx2.c) otherwise.
+static int small_kernels = -1;   // 0 wide, 1 AVX2
+static int pick_small_kernels(void) {
+    if (small_kernels < 0) {
+        __builtin_cpu_init();
+        small_kernels = !__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return small_kernels;
+}
+
+int dl_small_kernels_avx2(int force) {
+    if (force == 0) small_kernels = 0;
+    else if (force > 0) { __builtin_cpu_init(); small_kernels = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+    return pick_small_kernels();
+}
+
+void dl_matmul_nt(float *out, const float *X, const float *W, const float *bias, int M, int N, int K, int n0, int n1) {
+    if (pick_small_kernels()) dl_matmul_nt_avx2(out, X, W, bias, M, N, K, n0, n1);
+    else matmul_nt_wide(out, X, W, bias, M, N, K, n0, n1);
+}
+
+void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N, int K, int k0, int k1) {
+    if (pick_small_kernels()) dl_matmul_nn_acc_avx2(dX, dOut, W, M, N, K, k0, k1);
+    else matmul_nn_acc_wide(dX, dOut, W, M, N, K, k0, k1);
 }
 
 #include <math.h>

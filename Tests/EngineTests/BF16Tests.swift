@@ -67,6 +67,15 @@ final class BF16Tests: XCTestCase {
     }
 
     func testModelProductsInBF16MatchTheirFP32Twins() throws {
+        // Both routes: the AVX512_BF16 kernel where the CPU has it, and the fp32 kernels on bf16-rounded values.
+        defer { dl_bf16_use_native(1) }
+        for native: Int32 in dl_has_avx512_bf16() != 0 ? [1, 0] : [0] {
+            dl_bf16_use_native(native)
+            try modelProductsInBF16MatchTheirFP32Twins()
+        }
+    }
+
+    func modelProductsInBF16MatchTheirFP32Twins() throws {
         // A random model in both precisions: each bf16 product equals the fp32 product of the bf16-rounded operands.
         let fp = try RandomBert.model(BertConfig(hiddenSize: 64, numLayers: 2, numHeads: 4, intermediateSize: 96, vocabSize: 500), seed: 5, withMLM: true)
         let bf = fp.converted(to: .bf16)
@@ -88,6 +97,18 @@ final class BF16Tests: XCTestCase {
         lin.backward(dx.ptr, g.ptr, rows: M)
         linearBackwardNaive(dref.ptr, gr.ptr, lin.weight.ptr, N: M, C: lin.inFeatures, OC: lin.outFeatures)
         XCTAssertLessThan(Tensor.maxAbsDiff(dx.array, dref.array), 1e-4, "linear backward (the transposed copy)")
+        // The embedding matrix's two products: p·E (soft inputs) and d·E^T (every token's first-order gain).
+        let V = bf.config.vocabSize, H = bf.config.hiddenSize
+        let p = FloatBuffer((0..<(M * V)).map { _ in Float(rng.nextDouble()) }), pr = FloatBuffer(count: M * V)
+        let pb = BF16Buffer(p.ptr, count: p.count); dl_from_bf16(pr.ptr, pb.ptr, p.count)
+        let mix = FloatBuffer(count: M * H), mixRef = FloatBuffer(count: M * H)
+        bf.weights.embeddingMix(mix.ptr, p.ptr, M: M)
+        linearBackwardNaive(mixRef.ptr, pr.ptr, bf.weights.wordEmbeddings.ptr, N: M, C: H, OC: V)
+        XCTAssertLessThan(Tensor.maxAbsDiff(mix.array, mixRef.array), 1e-3, "p·E")
+        let dots = FloatBuffer(count: M * V), dotsRef = FloatBuffer(count: M * V)
+        bf.weights.embeddingDots(dots.ptr, xr.ptr, M: M)
+        linearForwardNaive(dotsRef.ptr, xr.ptr, bf.weights.wordEmbeddings.ptr, nil, N: M, C: H, OC: V)
+        XCTAssertLessThan(Tensor.maxAbsDiff(dots.array, dotsRef.array), 1e-4, "d·E^T")
         // Every fp32 reader sees the rounded weights: rounding them again changes nothing.
         let e = bf.weights.wordEmbeddings
         let again = BF16Buffer(e.ptr, count: e.count), back = FloatBuffer(count: e.count)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CKernels
 @testable import Engine
 
 /// The BLAS-backed kernels against their naive references, on odd shapes.
@@ -95,9 +96,22 @@ final class KernelTests: XCTestCase {
     }
 
     func testSmallMKernelsMatchNaive() {
+        // Both small-M kernel families: the wide tiles (AVX-512 or generic) and the AVX2 tiles, where the CPU has AVX2.
+        let saved = dl_small_kernels_avx2(-1)
+        defer { _ = dl_small_kernels_avx2(saved) }
+        for force: Int32 in [0, 1] {
+            let avx2 = dl_small_kernels_avx2(force)
+            print("small-M kernels: \(avx2 != 0 ? "AVX2 tiles" : "wide tiles")")
+            smallMKernelsMatchNaive()
+        }
+    }
+
+    func smallMKernelsMatchNaive() {
         var rng = SplitMix64(seed: 9)
-        // Streaming shapes (prefetch at the last tiles included), then BLAS split by W's rows (96) and by the input's (600).
-        for (M, N, K) in [(1, 5, 3), (3, 130, 70), (10, 257, 384), (7, 64, 129), (12, 1539, 384), (96, 1003, 384), (600, 70, 130)] {
+        // Streaming shapes (prefetch at the last tiles included; row counts that the AVX2 tiles take as 3s, 2 + 2, 1, and
+        // columns that leave 8-wide and scalar remainders), then BLAS split by W's rows (96) and by the input's (600).
+        for (M, N, K) in [(1, 5, 3), (2, 9, 8), (4, 13, 31), (5, 67, 24), (3, 130, 70), (10, 257, 384), (7, 64, 129), (12, 1539, 384),
+                          (96, 1003, 384), (600, 70, 130)] {
             let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng), b = randomBuffer(N, &rng)
             let fast = FloatBuffer(count: M * N), slow = FloatBuffer(count: M * N)
             matmulNT(fast.ptr, x.ptr, w.ptr, b.ptr, M: M, N: N, K: K)
@@ -110,7 +124,7 @@ final class KernelTests: XCTestCase {
             XCTAssertLessThan(Tensor.maxAbsDiff(d1.array, d2.array), 1e-4, "nn \(M)x\(N)x\(K)")
         }
         // The embedding-matrix products (streaming: true): streamed at 10 rows, BLAS above streamingBLASRows.
-        for (M, N, K) in [(10, 3001, 64), (80, 3001, 64)] {
+        for (M, N, K) in [(10, 3001, 64), (11, 3001, 70), (80, 3001, 64)] {
             let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng)
             let fast = FloatBuffer(count: M * N), slow = FloatBuffer(count: M * N)
             matmulNT(fast.ptr, x.ptr, w.ptr, nil, M: M, N: N, K: K, streaming: true)

@@ -12,6 +12,9 @@ void dl_matmul_nt(float *out, const float *X, const float *W, const float *bias,
 // dX (M,K) += dOut (M,N) · W (N,K), over rows n0..n1 of W (the caller gives each thread its own dX to sum later,
 // or splits along K instead: k0..k1).
 void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N, int K, int k0, int k1);
+// Whether the two above run their AVX2 tiles (CPUs with AVX2 but no AVX-512) or the wide ones: returns 1 for AVX2.
+// force 1 picks AVX2 where the CPU has it, 0 the wide ones, -1 leaves the choice as it is (tests compare both).
+int dl_small_kernels_avx2(int force);
 
 
 // Row softmax with temperature, GELU and its backward, vectorised with libmvec.
@@ -33,6 +36,8 @@ void dl_matmul_nt_bf16(float *out, const uint16_t *X, const uint16_t *W, const f
                        int M, int N, int K, int n0, int n1, int accumulate);
 int dl_has_avx512_bf16(void);
 void dl_bf16_use_native(int on);   // 0: the plain kernel even on AVX512_BF16 CPUs (tests compare the two)
+int dl_bf16_native(void);          // 1 when the AVX512_BF16 kernel runs (the CPU has it and it is not turned off)
+void dl_round_bf16(float *dst, const float *src, size_t n);                              // float32 rounded to bf16 values
 
 // The thread pool every parallel kernel call goes through (pool.c): `threads` includes the caller.
 typedef void (*dl_task)(void *ctx, long chunk);

@@ -3,9 +3,10 @@ import Foundation
 
 /// The arithmetic of the large products. fp32 is exact and the default: every golden holds to it. bf16 is opt-in:
 /// the weight matrices and the embedding matrix are rounded to bf16, and the products read bf16 copies of them with
-/// bf16 inputs and float32 sums (AVX512_BF16 dot products where the CPU has them, a plain kernel elsewhere). Half the
-/// bytes and, on AVX512_BF16, twice the multiply-adds per instruction. LayerNorm, GELU, attention, softmax and Adam
-/// stay float32.
+/// bf16 inputs and float32 sums. With AVX512_BF16 the products read bf16 copies (half the bytes, twice the
+/// multiply-adds per instruction). Elsewhere they run the fp32 kernels on the bf16-rounded values: the same products,
+/// so the same results up to the order of the sums, at fp32 speed (a kernel that widens bf16 in registers was 2.5x
+/// slower than fp32 on an AVX2 EPYC). LayerNorm, GELU, attention, softmax and Adam stay float32.
 public enum Precision: String, Sendable, CaseIterable {
     case fp32, bf16
 
@@ -17,7 +18,12 @@ public enum Precision: String, Sendable, CaseIterable {
     }
 
     /// Which bf16 kernel this CPU runs.
-    public static var bf16Kernel: String { dl_has_avx512_bf16() != 0 ? "AVX512_BF16 dot products" : "plain (bf16 widened to fp32; this CPU has no AVX512_BF16)" }
+    public static var bf16Kernel: String {
+        dl_has_avx512_bf16() != 0 ? "AVX512_BF16 dot products" : "fp32 kernels on bf16-rounded values (this CPU has no AVX512_BF16, so bf16 is no faster than fp32 here)"
+    }
+
+    /// Whether bf16 products run the AVX512_BF16 kernel now (tests can turn it off with dl_bf16_use_native(0)).
+    static var bf16Native: Bool { dl_bf16_native() != 0 }
 }
 
 /// bf16 values (the top half of a float32) at a stable address.
@@ -36,24 +42,64 @@ public final class BF16Buffer: @unchecked Sendable {
     deinit { ptr.deallocate() }
 }
 
-/// A weight matrix W (rows, cols) in bf16 for the kernels: W itself for out = x·W^T, and W^T for dx += dout·W (the
-/// kernel reduces along contiguous memory, so each direction gets its own layout).
+/// A weight matrix W (rows, cols) in the bf16 mode: its float32 buffer rounded to bf16 values, and, where the CPU has
+/// AVX512_BF16, bf16 copies for that kernel: W itself for out = x·W^T, and W^T for dx += dout·W (the kernel reduces
+/// along contiguous memory, so each direction gets its own layout).
 public final class BF16Matrix: @unchecked Sendable {
     public let rows: Int, cols: Int
-    public let w: BF16Buffer    // (rows, cols)
-    public let wt: BF16Buffer   // (cols, rows)
-    /// The float32 matrix rounded to bf16 values, for every reader that takes float32 (lookups, neighbours).
+    public let w: BF16Buffer?    // (rows, cols)
+    public let wt: BF16Buffer?   // (cols, rows)
+    /// The float32 matrix rounded to bf16 values: what the fp32 kernels and every float32 reader (lookups, neighbours) take.
     public let rounded: FloatBuffer
 
     public init(_ source: FloatBuffer, rows: Int, cols: Int) {
         precondition(source.count == rows * cols)
         self.rows = rows; self.cols = cols
-        w = BF16Buffer(source.ptr, count: rows * cols)
-        wt = BF16Buffer(count: rows * cols)
-        dl_to_bf16_transposed(wt.ptr, source.ptr, Int32(rows), Int32(cols))
+        let bf = BF16Buffer(source.ptr, count: rows * cols)
         rounded = FloatBuffer(uninitialized: rows * cols)
-        dl_from_bf16(rounded.ptr, w.ptr, rows * cols)
+        dl_from_bf16(rounded.ptr, bf.ptr, rows * cols)
+        if dl_has_avx512_bf16() != 0 {
+            w = bf
+            let t = BF16Buffer(count: rows * cols)
+            dl_to_bf16_transposed(t.ptr, source.ptr, Int32(rows), Int32(cols))
+            wt = t
+        } else {
+            w = nil; wt = nil
+        }
     }
+
+    /// out (M,rows) (+)= X (M,cols) · W^T (+ bias), X taken as bf16 values.
+    func productNT(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, accumulate: Bool, streaming: Bool = false) {
+        if Precision.bf16Native, let w {
+            matmulNTBF16(out, X, w.ptr, bias, M: M, N: rows, K: cols, accumulate: accumulate)
+            return
+        }
+        let xr = roundedToBF16(X, count: M * cols)
+        if accumulate {
+            let tmp = FloatBuffer(uninitialized: M * rows)
+            matmulNT(tmp.ptr, xr.ptr, rounded.ptr, bias, M: M, N: rows, K: cols, streaming: streaming)
+            for i in 0..<(M * rows) { out[i] += tmp.ptr[i] }
+        } else {
+            matmulNT(out, xr.ptr, rounded.ptr, bias, M: M, N: rows, K: cols, streaming: streaming)
+        }
+    }
+
+    /// dX (M,cols) += dOut (M,rows) · W, dOut taken as bf16 values.
+    func productNNAcc(_ dX: FPtr, _ dOut: CFPtr, M: Int, streaming: Bool = false) {
+        if Precision.bf16Native, let wt {
+            matmulNTBF16(dX, dOut, wt.ptr, nil, M: M, N: cols, K: rows, accumulate: true)
+            return
+        }
+        let gr = roundedToBF16(dOut, count: M * rows)
+        matmulNNAcc(dX, gr.ptr, rounded.ptr, M: M, N: rows, K: cols, streaming: streaming)
+    }
+}
+
+/// src (count) rounded to bf16 values, kept as float32.
+func roundedToBF16(_ src: CFPtr, count: Int) -> FloatBuffer {
+    let out = FloatBuffer(uninitialized: count)
+    dl_round_bf16(out.ptr, src, count)
+    return out
 }
 
 /// out (M,N) (+)= X (M,K) · W (N,K)^T (+ bias), W in bf16; X is rounded to bf16 first. Split by W's rows.
@@ -68,14 +114,14 @@ extension Linear {
     /// inp (N,C) -> out (N,OC) = inp · W^T + b, in the model's precision.
     @inline(__always)
     func forward(_ out: FPtr, _ inp: CFPtr, rows N: Int) {
-        if let b = bf16 { matmulNTBF16(out, inp, b.w.ptr, bias.ptr, M: N, N: outFeatures, K: inFeatures, accumulate: false) }
+        if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N, accumulate: false) }
         else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures) }
     }
 
     /// dout (N,OC) -> dinp (N,C) += dout · W, in the model's precision.
     @inline(__always)
     func backward(_ dinp: FPtr, _ dout: CFPtr, rows N: Int) {
-        if let b = bf16 { matmulNTBF16(dinp, dout, b.wt.ptr, nil, M: N, N: inFeatures, K: outFeatures, accumulate: true) }
+        if let b = bf16 { b.productNNAcc(dinp, dout, M: N) }
         else { linearBackward(dinp, dout, weight.ptr, N: N, C: inFeatures, OC: outFeatures) }
     }
 
@@ -93,13 +139,13 @@ extension BertWeights {
     /// rows (M,H) += p (M,V) · E (V,H): soft inputs' word embeddings (E streamed once for all M rows).
     public func embeddingMix(_ rows: FPtr, _ p: CFPtr, M: Int) {
         let V = wordVocab, H = hidden
-        if let e = wordBF16 { matmulNTBF16(rows, p, e.wt.ptr, nil, M: M, N: H, K: V, accumulate: true) }
+        if let e = wordBF16 { e.productNNAcc(rows, p, M: M, streaming: true) }
         else { matmulNNAcc(rows, p, wordEmbeddings.ptr, M: M, N: V, K: H, streaming: true) }
     }
 
     /// out (M,V) = d (M,H) · E^T: every token's first-order gain from a gradient w.r.t. word-embedding rows.
     public func embeddingDots(_ out: FPtr, _ d: CFPtr, M: Int) {
-        if let e = wordBF16 { matmulNTBF16(out, d, e.w.ptr, nil, M: M, N: wordVocab, K: hidden, accumulate: false) }
+        if let e = wordBF16 { e.productNT(out, d, nil, M: M, accumulate: false, streaming: true) }
         else { matmulNT(out, d, wordEmbeddings.ptr, nil, M: M, N: wordVocab, K: hidden, streaming: true) }
     }
 
@@ -130,12 +176,12 @@ extension BertWeights {
 extension MLMHeadWeights {
     /// normed (N,H) -> logits (N,V) = normed · D^T + bias.
     func decode(_ logits: FPtr, _ normed: CFPtr, rows N: Int, V: Int, H: Int) {
-        if let d = decoderBF16 { matmulNTBF16(logits, normed, d.w.ptr, bias.ptr, M: N, N: V, K: H, accumulate: false) }
+        if let d = decoderBF16 { d.productNT(logits, normed, bias.ptr, M: N, accumulate: false) }
         else { linearForward(logits, normed, decoder.ptr, bias.ptr, N: N, C: H, OC: V) }
     }
     /// dLogits (N,V) -> dNormed (N,H) += dLogits · D.
     func decodeBackward(_ dNormed: FPtr, _ dLogits: CFPtr, rows N: Int, V: Int, H: Int) {
-        if let d = decoderBF16 { matmulNTBF16(dNormed, dLogits, d.wt.ptr, nil, M: N, N: H, K: V, accumulate: true) }
+        if let d = decoderBF16 { d.productNNAcc(dNormed, dLogits, M: N) }
         else { linearBackward(dNormed, dLogits, decoder.ptr, N: N, C: H, OC: V) }
     }
 }
