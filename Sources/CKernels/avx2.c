@@ -66,7 +66,7 @@ AVX2 void dl_matmul_nt_avx2(float *out, const float *X, const float *W, const fl
 
 // MR dOut rows (1...4) × CV 8-column vectors: dX[mb+i][k..k+8·CV) += Σ_{n in nb..ne} g_i[n] W[n][k..].
 AVX2 static inline __attribute__((always_inline))
-void nn_tile(float *dX, const float *const *g, const float *W, int K, int k, int nb, int ne, int NB, int N, int MR, int CV, int pf) {
+void nn_tile(float *dX, const float *const *g, const float *W, int K, int k, int nb, int ne, int NB, int MR, int CV, int pf) {
     __m256 a[4][3];
     for (int i = 0; i < 4; i++) for (int j = 0; j < 3; j++) a[i][j] = _mm256_setzero_ps();
     for (int n = nb; n < ne; n++) {
@@ -79,10 +79,20 @@ void nn_tile(float *dX, const float *const *g, const float *W, int K, int k, int
             for (int j = 0; j < CV; j++) a[i][j] = _mm256_fmadd_ps(s, wv[j], a[i][j]);
         }
     }
-    (void)N;
     for (int i = 0; i < MR; i++) {
         float *d = dX + (size_t)i * K + k;
         for (int j = 0; j < CV; j++) _mm256_storeu_ps(d + 8 * j, _mm256_add_ps(_mm256_loadu_ps(d + 8 * j), a[i][j]));
+    }
+}
+
+// One strip of CV vectors for mr rows: a constant CV and a switch on mr give each tile shape its own unrolled loop.
+AVX2 static inline __attribute__((always_inline))
+void nn_strip(float *dX, const float *const *g, const float *W, int K, int k, int nb, int ne, int NB, int mr, int CV, int pf) {
+    switch (mr) {
+    case 4: nn_tile(dX, g, W, K, k, nb, ne, NB, 4, CV, pf); break;
+    case 3: nn_tile(dX, g, W, K, k, nb, ne, NB, 3, CV, pf); break;
+    case 2: nn_tile(dX, g, W, K, k, nb, ne, NB, 2, CV, pf); break;
+    default: nn_tile(dX, g, W, K, k, nb, ne, NB, 1, CV, pf); break;
     }
 }
 
@@ -99,22 +109,8 @@ AVX2 void dl_matmul_nn_acc_avx2(float *dX, const float *dOut, const float *W, in
             float *d = dX + (size_t)mb * K;
             int pf = mb == 0 && ne + NB <= N;
             int k = k0;
-            for (; k + 24 <= k1; k += 24) {
-                switch (mr) {
-                case 4: nn_tile(d, g, W, K, k, nb, ne, NB, N, 4, 3, pf); break;
-                case 3: nn_tile(d, g, W, K, k, nb, ne, NB, N, 3, 3, pf); break;
-                case 2: nn_tile(d, g, W, K, k, nb, ne, NB, N, 2, 3, pf); break;
-                default: nn_tile(d, g, W, K, k, nb, ne, NB, N, 1, 3, pf); break;
-                }
-            }
-            for (; k + 8 <= k1; k += 8) {
-                switch (mr) {
-                case 4: nn_tile(d, g, W, K, k, nb, ne, NB, N, 4, 1, pf); break;
-                case 3: nn_tile(d, g, W, K, k, nb, ne, NB, N, 3, 1, pf); break;
-                case 2: nn_tile(d, g, W, K, k, nb, ne, NB, N, 2, 1, pf); break;
-                default: nn_tile(d, g, W, K, k, nb, ne, NB, N, 1, 1, pf); break;
-                }
-            }
+            for (; k + 24 <= k1; k += 24) nn_strip(d, g, W, K, k, nb, ne, NB, mr, 3, pf);
+            for (; k + 8 <= k1; k += 8) nn_strip(d, g, W, K, k, nb, ne, NB, mr, 1, pf);
             for (; k < k1; k++) {   // columns left over when k1 - k0 is not a multiple of 8
                 for (int i = 0; i < mr; i++) {
                     float acc = 0;

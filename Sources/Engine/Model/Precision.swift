@@ -68,20 +68,14 @@ public final class BF16Matrix: @unchecked Sendable {
         }
     }
 
-    /// out (M,rows) (+)= X (M,cols) · W^T (+ bias), X taken as bf16 values.
-    func productNT(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, accumulate: Bool, streaming: Bool = false) {
+    /// out (M,rows) = X (M,cols) · W^T (+ bias), X taken as bf16 values.
+    func productNT(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, streaming: Bool = false) {
         if Precision.bf16Native, let w {
-            matmulNTBF16(out, X, w.ptr, bias, M: M, N: rows, K: cols, accumulate: accumulate)
+            matmulNTBF16(out, X, w.ptr, bias, M: M, N: rows, K: cols, accumulate: false)
             return
         }
         let xr = roundedToBF16(X, count: M * cols)
-        if accumulate {
-            let tmp = FloatBuffer(uninitialized: M * rows)
-            matmulNT(tmp.ptr, xr.ptr, rounded.ptr, bias, M: M, N: rows, K: cols, streaming: streaming)
-            for i in 0..<(M * rows) { out[i] += tmp.ptr[i] }
-        } else {
-            matmulNT(out, xr.ptr, rounded.ptr, bias, M: M, N: rows, K: cols, streaming: streaming)
-        }
+        matmulNT(out, xr.ptr, rounded.ptr, bias, M: M, N: rows, K: cols, streaming: streaming)
     }
 
     /// dX (M,cols) += dOut (M,rows) · W, dOut taken as bf16 values.
@@ -114,7 +108,7 @@ extension Linear {
     /// inp (N,C) -> out (N,OC) = inp · W^T + b, in the model's precision.
     @inline(__always)
     func forward(_ out: FPtr, _ inp: CFPtr, rows N: Int) {
-        if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N, accumulate: false) }
+        if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N) }
         else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures) }
     }
 
@@ -145,7 +139,7 @@ extension BertWeights {
 
     /// out (M,V) = d (M,H) · E^T: every token's first-order gain from a gradient w.r.t. word-embedding rows.
     public func embeddingDots(_ out: FPtr, _ d: CFPtr, M: Int) {
-        if let e = wordBF16 { e.productNT(out, d, nil, M: M, accumulate: false, streaming: true) }
+        if let e = wordBF16 { e.productNT(out, d, nil, M: M, streaming: true) }
         else { matmulNT(out, d, wordEmbeddings.ptr, nil, M: M, N: wordVocab, K: hidden, streaming: true) }
     }
 
@@ -176,7 +170,7 @@ extension BertWeights {
 extension MLMHeadWeights {
     /// normed (N,H) -> logits (N,V) = normed · D^T + bias.
     func decode(_ logits: FPtr, _ normed: CFPtr, rows N: Int, V: Int, H: Int) {
-        if let d = decoderBF16 { d.productNT(logits, normed, bias.ptr, M: N, accumulate: false) }
+        if let d = decoderBF16 { d.productNT(logits, normed, bias.ptr, M: N) }
         else { linearForward(logits, normed, decoder.ptr, bias.ptr, N: N, C: H, OC: V) }
     }
     /// dLogits (N,V) -> dNormed (N,H) += dLogits · D.
