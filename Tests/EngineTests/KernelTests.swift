@@ -95,6 +95,26 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(z, ref)
     }
 
+    /// The discrete method's neighbour lists, made for a batch in one product over E, against PAIR-style cosine
+    /// neighbours computed one token at a time by the naive loop (embeddingNeighbours).
+    func testBatchedCosineNeighboursMatchTheNaiveLookup() throws {
+        let model = try defaultModel()
+        let banned = discreteBannedTokens(model)
+        let excluded = (0..<model.config.vocabSize).map { banned.contains($0) }
+        let lists = CosineNeighbourLists(model: model, k: 16, excluded: excluded)
+        let tokens = [1045, 5223, 2000, 7592, 2023, 1996, 999, 29000]
+        lists.prepare(tokens)   // 8 rows: one streaming product
+        for t in tokens {
+            let naive = try embeddingNeighbours(model: model, of: t, k: 16 + 1 + banned.count, metric: .cosine)
+                .map(\.id).filter { $0 != t && !banned.contains($0) }.prefix(16)
+            let batched = lists(t)
+            // Near-ties may swap places between the two summation orders; the sets and the leaders agree.
+            XCTAssertEqual(batched.count, 16)
+            XCTAssertEqual(Set(batched.prefix(14)).subtracting(naive).count, 0, "token \(t): \(batched) vs \(Array(naive))")
+            XCTAssertEqual(batched.first, naive.first, "token \(t)")
+        }
+    }
+
     func testSmallMKernelsMatchNaive() {
         // Both small-M kernel families: the wide tiles (AVX-512 or generic) and the AVX2 tiles, where the CPU has AVX2.
         let saved = dl_small_kernels_avx2(-1)

@@ -101,26 +101,9 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     var k = d.kStart
     var tried = Set(members)   // every input scored so far
     var stale = 0              // steps since the best score last rose
-    // Nearest tokens by cosine of word embeddings, per token, computed on first use (the norms too).
-    let E = model.weights.wordEmbeddings.ptr, H = model.config.hiddenSize
-    var invNorm: [Float] = []
-    var neighbourCache: [Int: [Int]] = [:]
-    func neighbours(of t: Int) -> [Int] {
-        if let n = neighbourCache[t] { return n }
-        if invNorm.isEmpty {
-            invNorm = (0..<V).map { j in
-                var s: Float = 0
-                for h in 0..<H { s += E[j * H + h] * E[j * H + h] }
-                return s > 0 ? 1 / s.squareRoot() : 0
-            }
-        }
-        var dots = [Float](repeating: 0, count: V)
-        dots.withUnsafeMutableBufferPointer { matmulNT($0.baseAddress!, E + t * H, E, nil, M: 1, N: V, K: H, streaming: true) }
-        var best = BestK<Int>(64)
-        for j in 0..<V where j != t && !banned.contains(j) { best.offer(dots[j] * invNorm[j], j) }
-        neighbourCache[t] = best.items
-        return best.items
-    }
+    // Nearest tokens by cosine of word embeddings, per token, computed on first use.
+    let isBanned = (0..<V).map { banned.contains($0) }
+    let neighbours = CosineNeighbourLists(model: model, k: 64, excluded: isBanned)
     let start = Date()
     var bestEver = scores.max() ?? -.infinity
     func record(_ step: Int, grad: [Float]?, metrics: Bool = true) {
@@ -169,7 +152,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
             if k <= 256 {
                 if lists[row] == nil {
                     var top = BestK<Int>(k)
-                    for j in 0..<V where !banned.contains(j) && j != members[r][i] { top.offer(grad[base + j], j) }
+                    for j in 0..<V where !isBanned[j] && j != members[r][i] { top.offer(grad[base + j], j) }
                     lists[row] = top.items
                 }
                 let opts = lists[row]!
@@ -182,11 +165,12 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
             let thr = thresholds[row]!
             for _ in 0..<64 {
                 let j = Int(rng.next() % UInt64(V))
-                if grad[base + j] >= thr && !banned.contains(j) && j != members[r][i] { return j }
+                if grad[base + j] >= thr && !isBanned[j] && j != members[r][i] { return j }
             }
             return nil
         }
         // A batch of single-token swaps, spread over the members, scored exactly; an input is never scored twice.
+        if d.neighbors > 0 { neighbours.prepare(members.joined()) }   // one pass over E for the tokens new this step
         var children: [[Int]] = []
         var parents: [(r: Int, i: Int)] = []
         var tries = 0
@@ -202,11 +186,11 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
             let u = rng.nextDouble()
             if u < Double(d.explore) {
                 let t = Int(rng.next() % UInt64(V))
-                if banned.contains(t) { continue }
+                if isBanned[t] { continue }
                 child[i] = t
             } else if u < Double(d.explore + d.neighbors) {
                 // The nearest untried neighbour of the token there.
-                let near = neighbours(of: members[r][i])
+                let near = neighbours(members[r][i])
                 guard let t = near.first(where: { t in var c = child; c[i] = t; return !tried.contains(c) }) else { continue }
                 child[i] = t
             } else {
@@ -254,7 +238,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
                 var s = members[0]
                 for _ in 0..<max(1, P / 2) {
                     let t = Int(rng.next() % UInt64(V))
-                    if !banned.contains(t) { s[Int(rng.next() % UInt64(P))] = t }
+                    if !isBanned[t] { s[Int(rng.next() % UInt64(P))] = t }
                 }
                 if !tried.contains(s) && honestOK(s) { tried.insert(s); fresh.append(s) }
             }

@@ -67,3 +67,60 @@ public struct SimilarEmbeddingsFile: Codable, Sendable {
         self.cosine = cosine; self.tokens = tokens; self.tops = tops; self.furthest = furthest
     }
 }
+
+/// The nearest tokens by cosine of word embeddings, for the discrete method's proposals. Lists are computed on first
+/// use and kept; `prepare` computes every missing one of a batch in one product, so E (V,H) is read once per batch
+/// rather than once per token.
+final class CosineNeighbourLists {
+    let model: BertModel
+    let k: Int
+    let excluded: [Bool]          // (V): tokens never listed
+    private var invNorm: [Float]  // (V): 1/‖E[j]‖, 0 for a zero row
+    private var lists: [Int: [Int]] = [:]
+
+    init(model: BertModel, k: Int, excluded: [Bool]) {
+        self.model = model; self.k = k; self.excluded = excluded
+        let V = model.config.vocabSize, H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        invNorm = (0..<V).map { j in
+            let s = sumOfSquares(E + j * H, count: H)
+            return s > 0 ? 1 / s.squareRoot() : 0
+        }
+    }
+
+    /// Computes the lists of the tokens not seen yet: dots (M,V) = E[tokens] (M,H) · E (V,H)^T, one pass over E.
+    func prepare(_ tokens: some Sequence<Int>) {
+        let missing = Array(Set(tokens).filter { lists[$0] == nil }).sorted()
+        guard !missing.isEmpty else { return }
+        let V = model.config.vocabSize, H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        let queries = FloatBuffer(count: missing.count * H)
+        for (m, t) in missing.enumerated() { (queries.ptr + m * H).update(from: E + t * H, count: H) }
+        let dots = FloatBuffer(count: missing.count * V)
+        matmulNT(dots.ptr, queries.ptr, E, nil, M: missing.count, N: V, K: H, streaming: true)
+        for (m, t) in missing.enumerated() {
+            let row = dots.ptr + m * V
+            var best = BestK<Int>(k)
+            for j in 0..<V where j != t && !excluded[j] { best.offer(row[j] * invNorm[j], j) }
+            lists[t] = best.items
+        }
+    }
+
+    /// The nearest tokens to t, closest first (t itself and the excluded tokens left out).
+    func callAsFunction(_ t: Int) -> [Int] {
+        if lists[t] == nil { prepare([t]) }
+        return lists[t]!
+    }
+}
+
+/// Σ x[i]², in eight running sums (a single chain waits on every add).
+func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var acc = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= count {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc += v * v
+        i += 8
+    }
+    var s = acc.sum()
+    while i < count { s += x[i] * x[i]; i += 1 }
+    return s
+}
