@@ -129,10 +129,32 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
             }
         }
     }
+    // A member's one-hot gradient depends on its ids alone: members that survive a step keep theirs and only the
+    // newcomers go through the model, so a step that finds nothing better spends nothing on gradients. (With
+    // fluency every member is evaluated anyway, for its masked pass.)
+    var gradOf: [[Int]: [Float]] = [:]
+    var inputsBySize: [Int: RelaxedInput] = [R: input]
+    func populationGradient() throws -> [Float] {
+        if fluency != nil { return try input.oneHotGradient(members, objective: objective).grad }
+        var fresh: [[Int]] = []
+        for m in members where gradOf[m] == nil && !fresh.contains(m) { fresh.append(m) }
+        if !fresh.isEmpty {
+            let n = fresh.count
+            if inputsBySize[n] == nil { inputsBySize[n] = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, positions: input.positions, restarts: n) }
+            let g = try inputsBySize[n]!.oneHotGradient(fresh, objective: objective).grad
+            for (j, m) in fresh.enumerated() { gradOf[m] = Array(g[(j * P * V)..<((j + 1) * P * V)]) }
+        }
+        let current = Set(members)
+        gradOf = gradOf.filter { current.contains($0.key) }
+        var grad: [Float] = []
+        grad.reserveCapacity(R * P * V)
+        for m in members { grad += gradOf[m]! }
+        return grad
+    }
     var step = 0
     while step < o.steps {
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
-        var (_, grad) = try input.oneHotGradient(members, objective: objective)
+        var grad = try populationGradient()
         // Fluency: its one-hot gradient joins the activation's; its log q at each masked position gives the exact
         // change of a swap's own term, used to pick which children get an exact PLL.
         var logq: FloatBuffer? = nil
