@@ -89,7 +89,31 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     // With fluency the score is activation + λ·PLL; `acts` keeps the activation alone.
     let fluency = try o.fluency?.scorer(dreamModel: model, ids: enc.ids, typeIds: enc.typeIds, first: o.first, last: last)
     let lambda = fluency?.lambda ?? 0
-    var acts = try input.discreteValues(members, objective: objective)
+    // A member's one-hot gradient depends on its ids alone: members that survive a step keep theirs and only the
+    // newcomers go through the model, so a step that finds nothing better spends nothing on gradients. (With
+    // fluency every member is evaluated anyway, for its masked pass.) The same pass gives the members' values.
+    var gradOf: [[Int]: (value: Float, grad: [Float])] = [:]
+    var inputsBySize: [Int: RelaxedInput] = [R: input]
+    func populationGradient() throws -> [Float] {
+        if fluency != nil { return try input.oneHotGradient(members, objective: objective).grad }
+        var fresh: [[Int]] = []
+        for m in members where gradOf[m] == nil && !fresh.contains(m) { fresh.append(m) }
+        if !fresh.isEmpty {
+            let n = fresh.count
+            if inputsBySize[n] == nil { inputsBySize[n] = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, positions: input.positions, restarts: n) }
+            let (values, g) = try inputsBySize[n]!.oneHotGradient(fresh, objective: objective)
+            for (j, m) in fresh.enumerated() { gradOf[m] = (values[j], Array(g[(j * P * V)..<((j + 1) * P * V)])) }
+        }
+        let current = Set(members)
+        gradOf = gradOf.filter { current.contains($0.key) }
+        var grad: [Float] = []
+        grad.reserveCapacity(R * P * V)
+        for m in members { grad += gradOf[m]!.grad }
+        return grad
+    }
+    var acts: [Float]
+    if fluency == nil { _ = try populationGradient(); acts = members.map { gradOf[$0]!.value } }
+    else { acts = try input.discreteValues(members, objective: objective) }
     var plls = try fluency?.scorer.pll(members) ?? [Float](repeating: 0, count: R)
     var scores: [Float] { zip(acts, plls).map { $0 + lambda * $1 } }
     var result = DreamResult(modelPath: model.directory, objective: objective.description, sentence: o.sentence, sentence2: o.sentence2,
@@ -128,28 +152,6 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
                                                     pll: fluency == nil ? nil : plls[r], lambda: lambda)
             }
         }
-    }
-    // A member's one-hot gradient depends on its ids alone: members that survive a step keep theirs and only the
-    // newcomers go through the model, so a step that finds nothing better spends nothing on gradients. (With
-    // fluency every member is evaluated anyway, for its masked pass.)
-    var gradOf: [[Int]: [Float]] = [:]
-    var inputsBySize: [Int: RelaxedInput] = [R: input]
-    func populationGradient() throws -> [Float] {
-        if fluency != nil { return try input.oneHotGradient(members, objective: objective).grad }
-        var fresh: [[Int]] = []
-        for m in members where gradOf[m] == nil && !fresh.contains(m) { fresh.append(m) }
-        if !fresh.isEmpty {
-            let n = fresh.count
-            if inputsBySize[n] == nil { inputsBySize[n] = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, positions: input.positions, restarts: n) }
-            let g = try inputsBySize[n]!.oneHotGradient(fresh, objective: objective).grad
-            for (j, m) in fresh.enumerated() { gradOf[m] = Array(g[(j * P * V)..<((j + 1) * P * V)]) }
-        }
-        let current = Set(members)
-        gradOf = gradOf.filter { current.contains($0.key) }
-        var grad: [Float] = []
-        grad.reserveCapacity(R * P * V)
-        for m in members { grad += gradOf[m]! }
-        return grad
     }
     var step = 0
     while step < o.steps {

@@ -1,0 +1,48 @@
+import XCTest
+import Foundation
+@testable import Engine
+
+/// The discrete method keeps each surviving member's one-hot gradient and value from the pass that first evaluated
+/// it. Every recorded value and every step's top-k (built from those kept gradients) must equal what a fresh pass
+/// over that member alone gives.
+final class DiscreteTests: XCTestCase {
+    func testKeptGradientsAndValuesMatchAFreshPassPerMember() throws {
+        let model = try defaultModel()
+        var rng = SplitMix64(seed: 4)
+        let H = model.config.hiddenSize
+        let obj = WeightedSite(Site(.residPost, layer: 2), weights: (0..<H).map { _ in Float(rng.nextDouble() * 2 - 1) })
+        var o = DreamOptions(first: 2, last: 3)
+        o.sentence = "i hate kickshaws"
+        o.method = .discrete
+        o.steps = 6; o.every = 1; o.topkEvery = 1; o.topk = 5; o.seed = 9
+        o.discrete.population = 4
+        o.discrete.candidates = 24
+        let r = try runDream(model: model, objective: obj, options: o)
+        let enc = model.tokenizer.encode(o.sentence)
+        let alone = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: 2, last: 3, restarts: 1)
+        let V = model.config.vocabSize
+        var checked = 0, survivors = 0
+        for run in r.runs {
+            var previous: [Int]? = nil
+            for rec in run.iterations where rec.number < o.steps {
+                let ids = rec.tokens.map { model.tokenizer.id(of: $0)! }
+                let span = Array(ids[2...3])
+                if span == previous { survivors += 1 }
+                previous = span
+                let (values, grad) = try alone.oneHotGradient([span], objective: obj)
+                XCTAssertEqual(rec.activation, values[0], accuracy: 1e-4 * max(1, abs(values[0])), "run \(run.seed) step \(rec.number)")
+                for i in 0..<2 {
+                    let kept = try XCTUnwrap(run.topK[i].first { $0.number == rec.number })
+                    var top = BestK<Int>(o.topk)
+                    for j in 0..<V { top.offer(grad[i * V + j], j) }
+                    XCTAssertEqual(kept.indices, top.items, "run \(run.seed) step \(rec.number) position \(i)")
+                    for (a, b) in zip(kept.scores, top.scores) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b))) }
+                }
+                checked += 1
+            }
+        }
+        print("discrete: \(checked) member-steps checked against a fresh pass, \(survivors) of them members kept from the step before")
+        XCTAssertEqual(checked, 4 * o.steps)
+        XCTAssertGreaterThan(survivors, 0, "no member survived a step, so the kept gradients were never used")
+    }
+}
