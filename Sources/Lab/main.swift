@@ -45,7 +45,7 @@ func infoText() -> String {
     let model = ModelLocator.defaultDirectory() ?? "(not installed: run scripts/lab)"
     return """
     dreamlab \(dreamlabVersion)
-    threads: \(Threads.count) (the CPUs this process may use; DREAMLAB_THREADS overrides)
+    threads: \(Threads.count), \(Threads.running) running (the CPUs this process may use; DREAMLAB_THREADS overrides)
     BLAS: OpenBLAS core \(BLASRuntime.coreName), \(BLASRuntime.threads) threads\(ProcessInfo.processInfo.environment["DREAMLAB_BLAS_REEXEC"] != nil ? " (core type chosen by dreamlab)" : "")
     bf16 mode (--precision bf16, opt-in): \(Precision.bf16Kernel)
     default model: \(model)

@@ -58,6 +58,9 @@ final class CLITests: DreamlabProcessTestCase {
         XCTAssertEqual(r.status, 0)
         XCTAssertTrue(r.out.contains("OpenBLAS core"), r.out)
         XCTAssertFalse(r.out.contains("Prescott"), "the BLAS core should not fall back to Prescott on this CPU: \(r.out)")
+        // DREAMLAB_THREADS sets the count and starts that many threads (it once set the count and started none).
+        let three = try dreamlab(["info"], env: ["DREAMLAB_THREADS": "3"])
+        XCTAssertTrue(three.out.contains("threads: 3, 3 running"), three.out)
     }
 
     func testPairDreamCommandWritesPairLayout() throws {

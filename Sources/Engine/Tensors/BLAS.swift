@@ -96,14 +96,20 @@ let parallelWork = 200_000
 /// Slurm job's allocation, not the node), or DREAMLAB_THREADS. OpenBLAS itself stays single-threaded (see above).
 public enum Threads {
     public static let available: Int = {
-        if let s = ProcessInfo.processInfo.environment["DREAMLAB_THREADS"], let n = Int(s), n >= 1 { return min(n, 256) }
-        let n = Int(dl_affinity_cores())
-        let count = n >= 1 ? min(n, 256) : max(1, ProcessInfo.processInfo.activeProcessorCount)
-        dl_pool_start(Int32(count))
+        let count: Int
+        if let s = ProcessInfo.processInfo.environment["DREAMLAB_THREADS"], let n = Int(s), n >= 1 {
+            count = min(n, 256)
+        } else {
+            let n = Int(dl_affinity_cores())
+            count = n >= 1 ? min(n, 256) : max(1, ProcessInfo.processInfo.activeProcessorCount)
+        }
+        dl_pool_start(Int32(count))   // the workers behind that count, whichever way it was chosen
         return count
     }()
     /// The count in use; `dreamlab bench --threads` changes it between measurements.
     public nonisolated(unsafe) static var count = available
+    /// The threads that actually take a split: the caller and the pool's workers.
+    public static var running: Int { min(count, Int(dl_pool_workers()) + 1) }
 }
 
 /// Splits 0..<n into up to Threads.count chunks (aligned, so the kernels' tiles stay whole) and runs
