@@ -121,22 +121,122 @@ void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N
 
 // p[r][j] = softmax(z[r][·] * invT)[j] for `rows` rows of length V. The sum is kept in double: 30k terms.
 // exp is vectorised through glibc's libmvec (a few ulp, far below float32 round-off in the sums that follow).
+// The max and the sum keep 16 partials: one running max or sum is a chain of 30k dependent operations (the max is
+// the same in any order; the double sum differs from one chain only in its last bits).
 CLONES
 void dl_softmax_rows(float *p, const float *z, int rows, int V, float invT) {
     for (int r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * V;
         float *pr = p + (size_t)r * V;
+        float lane[16];
+        for (int l = 0; l < 16; l++) lane[l] = -INFINITY;
+        int j = 0;
+        for (; j + 16 <= V; j += 16)
+            for (int l = 0; l < 16; l++) lane[l] = zr[j + l] > lane[l] ? zr[j + l] : lane[l];
         float mx = -INFINITY;
-        for (int j = 0; j < V; j++) mx = zr[j] > mx ? zr[j] : mx;
+        for (int l = 0; l < 16; l++) mx = lane[l] > mx ? lane[l] : mx;
+        for (; j < V; j++) mx = zr[j] > mx ? zr[j] : mx;
         mx *= invT;
-        for (int j = 0; j < V; j++) pr[j] = expf(zr[j] * invT - mx);
+        for (j = 0; j < V; j++) pr[j] = expf(zr[j] * invT - mx);
+        double part[16] = {0};
+        for (j = 0; j + 16 <= V; j += 16)
+            for (int l = 0; l < 16; l++) part[l] += pr[j + l];
         double sum = 0;
-        for (int j = 0; j < V; j++) sum += pr[j];
+        for (int l = 0; l < 16; l++) sum += part[l];
+        for (; j < V; j++) sum += pr[j];
         float inv = (float)(1.0 / sum);
-        for (int j = 0; j < V; j++) pr[j] *= inv;
+        for (j = 0; j < V; j++) pr[j] *= inv;
     }
 }
-
+// The softmax backward, in place: g[r][j] = p[r][j]·(g[r][j] − ⟨p_r, g_r⟩)·invT, and for PAIR's Gumbel form
+// (p = softmax((log z + noise)/T)) divided by z[r][j] where z > 1e-10 (else 0). g has a large common component that
+// the subtraction cancels, so the dot is summed in double, in 16 partials (one chain of 30k adds was the cost).
+CLONES
+void dl_softmax_backward_rows(float *g, const float *p, const float *z, int rows, int V, float invT, int gumbel) {
+#pragma clang fp contract(off)
+    for (int r = 0; r < rows; r++) {
+        const float *pr = p + (size_t)r * V, *zr = z + (size_t)r * V;
+        float *gr = g + (size_t)r * V;
+        double part[16] = {0};
+        int j = 0;
+        for (; j + 16 <= V; j += 16)
+            for (int l = 0; l < 16; l++) part[l] += (double)pr[j + l] * (double)gr[j + l];
+        double dotD = 0;
+        for (int l = 0; l < 16; l++) dotD += part[l];
+        for (; j < V; j++) dotD += (double)pr[j] * (double)gr[j];
+        float dot = (float)dotD;
+        if (gumbel) {
+            for (j = 0; j < V; j++) gr[j] = zr[j] > 1e-10f ? pr[j] * (gr[j] - dot) * invT / zr[j] : 0.0f;
+        } else {
+            for (j = 0; j < V; j++) gr[j] = pr[j] * (gr[j] - dot) * invT;
+        }
+    }
+}
+// LayerNorm over N rows of C, eight rows at a time. Each row's sums run in the plain loop's order, so the results are
+// bit-identical to layernormForwardNaive, but eight independent chains hide the add latency that one chain waits on.
+// With `b`, the rows are a + b (a residual), written to `sum` for the backward, then normalised.
+CLONES
+void dl_layernorm(float *out, float *mean, float *rstd, float *sum, const float *a, const float *b,
+                  const float *gamma, const float *beta, int N, int C, float eps) {
+#pragma clang fp contract(off)
+    for (int n0 = 0; n0 < N; n0 += 8) {
+        int nr = N - n0 < 8 ? N - n0 : 8;
+        const float *x[8];
+        for (int r = 0; r < 8; r++) {
+            size_t row = (size_t)(n0 + (r < nr ? r : 0)) * C;
+            if (b && r < nr) {
+                for (int c = 0; c < C; c++) sum[row + c] = a[row + c] + b[row + c];
+            }
+            x[r] = b ? sum + row : a + row;
+        }
+        float m[8] = {0}, v[8] = {0};
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < 8; r++) m[r] += x[r][c];
+        for (int r = 0; r < 8; r++) m[r] /= (float)C;
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < 8; r++) { float d = x[r][c] - m[r]; v[r] += d * d; }
+        for (int r = 0; r < nr; r++) {
+            float vr = v[r] / (float)C;
+            float s = 1.0f / sqrtf(vr + eps);
+            float *o = out + (size_t)(n0 + r) * C;
+            const float *xr = x[r];
+            for (int c = 0; c < C; c++) o[c] = (xr[c] - m[r]) * s * gamma[c] + beta[c];
+            mean[n0 + r] = m[r];
+            rstd[n0 + r] = s;
+        }
+    }
+}
+// dinp (N,C) += the LayerNorm backward of dout, from the forward's inp, mean, rstd; eight rows at a time as above,
+// bit-identical to layernormBackwardNaive.
+CLONES
+void dl_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *mean, const float *rstd,
+                           const float *gamma, int N, int C) {
+#pragma clang fp contract(off)
+    for (int n0 = 0; n0 < N; n0 += 8) {
+        int nr = N - n0 < 8 ? N - n0 : 8;
+        const float *x[8], *dy[8];
+        float m[8], s[8], meanD[8] = {0}, meanDX[8] = {0};
+        for (int r = 0; r < 8; r++) {
+            int n = n0 + (r < nr ? r : 0);
+            x[r] = inp + (size_t)n * C; dy[r] = dout + (size_t)n * C;
+            m[r] = mean[n]; s[r] = rstd[n];
+        }
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < 8; r++) {
+                float xhat = (x[r][c] - m[r]) * s[r];
+                float d = gamma[c] * dy[r][c];
+                meanD[r] += d; meanDX[r] += d * xhat;
+            }
+        for (int r = 0; r < nr; r++) {
+            float mD = meanD[r] / (float)C, mDX = meanDX[r] / (float)C;
+            float *dx = dinp + (size_t)(n0 + r) * C;
+            for (int c = 0; c < C; c++) {
+                float xhat = (x[r][c] - m[r]) * s[r];
+                dx[c] += s[r] * (gamma[c] * dy[r][c] - mD - xhat * mDX);
+            }
+        }
+    }
+}
 // erf through erfc(|x|) = t·exp(-x² + P(t)), t = 1/(1 + |x|/2) (Numerical Recipes' erfcc): fractional error
 // below 1.2e-7, so within float32 round-off of libm's erff, and it vectorises (expf through libmvec).
 static inline float dl_erf(float x) {

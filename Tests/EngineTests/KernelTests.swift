@@ -57,6 +57,69 @@ final class KernelTests: XCTestCase {
         for i in 0..<5 { XCTAssertEqual(gy[i], want[i], accuracy: 1e-6) }
     }
 
+    /// The LayerNorm kernels run eight rows at a time but keep each row's sums in the plain loop's order: equal to the
+    /// naive references to the last bit, including the residual add fused in front and row counts that are not a
+    /// multiple of eight.
+    func testLayerNormKernelsEqualTheNaiveLoops() {
+        var rng = SplitMix64(seed: 21)
+        for (N, C) in [(1, 4), (7, 33), (13, 384), (17, 768)] {
+            let a = randomBuffer(N * C, &rng), b = randomBuffer(N * C, &rng), dy = randomBuffer(N * C, &rng)
+            let g = randomBuffer(C, &rng), beta = randomBuffer(C, &rng)
+            let sumRef = FloatBuffer(count: N * C), outRef = FloatBuffer(count: N * C), mRef = FloatBuffer(count: N), rRef = FloatBuffer(count: N)
+            residualForward(sumRef.ptr, a.ptr, b.ptr, N: N * C)
+            layernormForwardNaive(outRef.ptr, mRef.ptr, rRef.ptr, sumRef.ptr, g.ptr, beta.ptr, N: N, C: C, eps: 1e-12)
+            let sum = FloatBuffer(count: N * C), out = FloatBuffer(count: N * C), m = FloatBuffer(count: N), r = FloatBuffer(count: N)
+            residualLayernormForward(out.ptr, m.ptr, r.ptr, sum.ptr, a.ptr, b.ptr, g.ptr, beta.ptr, N: N, C: C, eps: 1e-12)
+            XCTAssertEqual(sum.array, sumRef.array); XCTAssertEqual(out.array, outRef.array)
+            XCTAssertEqual(m.array, mRef.array); XCTAssertEqual(r.array, rRef.array)
+            let plain = FloatBuffer(count: N * C)
+            layernormForward(plain.ptr, m.ptr, r.ptr, sumRef.ptr, g.ptr, beta.ptr, N: N, C: C, eps: 1e-12)
+            XCTAssertEqual(plain.array, outRef.array, "LayerNorm N=\(N) C=\(C)")
+            let dx = FloatBuffer(a.array), dxRef = FloatBuffer(a.array)   // both accumulate onto the same start
+            layernormBackward(dx.ptr, dy.ptr, sumRef.ptr, mRef.ptr, rRef.ptr, g.ptr, N: N, C: C)
+            layernormBackwardNaive(dxRef.ptr, dy.ptr, sumRef.ptr, mRef.ptr, rRef.ptr, g.ptr, N: N, C: C)
+            XCTAssertEqual(dx.array, dxRef.array, "LayerNorm backward N=\(N) C=\(C)")
+        }
+    }
+
+    /// The relaxation's softmax and its backward (16 partial sums per row) against one running double sum per row, the
+    /// plain formula; the max and the normalised values agree to float round-off, Gumbel's form included.
+    func testSoftmaxKernelsMatchThePlainFormula() {
+        var rng = SplitMix64(seed: 22)
+        let rows = 5, V = 1037, invT: Float = 1 / 0.7
+        let z = (0..<(rows * V)).map { _ in Float(rng.nextDouble() * 8 - 4) }
+        var p = [Float](repeating: 0, count: rows * V)
+        dl_softmax_rows(&p, z, Int32(rows), Int32(V), invT)
+        let g0 = (0..<(rows * V)).map { _ in Float(rng.nextDouble() * 2 - 1) + 50 }   // a large common component, as dp has
+        let zPos = z.map { abs($0) * Float(rng.nextDouble() < 0.05 ? 0 : 1) }          // some entries at or below 1e-10
+        var maxP: Float = 0, maxG: Float = 0
+        for gumbel in [false, true] {
+            var g = g0
+            dl_softmax_backward_rows(&g, p, zPos, Int32(rows), Int32(V), invT, gumbel ? 1 : 0)
+            for r in 0..<rows {
+                let zr = z[(r * V)..<((r + 1) * V)]
+                let mx = zr.max()! * invT
+                let e = zr.map { Double(expf($0 * invT - mx)) }
+                let sum = e.reduce(0, +)
+                for j in 0..<V { maxP = max(maxP, abs(p[r * V + j] - Float(e[j] / sum))) }
+                var dot: Double = 0
+                for j in 0..<V { dot += Double(p[r * V + j]) * Double(g0[r * V + j]) }
+                for j in 0..<V {
+                    let k = r * V + j
+                    // Measured per unit of (g - dot), whose float rounding (about 3e-6 at 50) is the kernel's own error.
+                    var scale = Double(p[k]) * Double(invT)
+                    if gumbel { scale = zPos[k] > 1e-10 ? scale / Double(zPos[k]) : 0 }
+                    let want = scale * (Double(g0[k]) - dot)
+                    if scale == 0 { XCTAssertEqual(g[k], 0); continue }
+                    maxG = max(maxG, Float(abs(Double(g[k]) - want) / scale))
+                }
+            }
+        }
+        print("softmax kernel vs plain formula: max |p diff| \(maxP), backward max diff per unit of (g - dot) \(maxG)")
+        XCTAssertLessThan(maxP, 1e-8)
+        XCTAssertLessThan(maxG, 2e-5)
+    }
+
     func testVectorisedGeluMatchesLibm() {
         let x = (0..<4001).map { Float($0 - 2000) / 250 }   // -8 ... 8
         let fast = FloatBuffer(count: x.count), slow = FloatBuffer(count: x.count)

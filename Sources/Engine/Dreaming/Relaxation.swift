@@ -172,19 +172,8 @@ public final class RelaxedInput: @unchecked Sendable {
             if let extraDp { for k in 0..<(R * P * V) { dp[k] += extraDp[k] } }
             p.withUnsafeBufferPointer { pp in z.withUnsafeBufferPointer { zp in
                 parallelHalves(R * P, work: R * P * V * 20) { r0, r1 in
-                for row in r0..<r1 {
-                    let pr = pp.baseAddress! + row * V, g = dp + row * V, zr = zp.baseAddress! + row * V
-                    // dp has a large common component that the softmax backward cancels: accumulate in double.
-                    var dotD: Double = 0
-                    for j in 0..<V { dotD += Double(pr[j]) * Double(g[j]) }
-                    let dot = Float(dotD)
-                    let invT = 1 / temperature
-                    if mode == .gumbel {
-                        for j in 0..<V { g[j] = zr[j] > 1e-10 ? pr[j] * (g[j] - dot) * invT / zr[j] : 0 }
-                    } else {
-                        for j in 0..<V { g[j] = pr[j] * (g[j] - dot) * invT }
-                    }
-                }
+                    dl_softmax_backward_rows(dp + r0 * V, pp.baseAddress! + r0 * V, zp.baseAddress! + r0 * V, Int32(r1 - r0), Int32(V),
+                                             1 / temperature, mode == .gumbel ? 1 : 0)
                 }
             } }
         }

@@ -62,7 +62,9 @@ extension BertModel {
                 add(dx, Site(.residPost, layer: l))
                 // resid_post = LN2(resid_mid + mlp_out)
                 dSum.zero()
-                layernormBackward(dSum.ptr, dx.ptr, a.sum2.ptr, a.ln2Mean.ptr, a.ln2Rstd.ptr, lw.ln2.gamma.ptr, N: N, C: H)
+                parallelHalves(N, work: N * H * 8) { n0, n1 in
+                    layernormBackward(dSum.ptr + n0 * H, dx.ptr + n0 * H, a.sum2.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, lw.ln2.gamma.ptr, N: n1 - n0, C: H)
+                }
                 dMlpOut.ptr.update(from: dSum.ptr, count: N * H)
                 add(dMlpOut, Site(.mlpOut, layer: l))
                 // mlp_out = post W2^T + b2 ; post = gelu(pre) ; pre = resid_mid W1^T + b1
@@ -79,7 +81,9 @@ extension BertModel {
                 add(dMid, Site(.residMid, layer: l))
                 // resid_mid = LN1(x + attn_out)
                 dSum.zero()
-                layernormBackward(dSum.ptr, dMid.ptr, a.sum1.ptr, a.ln1Mean.ptr, a.ln1Rstd.ptr, lw.ln1.gamma.ptr, N: N, C: H)
+                parallelHalves(N, work: N * H * 8) { n0, n1 in
+                    layernormBackward(dSum.ptr + n0 * H, dMid.ptr + n0 * H, a.sum1.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, lw.ln1.gamma.ptr, N: n1 - n0, C: H)
+                }
                 dAttnOut.ptr.update(from: dSum.ptr, count: N * H)
                 add(dAttnOut, Site(.attnOut, layer: l))
                 // attn_out = z Wo^T + bo

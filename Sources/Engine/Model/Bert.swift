@@ -246,8 +246,10 @@ extension BertModel {
                 for i in 0..<H { o[i] = word[i] + pos[i] + typ[i] }
             }
         }
-        layernormForward(acts.embed.ptr, acts.embMean.ptr, acts.embRstd.ptr, sum, w.embLN.gamma.ptr, w.embLN.beta.ptr,
-                         N: N, C: H, eps: c.layerNormEps)
+        parallelHalves(N, work: N * H * 8) { n0, n1 in
+            layernormForward(acts.embed.ptr + n0 * H, acts.embMean.ptr + n0, acts.embRstd.ptr + n0, sum + n0 * H, w.embLN.gamma.ptr, w.embLN.beta.ptr,
+                             N: n1 - n0, C: H, eps: c.layerNormEps)
+        }
 
         var x = acts.embed.ptr
         for l in 0..<(deepest + 1) {
@@ -266,18 +268,16 @@ extension BertModel {
                                  lengths: Array(batch.lengths[b0..<b1]), B: b1 - b0, T: T, NH: NH, hs: c.headDim)
             }
             lw.attnOut.forward(a.attnOut.ptr, a.z.ptr, rows: N)
-            residualForward(a.sum1.ptr, x, a.attnOut.ptr, N: N * H)
             parallelHalves(N, work: N * H * 8) { n0, n1 in
-                layernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr,
-                                 N: n1 - n0, C: H, eps: c.layerNormEps)
+                residualLayernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H,
+                                         x + n0 * H, a.attnOut.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
             }
             lw.ffnIn.forward(a.mlpPre.ptr, a.residMid.ptr, rows: N)
             parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + n0 * I, a.mlpPre.ptr + n0 * I, N: (n1 - n0) * I) }
             lw.ffnOut.forward(a.mlpOut.ptr, a.mlpPost.ptr, rows: N)
-            residualForward(a.sum2.ptr, a.residMid.ptr, a.mlpOut.ptr, N: N * H)
             parallelHalves(N, work: N * H * 8) { n0, n1 in
-                layernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr,
-                                 N: n1 - n0, C: H, eps: c.layerNormEps)
+                residualLayernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H,
+                                         a.residMid.ptr + n0 * H, a.mlpOut.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
             }
             x = a.residPost.ptr
         }
@@ -345,15 +345,13 @@ extension BertModel {
         let attnOut = FloatBuffer(uninitialized: NR * H), sum1 = FloatBuffer(uninitialized: NR * H), mid = FloatBuffer(uninitialized: NR * H)
         let m1 = FloatBuffer(uninitialized: NR), r1 = FloatBuffer(uninitialized: NR), m2 = FloatBuffer(uninitialized: NR), r2 = FloatBuffer(uninitialized: NR)
         lw.attnOut.forward(attnOut.ptr, z.ptr, rows: NR)
-        residualForward(sum1.ptr, xs.ptr, attnOut.ptr, N: NR * H)
-        layernormForward(mid.ptr, m1.ptr, r1.ptr, sum1.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
+        residualLayernormForward(mid.ptr, m1.ptr, r1.ptr, sum1.ptr, xs.ptr, attnOut.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         let pre = FloatBuffer(uninitialized: NR * I), post = FloatBuffer(uninitialized: NR * I)
         lw.ffnIn.forward(pre.ptr, mid.ptr, rows: NR)
         geluForward(post.ptr, pre.ptr, N: NR * I)
         let mlpOut = FloatBuffer(uninitialized: NR * H), sum2 = FloatBuffer(uninitialized: NR * H), out = FloatBuffer(uninitialized: NR * H)
         lw.ffnOut.forward(mlpOut.ptr, post.ptr, rows: NR)
-        residualForward(sum2.ptr, mid.ptr, mlpOut.ptr, N: NR * H)
-        layernormForward(out.ptr, m2.ptr, r2.ptr, sum2.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
+        residualLayernormForward(out.ptr, m2.ptr, r2.ptr, sum2.ptr, mid.ptr, mlpOut.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         scatter(q, a.q.ptr, H); scatter(z, a.z.ptr, H); scatter(attnOut, a.attnOut.ptr, H); scatter(sum1, a.sum1.ptr, H)
         scatter(mid, a.residMid.ptr, H); scatter(pre, a.mlpPre.ptr, I); scatter(post, a.mlpPost.ptr, I)
         scatter(mlpOut, a.mlpOut.ptr, H); scatter(sum2, a.sum2.ptr, H); scatter(out, a.residPost.ptr, H)

@@ -148,16 +148,18 @@ func splitTwo(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int) -> Void
 public func matmulNT(_ out: UnsafeMutablePointer<Float>, _ X: UnsafePointer<Float>, _ W: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                      M: Int, N: Int, K: Int, streaming: Bool = false) {
     if M > (streaming ? streamingBLASRows : smallMThreshold) {
-        if let bias { for m in 0..<M { (out + m * N).update(from: bias, count: N) } }
+        // Each thread fills its own share of the output with the bias (BLAS adds to it): no serial pass first.
         if M <= columnSplitRows {
             // Few rows: each thread takes a share of W's rows (output columns), so W is packed once in all, not
             // once per thread as row halves would.
             splitTwo(M * N * K, N, align: 16) { n0, n1 in
+                if let bias { for m in 0..<M { (out + m * N + n0).update(from: bias + n0, count: n1 - n0) } }
                 gemmNT(M, n1 - n0, K, X, K, W + n0 * K, K, out + n0, N, beta: bias == nil ? 0 : 1)
             }
             return
         }
         splitTwo(M * N * K, M, align: 8) { m0, m1 in
+            if let bias { for m in m0..<m1 { (out + m * N).update(from: bias, count: N) } }
             gemmNT(m1 - m0, N, K, X + m0 * K, K, W, K, out + m0 * N, N, beta: bias == nil ? 0 : 1)
         }
         return

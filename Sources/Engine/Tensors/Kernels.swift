@@ -47,6 +47,25 @@ public func linearBackwardNaive(_ dinp: FPtr, _ dout: CFPtr, _ weight: CFPtr, N:
 /// inp (N,C) -> out (N,C), mean (N), rstd (N).
 public func layernormForward(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ inp: CFPtr, _ gamma: CFPtr, _ beta: CFPtr,
                              N: Int, C: Int, eps: Float) {
+    dl_layernorm(out, mean, rstd, nil, inp, nil, gamma, beta, Int32(N), Int32(C), eps)   // layernormForwardNaive is the reference
+}
+
+/// a, b (N,C) -> sum = a + b (N,C), then out = LN(sum), mean, rstd: a residual add and the LayerNorm after it, in one
+/// pass over the rows (bit-identical to residualForward then layernormForward).
+public func residualLayernormForward(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ sum: FPtr, _ a: CFPtr, _ b: CFPtr,
+                                     _ gamma: CFPtr, _ beta: CFPtr, N: Int, C: Int, eps: Float) {
+    dl_layernorm(out, mean, rstd, sum, a, b, gamma, beta, Int32(N), Int32(C), eps)
+}
+
+/// dout (N,C), with the forward's inp, mean, rstd -> dinp (N,C) +=. Accumulates.
+public func layernormBackward(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, _ mean: CFPtr, _ rstd: CFPtr, _ gamma: CFPtr,
+                              N: Int, C: Int) {
+    dl_layernorm_backward(dinp, dout, inp, mean, rstd, gamma, Int32(N), Int32(C))   // layernormBackwardNaive is the reference
+}
+
+/// Reference for `layernormForward`: one row at a time, one running sum per reduction.
+public func layernormForwardNaive(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ inp: CFPtr, _ gamma: CFPtr, _ beta: CFPtr,
+                                  N: Int, C: Int, eps: Float) {
     for n in 0..<N {
         let x = inp + n * C
         var m: Float = 0
@@ -63,9 +82,9 @@ public func layernormForward(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ inp: CFP
     }
 }
 
-/// dout (N,C), with the forward's inp, mean, rstd -> dinp (N,C) +=. Accumulates.
-public func layernormBackward(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, _ mean: CFPtr, _ rstd: CFPtr, _ gamma: CFPtr,
-                              N: Int, C: Int) {
+/// Reference for `layernormBackward`: one row at a time, one running sum per reduction.
+public func layernormBackwardNaive(_ dinp: FPtr, _ dout: CFPtr, _ inp: CFPtr, _ mean: CFPtr, _ rstd: CFPtr, _ gamma: CFPtr,
+                                   N: Int, C: Int) {
     for n in 0..<N {
         let x = inp + n * C, dy = dout + n * C, dx = dinp + n * C
         let m = mean[n], s = rstd[n]
