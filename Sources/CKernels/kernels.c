@@ -172,98 +172,114 @@ void dl_softmax_backward_rows(float *g, const float *p, const float *z, int rows
         }
     }
 }
-// LayerNorm over N rows of C, eight rows at a time. Each row's sums run in the plain loop's order, so the results are
-// bit-identical to layernormForwardNaive, but eight independent chains hide the add latency that one chain waits on.
+// LayerNorm over N rows of C (two passes, as torch's: mean, then the variance about it). Each reduction keeps 16
+// partial sums in one vector: a single running sum is a chain of C dependent adds, which was most of the kernel's
+// time. The order differs from the naive loop's, so results agree to float round-off, not to the bit.
 // With `b`, the rows are a + b (a residual), written to `sum` for the backward, then normalised.
 CLONES
 void dl_layernorm(float *out, float *mean, float *rstd, float *sum, const float *a, const float *b,
                   const float *gamma, const float *beta, int N, int C, float eps) {
-#pragma clang fp contract(off)
-    for (int n0 = 0; n0 < N; n0 += 8) {
-        int nr = N - n0 < 8 ? N - n0 : 8;
-        const float *x[8];
-        for (int r = 0; r < 8; r++) {
-            size_t row = (size_t)(n0 + (r < nr ? r : 0)) * C;
-            if (b && r < nr) {
-                for (int c = 0; c < C; c++) sum[row + c] = a[row + c] + b[row + c];
-            }
-            x[r] = b ? sum + row : a + row;
+    for (int n = 0; n < N; n++) {
+        const float *x = a + (size_t)n * C;
+        if (b) {
+            float *s = sum + (size_t)n * C;
+            const float *y = b + (size_t)n * C;
+            for (int c = 0; c < C; c++) s[c] = x[c] + y[c];
+            x = s;
         }
-        float m[8] = {0}, v[8] = {0};
-        for (int c = 0; c < C; c++)
-            for (int r = 0; r < 8; r++) m[r] += x[r][c];
-        for (int r = 0; r < 8; r++) m[r] /= (float)C;
-        for (int c = 0; c < C; c++)
-            for (int r = 0; r < 8; r++) { float d = x[r][c] - m[r]; v[r] += d * d; }
-        for (int r = 0; r < nr; r++) {
-            float vr = v[r] / (float)C;
-            float s = 1.0f / sqrtf(vr + eps);
-            float *o = out + (size_t)(n0 + r) * C;
-            const float *xr = x[r];
-            for (int c = 0; c < C; c++) o[c] = (xr[c] - m[r]) * s * gamma[c] + beta[c];
-            mean[n0 + r] = m[r];
-            rstd[n0 + r] = s;
-        }
+        float part[16] = {0};
+        int c = 0;
+        for (; c + 16 <= C; c += 16)
+            for (int l = 0; l < 16; l++) part[l] += x[c + l];
+        float m = 0;
+        for (int l = 0; l < 16; l++) m += part[l];
+        for (; c < C; c++) m += x[c];
+        m /= (float)C;
+        for (int l = 0; l < 16; l++) part[l] = 0;
+        for (c = 0; c + 16 <= C; c += 16)
+            for (int l = 0; l < 16; l++) { float d = x[c + l] - m; part[l] += d * d; }
+        float v = 0;
+        for (int l = 0; l < 16; l++) v += part[l];
+        for (; c < C; c++) { float d = x[c] - m; v += d * d; }
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + eps);
+        float *o = out + (size_t)n * C;
+        for (c = 0; c < C; c++) o[c] = (x[c] - m) * s * gamma[c] + beta[c];
+        mean[n] = m;
+        rstd[n] = s;
     }
 }
-// dinp (N,C) += the LayerNorm backward of dout, from the forward's inp, mean, rstd; eight rows at a time as above,
-// bit-identical to layernormBackwardNaive.
+// dinp (N,C) += the LayerNorm backward of dout, from the forward's inp, mean, rstd; reductions in 16 partials as above.
 CLONES
 void dl_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *mean, const float *rstd,
                            const float *gamma, int N, int C) {
-#pragma clang fp contract(off)
-    for (int n0 = 0; n0 < N; n0 += 8) {
-        int nr = N - n0 < 8 ? N - n0 : 8;
-        const float *x[8], *dy[8];
-        float m[8], s[8], meanD[8] = {0}, meanDX[8] = {0};
-        for (int r = 0; r < 8; r++) {
-            int n = n0 + (r < nr ? r : 0);
-            x[r] = inp + (size_t)n * C; dy[r] = dout + (size_t)n * C;
-            m[r] = mean[n]; s[r] = rstd[n];
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
+        float m = mean[n], s = rstd[n];
+        float pD[16] = {0}, pDX[16] = {0};
+        int c = 0;
+        for (; c + 16 <= C; c += 16)
+            for (int l = 0; l < 16; l++) {
+                float xhat = (x[c + l] - m) * s, d = gamma[c + l] * dy[c + l];
+                pD[l] += d; pDX[l] += d * xhat;
+            }
+        float meanD = 0, meanDX = 0;
+        for (int l = 0; l < 16; l++) { meanD += pD[l]; meanDX += pDX[l]; }
+        for (; c < C; c++) {
+            float xhat = (x[c] - m) * s, d = gamma[c] * dy[c];
+            meanD += d; meanDX += d * xhat;
         }
-        for (int c = 0; c < C; c++)
-            for (int r = 0; r < 8; r++) {
-                float xhat = (x[r][c] - m[r]) * s[r];
-                float d = gamma[c] * dy[r][c];
-                meanD[r] += d; meanDX[r] += d * xhat;
-            }
-        for (int r = 0; r < nr; r++) {
-            float mD = meanD[r] / (float)C, mDX = meanDX[r] / (float)C;
-            float *dx = dinp + (size_t)(n0 + r) * C;
-            for (int c = 0; c < C; c++) {
-                float xhat = (x[r][c] - m[r]) * s[r];
-                dx[c] += s[r] * (gamma[c] * dy[r][c] - mD - xhat * mDX);
-            }
+        meanD /= (float)C; meanDX /= (float)C;
+        for (c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * s;
+            dx[c] += s * (gamma[c] * dy[c] - meanD - xhat * meanDX);
         }
     }
 }
+// e^x for the GELU kernels, written out so the compiler inlines and vectorises it at the clone's full width (the
+// libmvec call it replaces runs 8 lanes through the PLT even in the AVX-512 clone): x = k·ln2 + r with ln2 split in
+// two (Cody-Waite), a degree-7 polynomial for e^r on |r| <= ln2/2 (Cephes' expf coefficients), and 2^k from the
+// exponent bits. About 1 ulp; x is clamped to [-87, 88], where e^x stays a normal float.
+static inline float dl_exp(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float k = rintf(x * 1.44269504088896341f);
+    float r = x - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int i; float f; } two_k = { .i = ((int)k + 127) << 23 };
+    return p * two_k.f;
+}
 // erf through erfc(|x|) = t·exp(-x² + P(t)), t = 1/(1 + |x|/2) (Numerical Recipes' erfcc): fractional error
-// below 1.2e-7, so within float32 round-off of libm's erff, and it vectorises (expf through libmvec).
+// below 1.2e-7, so within float32 round-off of libm's erff, and it vectorises.
 static inline float dl_erf(float x) {
     float a = fabsf(x);
     float t = 1.0f / (1.0f + 0.5f * a);
     float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f +
                  t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
-    float erfc = t * expf(-a * a + poly);
+    float erfc = t * dl_exp(-a * a + poly);
     return x >= 0 ? 1.0f - erfc : erfc - 1.0f;
 }
-
 // out = 0.5 x (1 + erf(x / sqrt 2)), vectorised.
 CLONES
 void dl_gelu(float *out, const float *x, int n) {
     for (int i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + dl_erf(x[i] * 0.70710678118654752f));
 }
-
 // dx += dout * (Φ(x) + x φ(x)), vectorised.
 CLONES
 void dl_gelu_backward(float *dx, const float *dout, const float *x, int n) {
     for (int i = 0; i < n; i++) {
         float cdf = 0.5f * (1.0f + dl_erf(x[i] * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * expf(-0.5f * x[i] * x[i]);
+        float pdf = 0.39894228040143268f * dl_exp(-0.5f * x[i] * x[i]);
         dx[i] += dout[i] * (cdf + x[i] * pdf);
     }
 }
-
 // One Adam step over n parameters, as PyTorch's: g ← gscale·grad (−1 to climb), m ← β1·m + (1−β1)·g,
 // v ← β2·v + (1−β2)·g², p ← p − stepSize·m / (√v / √bc2 + ε). Vectorised; no fused multiply-adds, so the sums round
 // as the scalar formula's do.

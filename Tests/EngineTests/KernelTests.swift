@@ -57,10 +57,9 @@ final class KernelTests: XCTestCase {
         for i in 0..<5 { XCTAssertEqual(gy[i], want[i], accuracy: 1e-6) }
     }
 
-    /// The LayerNorm kernels run eight rows at a time but keep each row's sums in the plain loop's order: equal to the
-    /// naive references to the last bit, including the residual add fused in front and row counts that are not a
-    /// multiple of eight.
-    func testLayerNormKernelsEqualTheNaiveLoops() {
+    /// The LayerNorm kernels (vectorised reductions, the residual add fused in front) against the naive loops, on row
+    /// widths with and without a remainder past 16.
+    func testLayerNormKernelsMatchTheNaiveLoops() {
         var rng = SplitMix64(seed: 21)
         for (N, C) in [(1, 4), (7, 33), (13, 384), (17, 768)] {
             let a = randomBuffer(N * C, &rng), b = randomBuffer(N * C, &rng), dy = randomBuffer(N * C, &rng)
@@ -70,15 +69,17 @@ final class KernelTests: XCTestCase {
             layernormForwardNaive(outRef.ptr, mRef.ptr, rRef.ptr, sumRef.ptr, g.ptr, beta.ptr, N: N, C: C, eps: 1e-12)
             let sum = FloatBuffer(count: N * C), out = FloatBuffer(count: N * C), m = FloatBuffer(count: N), r = FloatBuffer(count: N)
             residualLayernormForward(out.ptr, m.ptr, r.ptr, sum.ptr, a.ptr, b.ptr, g.ptr, beta.ptr, N: N, C: C, eps: 1e-12)
-            XCTAssertEqual(sum.array, sumRef.array); XCTAssertEqual(out.array, outRef.array)
-            XCTAssertEqual(m.array, mRef.array); XCTAssertEqual(r.array, rRef.array)
+            XCTAssertEqual(sum.array, sumRef.array)
             let plain = FloatBuffer(count: N * C)
             layernormForward(plain.ptr, m.ptr, r.ptr, sumRef.ptr, g.ptr, beta.ptr, N: N, C: C, eps: 1e-12)
-            XCTAssertEqual(plain.array, outRef.array, "LayerNorm N=\(N) C=\(C)")
+            XCTAssertEqual(plain.array, out.array, "the fused residual changes nothing after the add")
             let dx = FloatBuffer(a.array), dxRef = FloatBuffer(a.array)   // both accumulate onto the same start
             layernormBackward(dx.ptr, dy.ptr, sumRef.ptr, mRef.ptr, rRef.ptr, g.ptr, N: N, C: C)
             layernormBackwardNaive(dxRef.ptr, dy.ptr, sumRef.ptr, mRef.ptr, rRef.ptr, g.ptr, N: N, C: C)
-            XCTAssertEqual(dx.array, dxRef.array, "LayerNorm backward N=\(N) C=\(C)")
+            let dOut = Tensor.maxAbsDiff(out.array, outRef.array), dMean = Tensor.maxAbsDiff(m.array, mRef.array)
+            let dRstd = Tensor.maxAbsDiff(r.array, rRef.array), dBack = Tensor.maxAbsDiff(dx.array, dxRef.array)
+            print("layernorm N=\(N) C=\(C): max |fast-naive| out \(dOut), mean \(dMean), rstd \(dRstd), backward \(dBack)")
+            XCTAssertLessThan(dOut, 2e-6); XCTAssertLessThan(dMean, 1e-6); XCTAssertLessThan(dRstd, 1e-5); XCTAssertLessThan(dBack, 2e-5)
         }
     }
 

@@ -21,8 +21,8 @@ int dl_small_kernels_avx2(int force);
 void dl_softmax_rows(float *p, const float *z, int rows, int V, float invT);
 // In place: g = p·(g − ⟨p,g⟩)·invT per row (÷ z where z > 1e-10 for PAIR's Gumbel form, `gumbel` 1).
 void dl_softmax_backward_rows(float *g, const float *p, const float *z, int rows, int V, float invT, int gumbel);
-// LayerNorm forward (of a + b, stored to `sum`, when b is given) and backward (accumulates into dinp), eight rows
-// at a time; bit-identical to the plain loops in Kernels.swift.
+// LayerNorm forward (of a + b, stored to `sum`, when b is given) and backward (accumulates into dinp), with
+// vectorised reductions; the plain loops in Kernels.swift are the reference.
 void dl_layernorm(float *out, float *mean, float *rstd, float *sum, const float *a, const float *b,
                   const float *gamma, const float *beta, int N, int C, float eps);
 void dl_layernorm_backward(float *dinp, const float *dout, const float *inp, const float *mean, const float *rstd,

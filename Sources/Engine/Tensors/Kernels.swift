@@ -51,7 +51,7 @@ public func layernormForward(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ inp: CFP
 }
 
 /// a, b (N,C) -> sum = a + b (N,C), then out = LN(sum), mean, rstd: a residual add and the LayerNorm after it, in one
-/// pass over the rows (bit-identical to residualForward then layernormForward).
+/// pass over the rows (residualForward then layernormForward, in one kernel).
 public func residualLayernormForward(_ out: FPtr, _ mean: FPtr, _ rstd: FPtr, _ sum: FPtr, _ a: CFPtr, _ b: CFPtr,
                                      _ gamma: CFPtr, _ beta: CFPtr, N: Int, C: Int, eps: Float) {
     dl_layernorm(out, mean, rstd, sum, a, b, gamma, beta, Int32(N), Int32(C), eps)
