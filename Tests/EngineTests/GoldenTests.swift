@@ -71,6 +71,30 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// A batch past the streaming kernels' row limit runs its products in BLAS (split across threads, each filling its
+    /// share of the bias); every site must equal the single runs, which take the streaming path with the bias added in
+    /// the kernel. The deepest layer's rows-only pass (search, discrete scoring) is checked on the same batch.
+    func testBatchOnTheBLASPathEqualsSingleRuns() throws {
+        let m = try defaultModel()
+        let texts = (0..<8).map { "sentence number \($0) about the weather and the sea" }
+        let enc = texts.map { m.tokenizer.encode($0).ids }
+        XCTAssertGreaterThan(enc.count * enc[0].count, smallMThreshold, "the batch must reach the BLAS path")
+        let batch = try m.forward(InputBatch(ids: enc))
+        let site5 = Site(.residPost, layer: 5)
+        let rows = try m.forward(InputBatch(ids: enc), keep: [site5], lastLayerRows: [3])
+        for (b, ids) in enc.enumerated() {
+            let single = try m.run(ids: ids)
+            for site in [Site(.attnOut, layer: 1), Site(.mlpPre, layer: 2), Site(.mlpPost, layer: 3), Site(.mlpOut, layer: 4),
+                         Site(.residMid, layer: 5), site5] {
+                let d = Tensor.maxAbsDiff(try batch.site(site, batch: b).data, try single.site(site).data)
+                XCTAssertLessThan(d, 2e-5, "\(site) sequence \(b)")
+            }
+            let want = try single.site(site5).data, got = try rows.site(site5, batch: b).data
+            let H = m.config.hiddenSize
+            XCTAssertLessThan(Tensor.maxAbsDiff(Array(got[(3 * H)..<(4 * H)]), Array(want[(3 * H)..<(4 * H)])), 2e-5, "rows-only pass, sequence \(b)")
+        }
+    }
+
     func testTruncatedForwardStopsAtLayer() throws {
         let m = try defaultModel()
         let full = try m.run("i hate kickshaws")
