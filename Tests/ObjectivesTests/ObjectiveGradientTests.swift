@@ -90,6 +90,50 @@ final class ObjectiveGradientTests: XCTestCase {
         try checkGradient(PairActivation(layer: 1, word: 2, unit: 5, normalize: true, numLayers: L), restarts: 2, label: "neuron, 2 restarts")
     }
 
+    /// An objective that reads a few rows at its deepest layer has that layer run and undone at those rows only
+    /// (layerForwardRows, layerBackwardRows): values and input gradients equal the full pass's, for each site kind
+    /// at the deepest layer, on a padded batch of two sequences. A wrong row (an index past what rowsRead declares)
+    /// would trip the backward's assertion in this debug build.
+    func testRowsOnlyDeepestLayerEqualsTheFullPass() throws {
+        let m = Self.model, L = tinyConfig.numLayers, top = L - 1
+        let batch = InputBatch(ids: [ids, [2, 40, 41, 3]], padId: 0)
+        var rng = SplitMix64(seed: 31)
+        let words = FloatBuffer((0..<(batch.B * batch.T * tinyConfig.hiddenSize)).map { _ in Float(rng.nextDouble() * 2 - 1) })
+        let cases: [(String, ActivationObjective)] = [
+            ("neuron normalized", PairActivation(layer: top, word: 2, unit: 5, normalize: true, numLayers: L)),
+            ("layer at word", PairActivation(layer: top, word: 1, unit: nil, normalize: true, numLayers: L)),
+            ("mlp_post", SiteElement(site: Site(.mlpPost, layer: top), index: [2, 7])),
+            ("mlp_pre", SiteElement(site: Site(.mlpPre, layer: top), index: [1, 3])),
+            ("mlp_out", SiteElement(site: Site(.mlpOut, layer: top), index: [2, 4])),
+            ("resid_mid", SiteElement(site: Site(.residMid, layer: top), index: [3, 1])),
+            ("attn_out", SiteElement(site: Site(.attnOut, layer: top), index: [2, 2])),
+            ("pattern", SiteElement(site: Site(.pattern, layer: top), index: [1, 2, 3])),
+            ("scores", SiteElement(site: Site(.scores, layer: top), index: [0, 3, 1])),
+            ("head norm", HeadNorm(layer: top, head: 1, word: 2)),
+            ("two rows", LinearCombination([(0.5, PairActivation(layer: top, word: 2, unit: 5, normalize: true, numLayers: L)),
+                                            (-1, SiteElement(site: Site(.attnOut, layer: top), index: [3, 3])),
+                                            (2, SiteElement(site: Site(.residPost, layer: 0), index: [1, 3]))])),
+        ]
+        for (label, obj) in cases {
+            let rows = try XCTUnwrap(obj.rowsAtDeepestLayer(T: batch.T), label)
+            func pass(_ limit: [Int]?) throws -> (values: [Float], dWord: [Float]) {
+                let acts = try m.forward(batch, upTo: obj.deepestLayer, wordRows: words, lastLayerRows: limit)
+                XCTAssertEqual(acts.deepestRows, limit, label)
+                let grads = SiteGradients(B: batch.B, T: batch.T, config: m.config)
+                let values = try obj.evaluate(acts, grads: grads)
+                return (values, m.backward(acts, grads).array)
+            }
+            let full = try pass(nil), part = try pass(rows)
+            let dv = Tensor.maxAbsDiff(full.values, part.values), dg = Tensor.maxAbsDiff(full.dWord, part.dWord)
+            let scale = full.dWord.map(abs).max() ?? 0
+            print(String(format: "rows-only deepest layer %-18@ rows %@: max |diff| value %.1e, input gradient %.1e (largest %.1e)",
+                         label, rows.description, dv, dg, scale))
+            XCTAssertGreaterThan(scale, 0, label)
+            XCTAssertLessThan(dv, 1e-5, label)
+            XCTAssertLessThan(dg, 1e-5 * max(1, scale), label)
+        }
+    }
+
     func testValuesComputedAnotherWay() throws {
         let m = Self.model
         let acts = try m.run(ids: ids)

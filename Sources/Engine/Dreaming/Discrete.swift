@@ -40,7 +40,8 @@ extension RelaxedInput {
             let full = fill(spans[r])
             for t in 0..<T { (rows.ptr + (r * T + t) * H).update(from: E + full[t] * H, count: H) }
         }
-        let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM, wordRows: rows)
+        let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM, wordRows: rows,
+                                     lastLayerRows: objective.rowsAtDeepestLayer(T: T))
         let grads = SiteGradients(B: R, T: T, config: model.config)
         let values = try objective.evaluate(acts, grads: grads)
         let dWord = model.backward(acts, grads)

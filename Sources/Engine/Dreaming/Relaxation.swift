@@ -187,8 +187,9 @@ public final class RelaxedInput: @unchecked Sendable {
                                  fluency: (scorer: FluencyScorer, lambda: Float)? = nil) throws -> (values: [Float], dz: [Float], p: [Float], pll: [Float]?) {
         let p = probabilities(z, temperature: temperature, mode: mode, noise: noise)
         let rows = wordRows(p, mode: mode)
+        // The deepest layer runs (and is undone) at the rows the objective reads only.
         let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
-                                     withMLM: objective.needsMLM, wordRows: rows)
+                                     withMLM: objective.needsMLM, wordRows: rows, lastLayerRows: objective.rowsAtDeepestLayer(T: T))
         let grads = SiteGradients(B: R, T: T, config: model.config)
         let values = try objective.evaluate(acts, grads: grads)
         let dWord = model.backward(acts, grads)

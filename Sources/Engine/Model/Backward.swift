@@ -60,6 +60,10 @@ extension BertModel {
             for l in stride(from: startLayer, through: 0, by: -1) {
                 let a = acts.layers[l], lw = w.layers[l]
                 add(dx, Site(.residPost, layer: l))
+                if l == acts.deepestLayer, let rows = acts.deepestRows {
+                    layerBackwardRows(dx, a, lw, grads, layer: l, rows: rows, B: B, T: T)
+                    continue
+                }
                 // resid_post = LN2(resid_mid + mlp_out)
                 dSum.zero()
                 parallelHalves(N, work: N * H * 8) { n0, n1 in
@@ -110,5 +114,99 @@ extension BertModel {
         let dWord = FloatBuffer(count: N * H)
         layernormBackward(dWord.ptr, dx.ptr, acts.embedSum.ptr, acts.embMean.ptr, acts.embRstd.ptr, w.embLN.gamma.ptr, N: N, C: H)
         return dWord
+    }
+    /// The deepest layer's backward when its forward ran at `rows` only (layerForwardRows), as an objective that reads
+    /// only those rows allows: LN2, the MLP, LN1, the output projection and the queries take those rows; keys and
+    /// values take every position. dx (B,T,H): in, the gradient at resid_post (zero off the rows); out, at the
+    /// layer's input, every row.
+    func layerBackwardRows(_ dx: FloatBuffer, _ a: LayerActivations, _ lw: BertLayerWeights, _ grads: SiteGradients,
+                           layer l: Int, rows: [Int], B: Int, T: Int) {
+        let c = config, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
+        let R = rows.count, NR = B * R, N = B * T
+        let scale = 1 / Float(hs).squareRoot()
+        // (B,T,width) -> (B·R,width) at the rows, and back.
+        func gather(_ src: UnsafeMutablePointer<Float>, _ width: Int) -> FloatBuffer {
+            let out = FloatBuffer(uninitialized: NR * width)
+            for b in 0..<B { for (r, t) in rows.enumerated() { (out.ptr + (b * R + r) * width).update(from: src + (b * T + t) * width, count: width) } }
+            return out
+        }
+        func addGathered(_ dst: FloatBuffer, _ site: Site, _ width: Int) {
+            guard let g = grads.get(Site(site.kind, layer: l)) else { return }
+            assert(offRowsAreZero(g, width), "the objective's gradient at \(site) reaches rows it did not declare")
+            let rowsOnly = gather(g.ptr, width)
+            for i in 0..<(NR * width) { dst.ptr[i] += rowsOnly.ptr[i] }
+        }
+        func offRowsAreZero(_ g: FloatBuffer, _ width: Int) -> Bool {
+            let kept = Set(rows)
+            for b in 0..<B { for t in 0..<T where !kept.contains(t) {
+                for i in 0..<width where g.ptr[(b * T + t) * width + i] != 0 { return false }
+            } }
+            return true
+        }
+        // resid_post = LN2(resid_mid + mlp_out), at the rows
+        let dPost = gather(dx.ptr, H), dSum2 = FloatBuffer(count: NR * H)
+        let sum2 = gather(a.sum2.ptr, H), m2 = gather(a.ln2Mean.ptr, 1), r2 = gather(a.ln2Rstd.ptr, 1)
+        layernormBackward(dSum2.ptr, dPost.ptr, sum2.ptr, m2.ptr, r2.ptr, lw.ln2.gamma.ptr, N: NR, C: H)
+        let dMlpOut = FloatBuffer(dSum2.array)
+        addGathered(dMlpOut, Site(.mlpOut, layer: l), H)
+        let dMlpPost = FloatBuffer(count: NR * I)
+        lw.ffnOut.backward(dMlpPost.ptr, dMlpOut.ptr, rows: NR)
+        addGathered(dMlpPost, Site(.mlpPost, layer: l), I)
+        let dMlpPre = FloatBuffer(count: NR * I), pre = gather(a.mlpPre.ptr, I)
+        geluBackward(dMlpPre.ptr, dMlpPost.ptr, pre.ptr, N: NR * I)
+        addGathered(dMlpPre, Site(.mlpPre, layer: l), I)
+        let dMid = FloatBuffer(dSum2.array)
+        lw.ffnIn.backward(dMid.ptr, dMlpPre.ptr, rows: NR)
+        addGathered(dMid, Site(.residMid, layer: l), H)
+        // resid_mid = LN1(x + attn_out), at the rows
+        let dSum1 = FloatBuffer(count: NR * H)
+        let sum1 = gather(a.sum1.ptr, H), m1 = gather(a.ln1Mean.ptr, 1), r1 = gather(a.ln1Rstd.ptr, 1)
+        layernormBackward(dSum1.ptr, dMid.ptr, sum1.ptr, m1.ptr, r1.ptr, lw.ln1.gamma.ptr, N: NR, C: H)
+        let dAttnOut = FloatBuffer(dSum1.array)
+        addGathered(dAttnOut, Site(.attnOut, layer: l), H)
+        let dz = FloatBuffer(count: NR * H)
+        lw.attnOut.backward(dz.ptr, dAttnOut.ptr, rows: NR)
+        addGathered(dz, Site(.z, layer: l), H)
+        // Attention at the query rows: dq for those rows; dk and dv for every key they attended to.
+        let q = gather(a.q.ptr, H)
+        let dq = FloatBuffer(count: NR * H), dk = FloatBuffer(count: N * H), dv = FloatBuffer(count: N * H)
+        let dPattern = grads.get(Site(.pattern, layer: l)), dScores = grads.get(Site(.scores, layer: l))
+        parallelHalves(B, work: B * NH * R * T * hs * 6) { b0, b1 in
+            var dP = [Float](repeating: 0, count: T)
+            for b in b0..<b1 { for h in 0..<NH { for (r, t) in rows.enumerated() {
+                let prow = a.pattern.ptr + ((b * NH + h) * T + t) * T
+                let dzr = dz.ptr + (b * R + r) * H + h * hs, qr = q.ptr + (b * R + r) * H + h * hs
+                let dqr = dq.ptr + (b * R + r) * H + h * hs
+                var dot: Float = 0
+                for j in 0..<T {
+                    let vj = a.v.ptr + (b * T + j) * H + h * hs
+                    var acc: Float = 0
+                    for d in 0..<hs { acc += dzr[d] * vj[d] }
+                    if let e = dPattern { acc += e[((b * NH + h) * T + t) * T + j] }
+                    dP[j] = acc
+                    dot += prow[j] * acc
+                    // dv_j += p[t,j] · dz_t
+                    let dvj = dv.ptr + (b * T + j) * H + h * hs, pj = prow[j]
+                    for d in 0..<hs { dvj[d] += pj * dzr[d] }
+                }
+                for j in 0..<T {
+                    var ds = prow[j] * (dP[j] - dot)
+                    if let e = dScores { ds += e[((b * NH + h) * T + t) * T + j] }
+                    let sd = scale * ds
+                    let kj = a.k.ptr + (b * T + j) * H + h * hs, dkj = dk.ptr + (b * T + j) * H + h * hs
+                    for d in 0..<hs { dqr[d] += sd * kj[d]; dkj[d] += sd * qr[d] }
+                }
+            } } }
+        }
+        // x feeds the residual (at the rows), q (at the rows), k and v (every row).
+        dx.zero()
+        lw.key.backward(dx.ptr, dk.ptr, rows: N)
+        lw.value.backward(dx.ptr, dv.ptr, rows: N)
+        let dxRows = FloatBuffer(dSum1.array)
+        lw.query.backward(dxRows.ptr, dq.ptr, rows: NR)
+        for b in 0..<B { for (r, t) in rows.enumerated() {
+            let dst = dx.ptr + (b * T + t) * H, src = dxRows.ptr + (b * R + r) * H
+            for i in 0..<H { dst[i] += src[i] }
+        } }
     }
 }

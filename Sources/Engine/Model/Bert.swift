@@ -139,6 +139,9 @@ public final class Activations: @unchecked Sendable {
     public let embMean, embRstd: FloatBuffer    // (B,T)
     public let layers: [LayerActivations]
     public var mlm: MLMActivations?
+    /// Set when the deepest layer ran at these positions only (`lastLayerRows`): its per-position buffers hold those
+    /// rows (keys and values every row), and the backward undoes it at those rows (layerBackwardRows).
+    public internal(set) var deepestRows: [Int]? = nil
 
     /// Layers whose sites were not asked for (`keep`) share one set of buffers, so a forward-only pass over a big
     /// batch holds one layer's activations, not all of them. Only the kept layers' sites can be read afterwards.
@@ -214,7 +217,8 @@ extension BertModel {
     /// `wordRows` (B,T,H), when given, replaces the word-embedding lookup: the dream loop passes p·E there.
     /// `keep`: the sites the caller will read; other layers share buffers (forward-only use). nil keeps everything,
     /// which the backward pass needs.
-    /// `lastLayerRows`: compute the deepest layer only at these positions (forward-only; its other rows stay unset).
+    /// `lastLayerRows`: compute the deepest layer only at these positions (its other rows stay unset); the backward
+    /// then takes the objective's gradient at those rows only, as a `RowLimitedObjective` promises.
     public func forward(_ batch: InputBatch, upTo: Int? = nil, withMLM: Bool = false, wordRows: FloatBuffer? = nil,
                         keep: Set<Site>? = nil, lastLayerRows: [Int]? = nil) throws -> Activations {
         let c = config
@@ -256,6 +260,7 @@ extension BertModel {
             let a = acts.layers[l], lw = w.layers[l]
             if l == deepest, let rows = lastLayerRows, !withMLM, rows.count < T {
                 layerForwardRows(a, lw, input: x, rows: rows, batch: batch)
+                acts.deepestRows = rows
                 break
             }
             lw.query.forward(a.q.ptr, x, rows: N)
