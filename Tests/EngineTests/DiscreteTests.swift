@@ -45,4 +45,38 @@ final class DiscreteTests: XCTestCase {
         XCTAssertEqual(checked, 4 * o.steps)
         XCTAssertGreaterThan(survivors, 0, "no member survived a step, so the kept gradients were never used")
     }
+
+    /// The surrogate's fit: scores that are exactly linear in a position's unit-normalised token embedding (plus a
+    /// constant) are recovered from scored samples, so its ranking puts the true best token first, and the fit keeps
+    /// improving as batches arrive (the conjugate gradients warm-start from the last solution). With two positions each
+    /// fit sees the other's term as noise (a marginal model): the true best stays among its first three.
+    func testEmbeddingRidgeRanksTheBestTokenOfALinearScore() throws {
+        let model = try RandomBert.model(BertConfig(hiddenSize: 16, numLayers: 1, numHeads: 2, intermediateSize: 24, vocabSize: 90,
+                                                    maxPositions: 16), seed: 3)
+        let V = model.config.vocabSize, H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        var rng = SplitMix64(seed: 8)
+        let excluded = (0..<V).map { $0 < 5 }
+        let directions = (0..<2).map { _ in (0..<H).map { _ in Float(rng.nextDouble() * 2 - 1) } }
+        func unitScore(_ i: Int, _ t: Int) -> Float {
+            let row = (0..<H).map { E[t * H + $0] }
+            let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return zip(row, directions[i]).reduce(0) { $0 + $1.0 * $1.1 } / norm
+        }
+        func token() -> Int { 5 + Int(rng.next() % UInt64(V - 5)) }
+        for P in [1, 2] {
+            let ridge = EmbeddingRidge(model: model, positions: P, excluded: excluded, listLength: 10)
+            for batch in 0..<4 {
+                let spans = (0..<40).map { _ in (0..<P).map { _ in token() } }
+                ridge.add(spans, scores: spans.map { span in span.enumerated().reduce(3) { $0 + unitScore($1.offset, $1.element) } })
+                ridge.refit()
+                XCTAssertEqual(ridge.count, 40 * (batch + 1))
+            }
+            for i in 0..<P {
+                let best = (5..<V).max { unitScore(i, $0) < unitScore(i, $1) }!
+                if P == 1 { XCTAssertEqual(ridge.ranked[i].first, best) }
+                else { XCTAssertTrue(ridge.ranked[i].prefix(3).contains(best), "position \(i) of \(P): \(ridge.ranked[i].prefix(3)) lacks \(best)") }
+                XCTAssertFalse(ridge.ranked[i].contains { excluded[$0] }, "banned tokens are never ranked")
+            }
+        }
+    }
 }

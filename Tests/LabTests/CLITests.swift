@@ -332,6 +332,13 @@ final class CLITests: DreamlabProcessTestCase {
         local same = #again == #d.best.ids
         for i = 1, #again do same = same and again[i] == d.best.ids[i] end
         assert(d.best.honest == same, "the honest flag says whether the input survives decode and re-encode")
+        -- The swap shares: the surrogate alone (no gradient, random or neighbour swaps) still climbs; shares are checked.
+        local sg = lab.dream{model=m, objective=o, first=2, last=2, method="discrete", steps=6, surrogate=1, explore=0, neighbors=0, quiet=true}
+        assert(sg.best.activation > o:eval(m, "i hate kickshaws"), "surrogate-only swaps improve on the start")
+        local ok, err = pcall(lab.dream, {model=m, objective=o, method="discrete", steps=1, surrogate=0.6, explore=0.5})
+        assert(not ok and tostring(err):find("together <= 1"), tostring(err))
+        ok, err = pcall(lab.dream, {model=m, objective=o, steps=1, surrogate=0.2})
+        assert(not ok and tostring(err):find('method="discrete" only'), tostring(err))
         local hd = lab.dream{model=m, objective=o, first=2, last=2, method="discrete", steps=20, honest=true}
         assert(hd.best.honest, "honest=true keeps only inputs that survive re-encoding")
         local h = lab.dream{model=m, objective=o, first=2, last=2, method="hybrid", steps=100, every=50}

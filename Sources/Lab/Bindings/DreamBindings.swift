@@ -178,7 +178,7 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
         o.method = method
     }
     // An argument the chosen method does not use is an error, never silently dropped.
-    if o.method != .discrete, let k = ["population", "candidates", "k", "k_max", "honest", "explore", "neighbors"].first(where: a.has) {
+    if o.method != .discrete, let k = ["population", "candidates", "k", "k_max", "honest", "explore", "neighbors", "surrogate"].first(where: a.has) {
         throw LuaError("\(a.function): \(k)= applies to method=\"discrete\" only")
     }
     if o.method == .discrete, let k = ["lr", "temperature", "gumbel", "hard", "relaxation", "init_noise"].first(where: a.has) {
@@ -207,6 +207,7 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
     o.discrete.honest = try a.bool("honest") ?? false
     o.discrete.explore = Float(try a.number("explore") ?? Double(o.discrete.explore))
     o.discrete.neighbors = Float(try a.number("neighbors") ?? Double(o.discrete.neighbors))
+    o.discrete.surrogate = Float(try a.number("surrogate") ?? Double(o.discrete.surrogate))
     if let lambda = try a.number("fluency") {
         guard lambda >= 0 && lambda.isFinite else { throw LuaError("\(a.function): fluency must be a number >= 0 (the weight λ of the span's pseudo-log-likelihood)") }
         o.fluency = FluencyTerm(model: try fluencyModelArg(a) ?? objectiveModel(a), lambda: Float(lambda))

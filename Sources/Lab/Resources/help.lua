@@ -27,9 +27,11 @@ doc(lab.dream, [==[lab.dream{objective=, model=, sentence="i hate kickshaws", se
   method="hybrid": Gumbel-softmax annealed to T=0.05, the argmax input scored exactly each step and the best kept.
   method="discrete": gradient-guided token swaps (GCG/AutoPrompt, as a population like EPO) scored exactly in
     batches: population=8 (or restarts= when above 1), candidates=128 per step drawn from the top k tokens by gradient, k=8 doubling after a step
-    that finds nothing better (up to k_max, default the whole vocabulary; back to k after a gain); explore=0.25 of the
-    swaps drawn from the whole vocabulary (for units whose gradient is flat), neighbors=0.25 from the current token's
-    nearest embeddings; after 8 steps without a gain the weaker half restarts near the best input. No input is
+    that finds nothing better (up to k_max, default the whole vocabulary; back to k after a gain); explore=0.1 of the
+    swaps drawn from the whole vocabulary (for units whose gradient is flat), neighbors=0.2 from the current token's
+    nearest embeddings, surrogate=0.2 the best untried tokens by a ridge fit of the score on each position's token
+    embedding over every input scored so far (global where the gradient is local; the other half follow the
+    gradient); after 8 steps without a gain the weaker half restarts near the best input. No input is
     scored twice. honest=true keeps only inputs that survive decode + re-encode. Use it to find what a unit really
     responds to; 50-200 steps are usually enough.
   Which: discrete to find the maximum; hybrid when you want a relaxation that ends on real tokens; relaxed to
