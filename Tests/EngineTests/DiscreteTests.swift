@@ -78,5 +78,8 @@ final class DiscreteTests: XCTestCase {
                 XCTAssertFalse(ridge.ranked[i].contains { excluded[$0] }, "banned tokens are never ranked")
             }
         }
+        // Long spans would need P·(H+1)² doubles: past 256 MB the surrogate stays off (its swaps follow the gradient).
+        XCTAssertTrue(EmbeddingRidge.fits(positions: 200, hidden: 384))
+        XCTAssertFalse(EmbeddingRidge.fits(positions: 510, hidden: 768))
     }
 }

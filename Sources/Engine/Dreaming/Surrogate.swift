@@ -21,6 +21,10 @@ final class EmbeddingRidge {
     private let excluded: [Bool]
     private let listLength: Int
 
+    /// Whether the fits' normal equations (P × (H+1)² doubles) stay within 256 MB: about 200 positions of MiniLM, 50 of
+    /// bert-base. Longer spans leave the surrogate's share of swaps to the gradient.
+    static func fits(positions P: Int, hidden H: Int) -> Bool { P * (H + 1) * (H + 1) * 8 <= 256 << 20 }
+
     init(model: BertModel, positions P: Int, excluded: [Bool], listLength: Int = 512) {
         self.model = model; self.P = P; self.excluded = excluded; self.listLength = listLength
         H = model.config.hiddenSize; V = model.config.vocabSize

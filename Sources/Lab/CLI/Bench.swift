@@ -86,8 +86,10 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
                     let (_, dz, p, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
                     adam.step(&z, grad: dz, scale: -1)
                     // What the dream loop adds per step: the argmax input's activation, in a pass of its own. (Scoring
-                    // it inside the soft pass was measured slower here: the small-M kernels are bound by arithmetic
-                    // once the weights stream under it, and twice the rows cost more than a second pass.)
+                    // it inside the soft pass was measured slower on a 2-core EPYC, where the small-M kernels are bound
+                    // by arithmetic; on an Emerald Rapids VM, bound by reading the weights, one pass of 2R rows took
+                    // 4.0 against 4.2 ms at R=1 and 21-23 against 23-26 ms at R=8: 1-3% of a step, not worth a loop
+                    // that reports each step's argmax one step late.)
                     _ = try input.discreteValues(input.argmaxSpans(p), objective: obj)
                 }
                 results["dream_r\(R)"] = rate * Double(R)
