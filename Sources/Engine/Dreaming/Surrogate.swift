@@ -25,8 +25,10 @@ final class EmbeddingRidge {
     /// bert-base. Longer spans leave the surrogate's share of swaps to the gradient.
     static func fits(positions P: Int, hidden H: Int) -> Bool { P * (H + 1) * (H + 1) * 8 <= 256 << 20 }
 
-    init(model: BertModel, positions P: Int, excluded: [Bool], listLength: Int = 512) {
-        self.model = model; self.P = P; self.excluded = excluded; self.listLength = listLength
+    /// `listLength`: how many tokens each position's ranking keeps, by default 512 at one position (where the tokens
+    /// tried pile up at the top of it) down to 64 for many (where a swap is new unless the whole span matches).
+    init(model: BertModel, positions P: Int, excluded: [Bool], listLength: Int? = nil) {
+        self.model = model; self.P = P; self.excluded = excluded; self.listLength = listLength ?? max(64, 512 / max(P, 1))
         H = model.config.hiddenSize; V = model.config.vocabSize
         let E = model.weights.wordEmbeddings.ptr, H = self.H
         invNorm = (0..<V).map { j in let s = sumOfSquares(E + j * H, count: H); return s > 0 ? 1 / s.squareRoot() : 0 }
@@ -92,7 +94,7 @@ final class EmbeddingRidge {
     }
 
     /// (G + λ I') x = b by conjugate gradients from x (I' leaves the intercept, the last coordinate, unregularised);
-    /// G holds its upper triangle. Warm-started from the last step's solution, a few dozen iterations suffice.
+    /// G holds its upper triangle. Warm-started from the last step's solution, 16 iterations a step suffice (at most).
     static func solve(_ G: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ x: UnsafeMutablePointer<Double>, D: Int, lambda: Double) {
         var ap = [Double](repeating: 0, count: D), r = [Double](repeating: 0, count: D)
         func apply(_ v: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>) {
@@ -104,7 +106,7 @@ final class EmbeddingRidge {
         for a in 0..<D { r[a] = b[a] - ap[a]; bNorm += b[a] * b[a] }
         var p = r
         var rr = r.reduce(0) { $0 + $1 * $1 }
-        for _ in 0..<32 where rr > 1e-14 * max(bNorm, 1e-300) {
+        for _ in 0..<16 where rr > 1e-14 * max(bNorm, 1e-300) {
             p.withUnsafeBufferPointer { pp in ap.withUnsafeMutableBufferPointer { apply(pp.baseAddress!, $0.baseAddress!) } }
             var pap: Double = 0
             for a in 0..<D { pap += p[a] * ap[a] }
