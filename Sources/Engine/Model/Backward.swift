@@ -124,12 +124,7 @@ extension BertModel {
         let c = config, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
         let R = rows.count, NR = B * R, N = B * T
         let scale = 1 / Float(hs).squareRoot()
-        // (B,T,width) -> (B·R,width) at the rows, and back.
-        func gather(_ src: UnsafeMutablePointer<Float>, _ width: Int) -> FloatBuffer {
-            let out = FloatBuffer(uninitialized: NR * width)
-            for b in 0..<B { for (r, t) in rows.enumerated() { (out.ptr + (b * R + r) * width).update(from: src + (b * T + t) * width, count: width) } }
-            return out
-        }
+        func gather(_ src: UnsafeMutablePointer<Float>, _ width: Int) -> FloatBuffer { gatherRows(src, width: width, rows: rows, B: B, T: T) }
         func addGathered(_ dst: FloatBuffer, _ site: Site, _ width: Int) {
             guard let g = grads.get(Site(site.kind, layer: l)) else { return }
             assert(offRowsAreZero(g, width), "the objective's gradient at \(site) reaches rows it did not declare")

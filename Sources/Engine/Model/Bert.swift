@@ -297,17 +297,14 @@ extension BertModel {
         return acts
     }
 
-    /// One layer at the given positions only (the deepest layer of a forward-only pass): keys and values come from
-    /// every position, everything else from the chosen rows. Results land in those rows of the layer's buffers.
+    /// One layer at the given positions only (the deepest layer, when the objective reads only those rows; its
+    /// backward is layerBackwardRows): keys and values come from every position, everything else from the chosen rows.
+    /// Results land in those rows of the layer's buffers.
     func layerForwardRows(_ a: LayerActivations, _ lw: BertLayerWeights, input x: UnsafeMutablePointer<Float>, rows: [Int], batch: InputBatch) {
         let c = config, B = batch.B, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
         let R = rows.count, N = B * T, NR = B * R
         let scale = 1 / Float(hs).squareRoot()
-        func gather(_ src: UnsafeMutablePointer<Float>, _ width: Int) -> FloatBuffer {
-            let out = FloatBuffer(uninitialized: NR * width)
-            for b in 0..<B { for (r, t) in rows.enumerated() { (out.ptr + (b * R + r) * width).update(from: src + (b * T + t) * width, count: width) } }
-            return out
-        }
+        func gather(_ src: UnsafeMutablePointer<Float>, _ width: Int) -> FloatBuffer { gatherRows(src, width: width, rows: rows, B: B, T: T) }
         func scatter(_ src: FloatBuffer, _ dst: UnsafeMutablePointer<Float>, _ width: Int) {
             for b in 0..<B { for (r, t) in rows.enumerated() { (dst + (b * T + t) * width).update(from: src.ptr + (b * R + r) * width, count: width) } }
         }
@@ -373,4 +370,12 @@ extension BertModel {
         try forward(InputBatch(ids: [ids], typeIds: typeIds.map { [$0] }, padId: tokenizer.padId),
                     withMLM: withMLM ?? hasMLM)
     }
+}
+
+/// (B,T,width) -> (B·R,width): the given positions of every sequence, packed (the rows-only deepest layer).
+func gatherRows(_ src: UnsafePointer<Float>, width: Int, rows: [Int], B: Int, T: Int) -> FloatBuffer {
+    let R = rows.count
+    let out = FloatBuffer(uninitialized: B * R * width)
+    for b in 0..<B { for (r, t) in rows.enumerated() { (out.ptr + (b * R + r) * width).update(from: src + (b * T + t) * width, count: width) } }
+    return out
 }
