@@ -135,7 +135,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     let isBanned = (0..<V).map { banned.contains($0) }
     let neighbours = CosineNeighbourLists(model: model, k: 64, excluded: isBanned)
     let ridge = d.surrogate > 0 && EmbeddingRidge.fits(positions: P, hidden: model.config.hiddenSize)
-        ? EmbeddingRidge(model: model, positions: P, excluded: isBanned) : nil   // without it, its share follows the gradient
+        ? EmbeddingRidge(model: model, positions: P, excluded: isBanned, invNorm: neighbours.invNorm) : nil   // without it, its share follows the gradient
     ridge?.add(members, scores: acts)
     let start = Date()
     var bestEver = scores.max() ?? -.infinity

@@ -75,16 +75,12 @@ final class CosineNeighbourLists {
     let model: BertModel
     let k: Int
     let excluded: [Bool]          // (V): tokens never listed
-    private var invNorm: [Float]  // (V): 1/‖E[j]‖, 0 for a zero row
+    let invNorm: [Float]          // (V): 1/‖E[j]‖, 0 for a zero row (the surrogate's features reuse it)
     private var lists: [Int: [Int]] = [:]
 
     init(model: BertModel, k: Int, excluded: [Bool]) {
         self.model = model; self.k = k; self.excluded = excluded
-        let V = model.config.vocabSize, H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
-        invNorm = (0..<V).map { j in
-            let s = sumOfSquares(E + j * H, count: H)
-            return s > 0 ? 1 / s.squareRoot() : 0
-        }
+        invNorm = embeddingInverseNorms(model)
     }
 
     /// Computes the lists of the tokens not seen yet: dots (M,V) = E[tokens] (M,H) · E (V,H)^T, one pass over E.
@@ -123,4 +119,13 @@ func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var s = acc.sum()
     while i < count { s += x[i] * x[i]; i += 1 }
     return s
+}
+
+/// (V): 1/‖E[j]‖ for each word embedding, 0 for a zero row: cosine neighbours and the surrogate's unit features.
+func embeddingInverseNorms(_ model: BertModel) -> [Float] {
+    let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+    return (0..<model.config.vocabSize).map { j in
+        let s = sumOfSquares(E + j * H, count: H)
+        return s > 0 ? 1 / s.squareRoot() : 0
+    }
 }

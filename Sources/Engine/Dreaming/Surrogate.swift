@@ -27,11 +27,11 @@ final class EmbeddingRidge {
 
     /// `listLength`: how many tokens each position's ranking keeps, by default 512 at one position (where the tokens
     /// tried pile up at the top of it) down to 64 for many (where a swap is new unless the whole span matches).
-    init(model: BertModel, positions P: Int, excluded: [Bool], listLength: Int? = nil) {
+    /// `invNorm`: embeddingInverseNorms(model), when the caller has it already (the neighbour lists do).
+    init(model: BertModel, positions P: Int, excluded: [Bool], invNorm: [Float]? = nil, listLength: Int? = nil) {
         self.model = model; self.P = P; self.excluded = excluded; self.listLength = listLength ?? max(64, 512 / max(P, 1))
         H = model.config.hiddenSize; V = model.config.vocabSize
-        let E = model.weights.wordEmbeddings.ptr, H = self.H
-        invNorm = (0..<V).map { j in let s = sumOfSquares(E + j * H, count: H); return s > 0 ? 1 / s.squareRoot() : 0 }
+        self.invNorm = invNorm ?? embeddingInverseNorms(model)
         let D = H + 1
         gram = [Double](repeating: 0, count: P * D * D)
         rhs = [Double](repeating: 0, count: P * D)

@@ -138,10 +138,18 @@ extension BertModel {
             } }
             return true
         }
+        // A LayerNorm's backward at the rows, from the forward's input and stats (full-size buffers) at those rows.
+        func layernormBackwardAtRows(_ dOut: FloatBuffer, _ inp: FloatBuffer, _ mean: FloatBuffer, _ rstd: FloatBuffer,
+                                     _ ln: LayerNormWeights) -> FloatBuffer {
+            let dIn = FloatBuffer(count: NR * H), x = gather(inp.ptr, H), m = gather(mean.ptr, 1), r = gather(rstd.ptr, 1)
+            withExtendedLifetime((x, m, r)) {
+                layernormBackward(dIn.ptr, dOut.ptr, x.ptr, m.ptr, r.ptr, ln.gamma.ptr, N: NR, C: H)
+            }
+            return dIn
+        }
         // resid_post = LN2(resid_mid + mlp_out), at the rows
-        let dPost = gather(dx.ptr, H), dSum2 = FloatBuffer(count: NR * H)
-        let sum2 = gather(a.sum2.ptr, H), m2 = gather(a.ln2Mean.ptr, 1), r2 = gather(a.ln2Rstd.ptr, 1)
-        layernormBackward(dSum2.ptr, dPost.ptr, sum2.ptr, m2.ptr, r2.ptr, lw.ln2.gamma.ptr, N: NR, C: H)
+        let dPost = gather(dx.ptr, H)
+        let dSum2 = layernormBackwardAtRows(dPost, a.sum2, a.ln2Mean, a.ln2Rstd, lw.ln2)
         let dMlpOut = FloatBuffer(dSum2.array)
         addGathered(dMlpOut, Site(.mlpOut, layer: l), H)
         let dMlpPost = FloatBuffer(count: NR * I)
@@ -154,9 +162,7 @@ extension BertModel {
         lw.ffnIn.backward(dMid.ptr, dMlpPre.ptr, rows: NR)
         addGathered(dMid, Site(.residMid, layer: l), H)
         // resid_mid = LN1(x + attn_out), at the rows
-        let dSum1 = FloatBuffer(count: NR * H)
-        let sum1 = gather(a.sum1.ptr, H), m1 = gather(a.ln1Mean.ptr, 1), r1 = gather(a.ln1Rstd.ptr, 1)
-        layernormBackward(dSum1.ptr, dMid.ptr, sum1.ptr, m1.ptr, r1.ptr, lw.ln1.gamma.ptr, N: NR, C: H)
+        let dSum1 = layernormBackwardAtRows(dMid, a.sum1, a.ln1Mean, a.ln1Rstd, lw.ln1)
         let dAttnOut = FloatBuffer(dSum1.array)
         addGathered(dAttnOut, Site(.attnOut, layer: l), H)
         let dz = FloatBuffer(count: NR * H)
