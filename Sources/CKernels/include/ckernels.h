@@ -16,6 +16,14 @@ void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N
 // force 1 picks AVX2 where the CPU has it, 0 the wide ones, -1 leaves the choice as it is (tests compare both).
 int dl_small_kernels_avx2(int force);
 
+// One update of the softmax relaxation over vocabulary rows v0..v1 in one pass over E (relaxation.c): the softmax
+// backward of g = dRows·E^T, Adam on z, and the next step's p·E against a running max. t receives z·invTNext
+// (the next softmax's argument); acc, mx, sum, best, bestZ are this range's partials; scratch holds 2·rows·64 floats.
+void dl_relaxed_step(float *z, const float *p, float *t, float *m, float *v, float *acc, float *mx, double *sum, int *best, float *bestZ,
+                     const float *E, const float *dRows, const float *dot, int rows, int V, int H, int v0, int v1,
+                     float invT, float invTNext, float beta1, float beta2, float stepSize, float bc2Sqrt, float eps,
+                     float *scratch);
+
 
 // Row softmax with temperature, GELU and its backward, vectorised with libmvec.
 void dl_softmax_rows(float *p, const float *z, int rows, int V, float invT);

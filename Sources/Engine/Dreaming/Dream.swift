@@ -356,35 +356,59 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
     }
 
     var lastP = input.probabilities(z, temperature: cursor.current, mode: o.mode, noise: nil)
+    // The softmax relaxation reads E once a step where it can (SoftmaxStepper); the same dream up to the sums' order.
+    let stepper = SoftmaxStepper.applies(to: input, mode: o.mode, fluency: fluency != nil)
+        ? SoftmaxStepper(input: input, z: z, lr: o.lr, temperature: cursor.current) : nil
+    var lastTemp: Float? = nil   // the fused loop's last step temperature, for the final probabilities
     var step = 0
     while step < o.steps {
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
         let temp = cursor.current
-        let (values, dz, p, _) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective,
-                                                            fluency: fluency)
-        lastValues = values
-        record(step, temp, values, p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
-        // Adam minimises the loss -activation.
-        adam.step(&z, grad: dz, scale: -1)
-        let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
-        lastP = p2
-        prevSpans = input.argmaxSpans(p2)
-        prevIdsAct = try idsActivations(prevSpans)
-        prevPLL = try idsPLLs(prevSpans)
-        prevMax = (0..<R).map { maxValues(p2, $0) }
+        if let stepper {
+            let (values, dRows) = try stepper.gradient(objective: objective)
+            lastValues = values
+            record(step, temp, values, stepper.p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
+            try cursor.advance()
+            stepper.update(dRows: dRows, temperature: temp, next: cursor.current)
+            lastTemp = temp
+            prevSpans = stepper.argmaxSpans
+            prevIdsAct = try idsActivations(prevSpans)
+            // PAIR's max values are those of softmax(z/T) at this step's T: computed when the next record reports them.
+            if (step + 1) % o.every == 0 {
+                let p2 = input.probabilities(stepper.z, temperature: temp, mode: o.mode, noise: nil)
+                prevMax = (0..<R).map { maxValues(p2, $0) }
+            }
+        } else {
+            let (values, dz, p, _) = try input.valueAndGradient(z, temperature: temp, mode: o.mode, noise: noise(), objective: objective,
+                                                                fluency: fluency)
+            lastValues = values
+            record(step, temp, values, p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
+            // Adam minimises the loss -activation.
+            adam.step(&z, grad: dz, scale: -1)
+            let p2 = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
+            lastP = p2
+            prevSpans = input.argmaxSpans(p2)
+            prevIdsAct = try idsActivations(prevSpans)
+            prevPLL = try idsPLLs(prevSpans)
+            prevMax = (0..<R).map { maxValues(p2, $0) }
+            try cursor.advance()
+        }
         for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], step + 1) }
-        try cursor.advance()
         step += 1
         result.stepsDone = step
         if let cb = o.onStep {
             let b = (0..<R).max { prevIdsAct[$0] < prevIdsAct[$1] } ?? 0
-            let prog = DreamProgress(step: step, steps: o.steps, temperature: temp, activation: values[b], idsActivation: prevIdsAct[b],
+            let prog = DreamProgress(step: step, steps: o.steps, temperature: temp, activation: lastValues[b], idsActivation: prevIdsAct[b],
                                      bestActivation: result.best?.activation ?? prevIdsAct[b],
                                      tokens: prevSpans[b].map { tok.idToToken[$0] }, elapsed: Date().timeIntervalSince(start))
             if try !cb(prog) { result.stopped = true; break }
         }
     }
     result.seconds = Date().timeIntervalSince(start)
+    if let stepper {
+        z = stepper.z
+        if let lastTemp { lastP = input.probabilities(z, temperature: lastTemp, mode: o.mode, noise: nil) }
+    }
 
     // PAIR's closing record at number = steps, without a gradient.
     if !result.stopped && !result.interrupted && o.steps % o.every == 0 {

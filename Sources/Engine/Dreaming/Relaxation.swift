@@ -54,7 +54,7 @@ public final class RelaxedInput: @unchecked Sendable {
     var contiguous: Bool { last - first + 1 == positions.count }
 
     /// Copies the P dreamed rows of restart r between a (R,T,H) buffer and a packed (R,P,H) one.
-    func gather(_ packed: UnsafeMutablePointer<Float>, from full: UnsafePointer<Float>, H: Int) {
+    public func gather(_ packed: UnsafeMutablePointer<Float>, from full: UnsafePointer<Float>, H: Int) {
         for r in 0..<R {
             if contiguous { (packed + r * P * H).update(from: full + (r * T + first) * H, count: P * H); continue }
             for (i, t) in positions.enumerated() { (packed + (r * P + i) * H).update(from: full + (r * T + t) * H, count: H) }
@@ -117,19 +117,32 @@ public final class RelaxedInput: @unchecked Sendable {
     /// Word-embedding rows (R,T,H): p·E at the dreamed positions (E[argmax p] for .hard), E[id] elsewhere.
     public func wordRows(_ p: [Float], mode: RelaxationMode) -> FloatBuffer {
         let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
+        if mode == .hard {
+            let rows = fixedRows()
+            let am = argmax(p)
+            for r in 0..<R { for i in 0..<P { (rows.ptr + (r * T + positions[i]) * H).update(from: E + am[r * P + i] * H, count: H) } }
+            return rows
+        }
+        // All restarts' dreamed rows in one product (R*P,V)·(V,H): E is streamed once per step.
+        let soft = FloatBuffer(count: R * P * H)
+        p.withUnsafeBufferPointer { pp in model.weights.embeddingMix(soft.ptr, pp.baseAddress!, M: R * P) }
+        return wordRows(soft: soft)
+    }
+
+    /// Word-embedding rows (R,T,H) with the dreamed positions' rows given (R*P,H), E[id] elsewhere.
+    func wordRows(soft: FloatBuffer) -> FloatBuffer {
+        let rows = fixedRows()
+        scatter(rows.ptr, from: soft.ptr, H: model.config.hiddenSize)
+        return rows
+    }
+
+    /// (R,T,H) rows holding E[id] at the fixed positions (the dreamed ones are filled by the caller).
+    private func fixedRows() -> FloatBuffer {
+        let H = model.config.hiddenSize, E = model.weights.wordEmbeddings.ptr
         let rows = FloatBuffer(count: R * T * H)
         for r in 0..<R { for t in 0..<T where !dreamed[t] {
             (rows.ptr + (r * T + t) * H).update(from: E + ids[t] * H, count: H)
         } }
-        if mode == .hard {
-            let am = argmax(p)
-            for r in 0..<R { for i in 0..<P { (rows.ptr + (r * T + positions[i]) * H).update(from: E + am[r * P + i] * H, count: H) } }
-        } else {
-            // All restarts' dreamed rows in one product (R*P,V)·(V,H): E is streamed once per step.
-            let soft = FloatBuffer(count: R * P * H)
-            p.withUnsafeBufferPointer { pp in model.weights.embeddingMix(soft.ptr, pp.baseAddress!, M: R * P) }
-            scatter(rows.ptr, from: soft.ptr, H: H)
-        }
         return rows
     }
 
@@ -186,13 +199,7 @@ public final class RelaxedInput: @unchecked Sendable {
                                  objective: ActivationObjective,
                                  fluency: (scorer: FluencyScorer, lambda: Float)? = nil) throws -> (values: [Float], dz: [Float], p: [Float], pll: [Float]?) {
         let p = probabilities(z, temperature: temperature, mode: mode, noise: noise)
-        let rows = wordRows(p, mode: mode)
-        // The deepest layer runs (and is undone) at the rows the objective reads only.
-        let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
-                                     withMLM: objective.needsMLM, wordRows: rows, lastLayerRows: objective.rowsAtDeepestLayer(T: T))
-        let grads = SiteGradients(B: R, T: T, config: model.config)
-        let values = try objective.evaluate(acts, grads: grads)
-        let dWord = model.backward(acts, grads)
+        let (values, dWord) = try objectiveGradient(wordRows: wordRows(p, mode: mode), objective: objective)
         var extra: [Float]? = nil, pll: [Float]? = nil
         if let (scorer, lambda) = fluency {
             // The fluency model sees what the dreamed model sees: the soft mixture, or the argmax token (.hard).
@@ -207,6 +214,17 @@ public final class RelaxedInput: @unchecked Sendable {
             pll = ev.pll
         }
         return (values, logitGradient(dWord: dWord, p: p, z: z, temperature: temperature, mode: mode, extraDp: extra), p, pll)
+    }
+
+    /// The objective's values at these word-embedding rows (R,T,H) and its gradient w.r.t. them: one batched forward
+    /// to the objective's deepest layer, one backward.
+    func objectiveGradient(wordRows rows: FloatBuffer, objective: ActivationObjective) throws -> (values: [Float], dWord: FloatBuffer) {
+        // The deepest layer runs (and is undone) at the rows the objective reads only.
+        let acts = try model.forward(batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
+                                     withMLM: objective.needsMLM, wordRows: rows, lastLayerRows: objective.rowsAtDeepestLayer(T: T))
+        let grads = SiteGradients(B: R, T: T, config: model.config)
+        let values = try objective.evaluate(acts, grads: grads)
+        return (values, model.backward(acts, grads))
     }
 
     /// Objective values at discrete token ids for the dreamed span (one row of P ids per sequence), one batched pass.

@@ -108,6 +108,16 @@ public struct Adam {
         m = [Float](repeating: 0, count: count); v = [Float](repeating: 0, count: count)
     }
 
+    /// Counts one step and hands its moments and bias-corrected constants (stepSize, √bc2) to `body`, for an update
+    /// fused into another pass (dl_relaxed_step) that applies the same formula as `step`.
+    mutating func fusedStep(_ body: (_ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ stepSize: Float, _ bc2Sqrt: Float) -> Void) {
+        t += 1
+        let bc1 = 1 - powf(beta1, Float(t)), bc2 = 1 - powf(beta2, Float(t))
+        m.withUnsafeMutableBufferPointer { mp in v.withUnsafeMutableBufferPointer { vp in
+            body(mp.baseAddress!, vp.baseAddress!, lr / bc1, bc2.squareRoot())
+        } }
+    }
+
     /// param -= lr · m̂ / (sqrt(v̂) + eps), with g = scale · grad the gradient of the loss (scale -1: climb grad).
     public mutating func step(_ param: inout [Float], grad: [Float], scale: Float = 1) {
         precondition(grad.count == param.count && param.count == m.count, "Adam: \(param.count) parameters, \(grad.count) gradients, \(m.count) moments")

@@ -78,11 +78,25 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
             let layer = min(5, c.numLayers - 1)
             let obj = PairActivation(layer: layer, word: 5, unit: 100, normalize: true, numLayers: c.numLayers)
             let seq = ids(T: 12, seed: 7)
+            var fusedAt: [Int: Bool] = [:]
             for R in [1, 8] {
                 let input = try RelaxedInput(model: model, ids: seq, typeIds: [Int](repeating: 0, count: 12), first: 1, last: 10, restarts: R)
                 var z = input.oneHotLogits()
                 var adam = Adam(count: z.count, lr: 0.1)
-                let rate = try timeIt("dream step T=12 span 10 restarts=\(R)", units: 1, unitName: "steps/s") {
+                // The step the dream loop runs: fused (one pass over E) where SoftmaxStepper applies.
+                let fused = SoftmaxStepper.applies(to: input, mode: .softmax, fluency: false) && precision == .fp32
+                fusedAt[R] = fused
+                if fused {
+                    let stepper = SoftmaxStepper(input: input, z: z, lr: 0.1, temperature: 1.0)
+                    let rate = try timeIt("dream step T=12 span 10 restarts=\(R)", units: 1, unitName: "steps/s") {
+                        let (_, dRows) = try stepper.gradient(objective: obj)
+                        stepper.update(dRows: dRows, temperature: 1.0, next: 1.0)
+                        _ = try input.discreteValues(stepper.argmaxSpans, objective: obj)
+                    }
+                    results["dream_r\(R)"] = rate * Double(R)
+                    if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
+                }
+                let rate = try timeIt(fused ? "  the same, unfused (E read twice)" : "dream step T=12 span 10 restarts=\(R)", units: 1, unitName: "steps/s") {
                     let (_, dz, p, _) = try input.valueAndGradient(z, temperature: 1.0, mode: .softmax, noise: nil, objective: obj)
                     adam.step(&z, grad: dz, scale: -1)
                     // What the dream loop adds per step: the argmax input's activation, in a pass of its own. (Scoring
@@ -92,22 +106,25 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
                     // that reports each step's argmax one step late.)
                     _ = try input.discreteValues(input.argmaxSpans(p), objective: obj)
                 }
+                if fused { continue }
                 results["dream_r\(R)"] = rate * Double(R)
                 if R > 1 { print(String(format: "%-46@ %10.1f restart-steps/s", "  = restarts=\(R) throughput", rate * Double(R))) }
             }
             // Bytes a step must move, counted from the shapes (every weight and E are far larger than the caches):
             // the soft forward, the backward and the argmax input's forward each read the encoder's weights up to the
-            // objective's layer; p·E and dE·E^T each read E; softmax, its backward and Adam stream (R,P,V) arrays.
+            // objective's layer; p·E and dE·E^T each read E (one pass for both when fused); softmax, its backward and
+            // Adam stream (R,P,V) arrays.
             for R in [1, 8] {
                 let layerBytes = Double(4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize) * 4
                 let weights = layerBytes * Double(layer + 1), E = Double(c.vocabSize * c.hiddenSize) * 4
                 let rpv = Double(R * 10 * c.vocabSize) * 4
-                let bytes = 3 * weights + 2 * E + 14 * rpv
+                let passes = fusedAt[R] == true ? 1 : 2, arrays = fusedAt[R] == true ? 13 : 14
+                let bytes = 3 * weights + Double(passes) * E + Double(arrays) * rpv
                 let steps = (results["dream_r\(R)"] ?? 0) / Double(R)
                 results["dream_r\(R)_mb"] = bytes / 1e6
                 results["dream_r\(R)_gbs"] = bytes * steps / 1e9
-                print(String(format: "%-46@ %10.1f MB per step at %.1f GB/s (3 x %.0f MB of weights, 2 x %.0f MB of E, 14 x %.1f MB of (R,P,V) arrays)",
-                             "  bytes moved, restarts=\(R)", bytes / 1e6, bytes * steps / 1e9, weights / 1e6, E / 1e6, rpv / 1e6))
+                print(String(format: "%-46@ %10.1f MB per step at %.1f GB/s (3 x %.0f MB of weights, %d x %.0f MB of E, %d x %.1f MB of (R,P,V) arrays)",
+                             "  bytes moved, restarts=\(R)", bytes / 1e6, bytes * steps / 1e9, weights / 1e6, passes, E / 1e6, arrays, rpv / 1e6))
             }
             // A custom graph objective written to equal the built-in (what lab.objective traces), same work.
             do {
@@ -146,9 +163,22 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
             try t("backward to embeddings") { dWord = model.backward(acts!, grads) }
             try t("dE·E^T + softmax backward") { _ = input.logitGradient(dWord: dWord, p: p, z: z, temperature: 1, mode: .softmax) }
             try t("argmax input forward (ids_activation)") { _ = try input.discreteValues((0..<R).map { _ in Array(seq[1...10]) }, objective: obj) }
+            var fusedLine: String? = nil
+            if fusedAt[R] == true {
+                // What the fused pass replaces: the softmax, p·E, dE·E^T with its softmax backward, and Adam.
+                let stepper = SoftmaxStepper(input: input, z: z, lr: 0.1, temperature: 1)
+                let dRows = FloatBuffer(count: R * 10 * c.hiddenSize)
+                input.gather(dRows.ptr, from: dWord.ptr, H: c.hiddenSize)
+                let s = Date(); for _ in 0..<10 { stepper.update(dRows: dRows, temperature: 1, next: 1) }
+                let fusedMs = Date().timeIntervalSince(s) / 10 * 1000
+                let replaced = parts.filter { $0.0.hasPrefix("softmax") || $0.0.hasPrefix("p·E") || $0.0.hasPrefix("dE·E^T") }.reduce(0) { $0 + $1.1 }
+                fusedLine = String(format: "  fused pass over E (softmax backward, Adam, next softmax and p·E): %.2f ms, against %.2f ms for the three parts it replaces (Adam not counted)",
+                                   fusedMs, replaced)
+            }
             let total = parts.reduce(0) { $0 + $1.1 }
             print("profile of one step, restarts=\(R):")
             for (l, ms) in parts { print(String(format: "  %-40@ %7.2f ms  %4.0f%%", l, ms, ms / total * 100)) }
+            if let fusedLine { print(fusedLine) }
             }
         }
         if what == "all" || what == "dream" {
