@@ -2,7 +2,8 @@ import CKernels
 import Foundation
 
 /// Dreamed rows (R·P) up to which the softmax relaxation runs fused (SoftmaxStepper). Above it the unfused step's
-/// BLAS products with E beat the fused pass's small-M kernels. 0 turns fusion off (the tests compare the two).
+/// BLAS products with E beat the fused pass's small-M kernels (restarts=8, 80 rows, on an Emerald Rapids VM: 24.8 ms
+/// fused against 18.9 ms for the parts it replaces). 0 turns fusion off (the tests compare the two).
 public nonisolated(unsafe) var fusedRelaxationRows = 48
 
 /// PAIR's softmax relaxation stepped with one pass over the embedding matrix E per step instead of two. Unfused, a
