@@ -101,17 +101,19 @@ INLINE void block_mix(float *acc, const float *ev, const float *Eb, int rows, in
 // 64 tokens (96 KB of E for H=384, kept in L2 while it is used twice):
 //   g  = dRows · E_blk^T                   the gradient w.r.t. p (rows, 64)
 //   dz = p ⊙ (g − dot) · invT              the softmax backward; dot_r = ⟨p_r, g_r⟩ = ⟨dRows_r, x_r⟩ with x = p·E
+//                                          (divided by z where z > 1e-10, else 0, for PAIR's Gumbel log form)
 //   z, m, v ← Adam(z, m, v, −dz)           climbing, as dl_adam
-//   t  = z · invTNext                      the next softmax's argument, written to t
+//   t  = (u + noiseNext) · invTNext        the next softmax's argument, written to t; u = z, or log(max(z, 1e-10))
+//                                          in the log form; noiseNext (nullable) the next step's Gumbel noise
 //   acc += exp(t − mx) · E_blk             the next soft rows, unnormalised against a running max mx per row
 // Unfused, a step reads E twice (p·E before the forward, dRows·E^T after the backward) and streams the (rows,V) arrays
-// through four separate passes. Outputs per row: mx, the double sum of exp(t − mx), the new z's argmax (first index
-// on ties) and its value. `scratch` holds 2·rows·64 floats. t may not alias p.
+// through four separate passes. Outputs per row: mx, the double sum of exp(t − mx), the argmax of u + noiseArg
+// (first index on ties; noiseArg nullable: the noise the argmax input is drawn with) and its value. `scratch` holds 2·rows·64 floats. t may not alias p.
 CLONES
 void dl_relaxed_step(float *z, const float *p, float *t, float *m, float *v, float *acc, float *mx, double *sum, int *best, float *bestZ,
                      const float *E, const float *dRows, const float *dot, int rows, int V, int H, int v0, int v1,
                      float invT, float invTNext, float beta1, float beta2, float stepSize, float bc2Sqrt, float eps,
-                     float *scratch) {
+                     const float *noiseNext, const float *noiseArg, int logForm, float *scratch) {
 #pragma clang fp contract(off)
     enum { VB = 64 };
     for (int r = 0; r < rows; r++) { mx[r] = -INFINITY; sum[r] = 0; best[r] = v0; bestZ[r] = -INFINITY; }
@@ -128,12 +130,27 @@ void dl_relaxed_step(float *z, const float *p, float *t, float *m, float *v, flo
             const float *gr = g + (size_t)r * nb, *pr = p + (size_t)r * V + b;
             float *er = e + (size_t)r * nb;
             const float dr = dot[r];
-            for (int j = 0; j < nb; j++) {
-                float grad = -(pr[j] * (gr[j] - dr) * invT);   // the loss is −activation
-                mr[j] = beta1 * mr[j] + (1 - beta1) * grad;
-                vr[j] = beta2 * vr[j] + (1 - beta2) * grad * grad;
-                zr[j] -= stepSize * mr[j] / (sqrtf(vr[j]) / bc2Sqrt + eps);
-                tr[j] = zr[j] * invTNext;
+            const float *nn = noiseNext ? noiseNext + (size_t)r * V + b : NULL, *na = noiseArg ? noiseArg + (size_t)r * V + b : NULL;
+            if (!logForm && !nn) {
+                for (int j = 0; j < nb; j++) {
+                    float grad = -(pr[j] * (gr[j] - dr) * invT);   // the loss is −activation
+                    mr[j] = beta1 * mr[j] + (1 - beta1) * grad;
+                    vr[j] = beta2 * vr[j] + (1 - beta2) * grad * grad;
+                    zr[j] -= stepSize * mr[j] / (sqrtf(vr[j]) / bc2Sqrt + eps);
+                    tr[j] = zr[j] * invTNext;
+                }
+            } else {
+                for (int j = 0; j < nb; j++) {
+                    float d = pr[j] * (gr[j] - dr) * invT;
+                    if (logForm) d = zr[j] > 1e-10f ? d / zr[j] : 0.0f;
+                    float grad = -d;
+                    mr[j] = beta1 * mr[j] + (1 - beta1) * grad;
+                    vr[j] = beta2 * vr[j] + (1 - beta2) * grad * grad;
+                    zr[j] -= stepSize * mr[j] / (sqrtf(vr[j]) / bc2Sqrt + eps);
+                    float u = logForm ? logf(zr[j] > 1e-10f ? zr[j] : 1e-10f) : zr[j];
+                    er[j] = u;   // kept for the argmax below (er is free until the exps)
+                    tr[j] = (nn ? u + nn[j] : u) * invTNext;
+                }
             }
             // Reductions in 16 lanes, so they vectorise (one running max or sum is a chain of dependent operations).
             float lane[16];
@@ -144,8 +161,16 @@ void dl_relaxed_step(float *z, const float *p, float *t, float *m, float *v, flo
             float bm = -INFINITY;
             for (int l = 0; l < 16; l++) bm = lane[l] > bm ? lane[l] : bm;
             for (; j < nb; j++) bm = tr[j] > bm ? tr[j] : bm;
-            for (j = 0; j < nb; j++)
-                if (zr[j] > bestZ[r]) { bestZ[r] = zr[j]; best[r] = b + j; }
+            if (!logForm && !nn && !na) {
+                for (j = 0; j < nb; j++)
+                    if (zr[j] > bestZ[r]) { bestZ[r] = zr[j]; best[r] = b + j; }
+            } else {
+                const float *ur = (logForm || nn) ? er : zr;
+                for (j = 0; j < nb; j++) {
+                    float a = na ? ur[j] + na[j] : ur[j];
+                    if (a > bestZ[r]) { bestZ[r] = a; best[r] = b + j; }
+                }
+            }
             if (bm > mx[r]) {   // a new running max: rescale what was summed against the old one
                 float scale = mx[r] == -INFINITY ? 0.0f : expf(mx[r] - bm);
                 float *ar = acc + (size_t)r * H;
@@ -164,5 +189,21 @@ void dl_relaxed_step(float *z, const float *p, float *t, float *m, float *v, flo
             sum[r] += s;
         }
         block_mix(acc, e, Eb, rows, nb, H);   // acc (rows,H) += e (rows,nb) · E_blk (nb,H)
+    }
+}
+
+// out[i] = −log(−log(u_i)) for i in 0..n, u_i the (first+i+1)-th SplitMix64 draw after `state` as a double in
+// [0,1) (floored at 1e-12): the same numbers as drawing them one by one, but any range can be computed on its own
+// (SplitMix64's state advances by a constant), so the threads split it and the logs vectorise.
+CLONES
+void dl_gumbel_noise(float *out, size_t n, uint64_t state, size_t first) {
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = state + (uint64_t)(first + i + 1) * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        double u = (double)(z >> 11) * (1.0 / 9007199254740992.0);
+        u = u > 1e-12 ? u : 1e-12;
+        out[i] = (float)(-log(-log(u)));
     }
 }

@@ -9,6 +9,21 @@ final class KernelTests: XCTestCase {
         FloatBuffer((0..<n).map { _ in Float(rng.nextDouble() * 2 - 1) })
     }
 
+    /// The threaded Gumbel noise is the one-at-a-time stream: same numbers (the logs may differ in a last double ulp,
+    /// which float32 hides all but rarely), and the generator left where drawing them one by one leaves it.
+    func testGumbelNoiseIsTheSequentialStream() {
+        for (seed, count) in [(UInt64(1), 1), (7, 1_000), (42, 305_220), (3, 2_441_760)] {
+            var a = SplitMix64(seed: seed), b = SplitMix64(seed: seed)
+            let fast = gumbelNoise(count: count, rng: &a), slow = gumbelNoiseNaive(count: count, rng: &b)
+            var differ = 0, worst: Float = 0
+            for (x, y) in zip(fast, slow) where x != y { differ += 1; worst = max(worst, abs(x - y) / max(1, abs(y))) }
+            print(String(format: "gumbel noise, %d draws: %d differ, max rel %.1e", count, differ, worst))
+            XCTAssertLessThanOrEqual(worst, 2e-7, "count \(count)")
+            XCTAssertLessThan(differ, max(2, count / 10_000), "count \(count)")
+            XCTAssertEqual(a.next(), b.next(), "the generator must continue where the one-by-one draws leave it")
+        }
+    }
+
     func testLinearMatchesNaive() {
         var rng = SplitMix64(seed: 3)
         for (N, C, OC) in [(1, 1, 1), (3, 7, 5), (13, 33, 17), (31, 65, 129)] {

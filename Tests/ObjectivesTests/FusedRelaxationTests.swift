@@ -20,13 +20,21 @@ final class FusedRelaxationTests: XCTestCase {
         try compare(sentence: "the quick brown fox jumps over the lazy dog again and again", first: 1, last: 11, restarts: 1)
     }
 
-    func compare(sentence: String, first: Int, last: Int, restarts: Int) throws {
+    /// The Gumbel forms draw noise each step: the fused loop must draw the same noise in the same order.
+    func testFusedStepRunsTheUnfusedGumbelDreams() throws {
+        try compare(sentence: "i hate kickshaws", first: 1, last: 3, restarts: 2, mode: .gumbel)
+        try compare(sentence: "i hate kickshaws", first: 1, last: 3, restarts: 2, method: .hybrid)
+    }
+
+    func compare(sentence: String, first: Int, last: Int, restarts: Int, mode: RelaxationMode = .softmax, method: DreamMethod = .relaxed) throws {
         let model = try defaultModel()
         let obj = PairActivation(layer: 4, word: 2, unit: 77, normalize: true, numLayers: model.config.numLayers)
         var o = DreamOptions(first: first, last: last)
         o.sentence = sentence
         o.steps = 40; o.every = 10; o.topkEvery = 5; o.topk = 5; o.lr = 0.1
         o.restarts = restarts
+        o.mode = mode
+        o.method = method
         o.schedule = .anneal(start: 2.0, stop: 0.3, rate: 0.9, warmup: 5)   // the temperature changes between steps
         let a = try dream(fused: false, options: o, objective: obj, model: model)
         let b = try dream(fused: true, options: o, objective: obj, model: model)
@@ -47,8 +55,8 @@ final class FusedRelaxationTests: XCTestCase {
             for (x, y) in zip(ra.finalProbs, rb.finalProbs) { probDiff = max(probDiff, abs(x - y)) }
             XCTAssertEqual(ra.best?.ids, rb.best?.ids)
         }
-        print(String(format: "fused vs unfused dream, 40 steps, %d restarts x %d positions: activation rel %.2e, max values %.2e, final probabilities %.2e",
-                     restarts, last - first + 1, curveDiff, maxValueDiff, probDiff))
+        print(String(format: "fused vs unfused %@ dream (%@), 40 steps, %d restarts x %d positions: activation rel %.2e, max values %.2e, final probabilities %.2e",
+                     method.rawValue, a.options.mode.rawValue, restarts, last - first + 1, curveDiff, maxValueDiff, probDiff))
         XCTAssertLessThan(curveDiff, 1e-4)
         XCTAssertLessThan(maxValueDiff, 1e-5)
         XCTAssertLessThan(probDiff, 1e-5)

@@ -1,6 +1,7 @@
 #ifndef DREAMLAB_CKERNELS_H
 #define DREAMLAB_CKERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 // Small-M matrix kernels. With few rows (a dream step has 10 to 100), OpenBLAS spends most of its time packing
 // the weight matrix; these stream each weight row once instead. Built for AVX-512, AVX2 and a generic target,
@@ -16,13 +17,17 @@ void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N
 // force 1 picks AVX2 where the CPU has it, 0 the wide ones, -1 leaves the choice as it is (tests compare both).
 int dl_small_kernels_avx2(int force);
 
+// Seeded Gumbel(0,1) noise, −log(−log(u)), for draws first+1 ... first+n of a SplitMix64 generator at `state`
+// (relaxation.c): the numbers SplitMix64.nextDouble gives one by one, computed in any range independently.
+void dl_gumbel_noise(float *out, size_t n, uint64_t state, size_t first);
+
 // One update of the softmax relaxation over vocabulary rows v0..v1 in one pass over E (relaxation.c): the softmax
 // backward of g = dRows·E^T, Adam on z, and the next step's p·E against a running max. t receives z·invTNext
 // (the next softmax's argument); acc, mx, sum, best, bestZ are this range's partials; scratch holds 2·rows·64 floats.
 void dl_relaxed_step(float *z, const float *p, float *t, float *m, float *v, float *acc, float *mx, double *sum, int *best, float *bestZ,
                      const float *E, const float *dRows, const float *dot, int rows, int V, int H, int v0, int v1,
                      float invT, float invTNext, float beta1, float beta2, float stepSize, float bc2Sqrt, float eps,
-                     float *scratch);
+                     const float *noiseNext, const float *noiseArg, int logForm, float *scratch);
 
 
 // Row softmax with temperature, GELU and its backward, vectorised with libmvec.

@@ -356,10 +356,11 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
     }
 
     var lastP = input.probabilities(z, temperature: cursor.current, mode: o.mode, noise: nil)
-    // The softmax relaxation reads E once a step where it can (SoftmaxStepper); the same dream up to the sums' order.
+    // The relaxation reads E once a step where it can (SoftmaxStepper); the same dream up to the sums' order, with
+    // the Gumbel noise drawn in the same order (each step's, then its argmax input's).
     let stepper = SoftmaxStepper.applies(to: input, mode: o.mode, fluency: fluency != nil)
-        ? SoftmaxStepper(input: input, z: z, lr: o.lr, temperature: cursor.current) : nil
-    var lastTemp: Float? = nil   // the fused loop's last step temperature, for the final probabilities
+        ? SoftmaxStepper(input: input, z: z, lr: o.lr, temperature: cursor.current, mode: o.mode, noise: noise()) : nil
+    var lastTemp: Float? = nil, lastArgmaxNoise: [Float]? = nil   // the fused loop's last step, for the final probabilities
     var step = 0
     while step < o.steps {
         if interruptRequested.load(ordering: .relaxed) { result.interrupted = true; break }
@@ -369,13 +370,15 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
             lastValues = values
             record(step, temp, values, stepper.p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
             try cursor.advance()
-            stepper.update(dRows: dRows, temperature: temp, next: cursor.current)
+            let argmaxNoise = noise(), nextNoise = noise()
+            stepper.update(dRows: dRows, temperature: temp, next: cursor.current, argmaxNoise: argmaxNoise, nextNoise: nextNoise)
             lastTemp = temp
+            lastArgmaxNoise = argmaxNoise
             prevSpans = stepper.argmaxSpans
             prevIdsAct = try idsActivations(prevSpans)
-            // PAIR's max values are those of softmax(z/T) at this step's T: computed when the next record reports them.
+            // PAIR's max values are those of p2 = softmax(u/T) at this step's T: computed when the next record reports them.
             if (step + 1) % o.every == 0 {
-                let p2 = input.probabilities(stepper.z, temperature: temp, mode: o.mode, noise: nil)
+                let p2 = input.probabilities(stepper.z, temperature: temp, mode: o.mode, noise: argmaxNoise)
                 prevMax = (0..<R).map { maxValues(p2, $0) }
             }
         } else {
@@ -407,13 +410,14 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
     result.seconds = Date().timeIntervalSince(start)
     if let stepper {
         z = stepper.z
-        if let lastTemp { lastP = input.probabilities(z, temperature: lastTemp, mode: o.mode, noise: nil) }
+        if let lastTemp { lastP = input.probabilities(z, temperature: lastTemp, mode: o.mode, noise: lastArgmaxNoise) }
     }
 
     // PAIR's closing record at number = steps, without a gradient.
     if !result.stopped && !result.interrupted && o.steps % o.every == 0 {
         let temp = cursor.current
-        let p = input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
+        // The fused loop drew this step's noise already, for the p it holds.
+        let p = stepper?.p ?? input.probabilities(z, temperature: temp, mode: o.mode, noise: noise())
         let acts = try model.forward(input.batch, upTo: min(objective.deepestLayer, model.config.numLayers - 1),
                                      withMLM: objective.needsMLM, wordRows: input.wordRows(p, mode: o.mode))
         lastValues = try objective.evaluate(acts, grads: nil)

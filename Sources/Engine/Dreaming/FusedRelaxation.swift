@@ -10,29 +10,34 @@ public nonisolated(unsafe) var fusedRelaxationRows = 48
 /// step reads E for p·E before the forward and again for dRows·E^T after the backward, and streams the (R,P,V)
 /// arrays through the softmax, its backward, Adam and the next softmax. Here one pass over E's rows (dl_relaxed_step)
 /// takes the softmax backward, Adam, and the next step's p·E against a running max, while each block of E is in L2.
-/// The sums differ from the unfused step's only in order. Used for mode "softmax" in fp32 without a fluency term.
+/// The sums differ from the unfused step's only in order. Used in fp32 without a fluency term for the softmax and both
+/// Gumbel forms (the noise is drawn in the unfused loop's order: each step's argmax noise, then the next step's).
 public final class SoftmaxStepper {
     public let input: RelaxedInput
+    public let mode: RelaxationMode
     public private(set) var z: [Float]
-    /// softmax(z / T) at the temperature of the step about to run. (R,P,V)
+    /// softmax(u / T) at the temperature of the step about to run, u = z (+ that step's Gumbel noise). (R,P,V)
     public private(set) var p: [Float]
     /// p·E at the dreamed rows. (R*P,H)
     let soft: FloatBuffer
-    /// The argmax token of z at each dreamed row (R*P): that of p at any temperature.
+    /// The argmax token at each dreamed row (R*P) of the last update's z (+ its argmax noise): that of p2 in the unfused loop.
     public private(set) var argmax: [Int]
     var adam: Adam
     /// z / T' from the pass, the next softmax's argument. (R,P,V)
     private var scaled: [Float]
 
     public static func applies(to input: RelaxedInput, mode: RelaxationMode, fluency: Bool) -> Bool {
-        mode == .softmax && !fluency && input.model.precision == .fp32 && input.R * input.P <= fusedRelaxationRows
+        mode != .hard && !fluency && input.model.precision == .fp32 && input.R * input.P <= fusedRelaxationRows
     }
 
-    public init(input: RelaxedInput, z: [Float], lr: Float, temperature: Float) {
+    /// `noise`: the first step's Gumbel noise for the Gumbel modes.
+    public init(input: RelaxedInput, z: [Float], lr: Float, temperature: Float, mode: RelaxationMode = .softmax, noise: [Float]? = nil) {
+        precondition(mode != .hard && (noise != nil) == mode.usesGumbelNoise, "SoftmaxStepper: mode \(mode) with\(noise == nil ? "out" : "") noise")
         self.input = input
+        self.mode = mode
         self.z = z
         adam = Adam(count: z.count, lr: lr)
-        let p = input.probabilities(z, temperature: temperature, mode: .softmax, noise: nil)
+        let p = input.probabilities(z, temperature: temperature, mode: mode, noise: noise)
         let soft = FloatBuffer(count: input.R * input.P * input.model.config.hiddenSize)
         p.withUnsafeBufferPointer { input.model.weights.embeddingMix(soft.ptr, $0.baseAddress!, M: input.R * input.P) }
         self.p = p
@@ -56,8 +61,10 @@ public final class SoftmaxStepper {
     }
 
     /// One Adam step on z, climbing the objective whose gradient w.r.t. the rows p·E (at `temperature`) is dRows;
-    /// then p, its rows and the argmax at the next step's temperature `next`.
-    public func update(dRows: FloatBuffer, temperature: Float, next: Float) {
+    /// then p, its rows and the argmax at the next step's temperature `next`. The Gumbel modes give the argmax input's
+    /// noise (`argmaxNoise`) and the next step's (`nextNoise`).
+    public func update(dRows: FloatBuffer, temperature: Float, next: Float, argmaxNoise: [Float]? = nil, nextNoise: [Float]? = nil) {
+        precondition((argmaxNoise != nil) == mode.usesGumbelNoise && (nextNoise != nil) == mode.usesGumbelNoise, "SoftmaxStepper.update: noise for mode \(mode)")
         let rows = input.R * input.P, V = input.V, H = input.model.config.hiddenSize
         let E = input.model.weights.wordEmbeddings.ptr
         // ⟨p_r, dRows_r·E^T⟩ = ⟨dRows_r, (p·E)_r⟩: the softmax backward's common term, known before the pass.
@@ -78,16 +85,16 @@ public final class SoftmaxStepper {
         let (beta1, beta2, eps) = (adam.beta1, adam.beta2, adam.eps)
         adam.fusedStep { m, v, stepSize, bc2Sqrt in
             z.withUnsafeMutableBufferPointer { zp in p.withUnsafeBufferPointer { pp in scaled.withUnsafeMutableBufferPointer { tp in
-                dot.withUnsafeBufferPointer { dp in
+                dot.withUnsafeBufferPointer { dp in withOptionalPointer(argmaxNoise) { na in withOptionalPointer(nextNoise) { nn in
                 let (zo, po, to, d) = (zp.baseAddress!, pp.baseAddress!, tp.baseAddress!, dp.baseAddress!)
                 parallelChunks(V, work: rows * V * H * 4) { c, v0, v1 in
                     lo[c] = v0
                     let o = c * rows
                     dl_relaxed_step(zo, po, to, m, v, acc.ptr + o * H, mx.ptr + o, sum + o, best + o, bestZ.ptr + o, E, dRows.ptr, d,
                                     Int32(rows), Int32(V), Int32(H), Int32(v0), Int32(v1), 1 / temperature, 1 / next,
-                                    beta1, beta2, stepSize, bc2Sqrt, eps, scratch.ptr + c * 2 * rows * 64)
+                                    beta1, beta2, stepSize, bc2Sqrt, eps, nn, na, mode == .gumbel ? 1 : 0, scratch.ptr + c * 2 * rows * 64)
                 }
-            } } } }
+            } } } } } }
         }
         // Merge the ranges (ascending, so ties keep the first index, as argmax does): rows = Σ acc·e^(mx−M) / Σ sum·e^(mx−M).
         let ran = (0..<areas).filter { lo[$0] >= 0 }.sorted { lo[$0] < lo[$1] }
@@ -114,4 +121,10 @@ public final class SoftmaxStepper {
             parallelHalves(rows, work: rows * V * 20) { r0, r1 in dl_softmax_rows(po + r0 * V, to + r0 * V, Int32(r1 - r0), Int32(V), 1) }
         } }
     }
+}
+
+/// body(pointer to the array's elements, or nil).
+private func withOptionalPointer<T>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> T) -> T {
+    guard let a else { return body(nil) }
+    return a.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
