@@ -56,7 +56,7 @@ INLINE void mix_tile(float *acc, const float *ev, const float *Eb, int MR, int n
 }
 
 // The two block products over all rows, in tiles whose row counts are constants (so their loops unroll and the
-// accumulators stay in registers). Rows go in near-even tiles: 10 rows run as 4+3+3 dots and one mix tile of 10.
+// accumulators stay in registers). Rows go in near-even tiles: 10 rows run as 3+3+4 dots and one mix tile of 10.
 INLINE void block_dots(float *g, const float *d, const float *Eb, int rows, int nb, int H, size_t ahead) {
     int tiles = (rows + 3) / 4;
     for (int j = 0; j < nb; j += 4) {   // 4 rows of E (in L1) against every row of d
@@ -179,6 +179,7 @@ void dl_relaxed_step(float *z, const float *p, float *t, float *m, float *v, flo
                 mx[r] = bm;
             }
             const float mxr = mx[r];
+            if (mxr == -INFINITY) { for (j = 0; j < nb; j++) er[j] = 0; continue; }   // nothing yet (exp(−inf − −inf) is NaN)
             for (j = 0; j < nb; j++) er[j] = expf(tr[j] - mxr);
             for (int l = 0; l < 16; l++) lane[l] = 0;
             for (j = 0; j + 16 <= nb; j += 16)

@@ -369,7 +369,7 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
             let (values, dRows) = try stepper.gradient(objective: objective)
             lastValues = values
             record(step, temp, values, stepper.p, metrics: step % o.every == 0, topK: step % o.topkEvery == 0)
-            try cursor.advance()
+            try cursor.advance()   // before the update, not after the scoring: the pass builds the next step's p at its T
             let argmaxNoise = noise(), nextNoise = noise()
             stepper.update(dRows: dRows, temperature: temp, next: cursor.current, argmaxNoise: argmaxNoise, nextNoise: nextNoise)
             lastTemp = temp

@@ -20,11 +20,16 @@ public final class SoftmaxStepper {
     public private(set) var p: [Float]
     /// p·E at the dreamed rows. (R*P,H)
     let soft: FloatBuffer
-    /// The argmax token at each dreamed row (R*P) of the last update's z (+ its argmax noise): that of p2 in the unfused loop.
+    /// The argmax token at each dreamed row (R*P) of the last update's z (+ its argmax noise): that of p2 in the unfused
+    /// loop, up to ties that only rounding makes (two z within an ulp give equal p; this keeps the larger z).
     public private(set) var argmax: [Int]
     var adam: Adam
     /// z / T' from the pass, the next softmax's argument. (R,P,V)
     private var scaled: [Float]
+
+    /// The vocabulary ranges the pass splits into (a multiple of its 64-token blocks), fixed so results do not
+    /// depend on the thread count.
+    static let rangeTokens = 4096
 
     public static func applies(to input: RelaxedInput, mode: RelaxationMode, fluency: Bool) -> Bool {
         mode != .hard && !fluency && input.model.precision == .fp32 && input.R * input.P <= fusedRelaxationRows
@@ -74,44 +79,44 @@ public final class SoftmaxStepper {
             for h in 0..<H { s += Double(dRows.ptr[r * H + h]) * Double(soft.ptr[r * H + h]) }
             dot[r] = Float(s)
         }
-        // Each thread's vocabulary range has its own partials, merged below.
-        let areas = Threads.count
-        let acc = FloatBuffer(uninitialized: areas * rows * H), scratch = FloatBuffer(uninitialized: areas * 2 * rows * 64)
-        let mx = FloatBuffer(uninitialized: areas * rows), bestZ = FloatBuffer(uninitialized: areas * rows)
-        let sum = UnsafeMutablePointer<Double>.allocate(capacity: areas * rows), best = UnsafeMutablePointer<Int32>.allocate(capacity: areas * rows)
-        let lo = UnsafeMutablePointer<Int>.allocate(capacity: areas)
-        defer { sum.deallocate(); best.deallocate(); lo.deallocate() }
-        lo.initialize(repeating: -1, count: areas)
+        // Fixed vocabulary ranges, each with its own partials, merged below in order: the sums do not depend on how
+        // many threads ran them, so a seeded dream is the same under any DREAMLAB_THREADS.
+        let ranges = (V + SoftmaxStepper.rangeTokens - 1) / SoftmaxStepper.rangeTokens, areas = Threads.count
+        let acc = FloatBuffer(uninitialized: ranges * rows * H), scratch = FloatBuffer(uninitialized: areas * 2 * rows * 64)
+        let mx = FloatBuffer(uninitialized: ranges * rows), bestZ = FloatBuffer(uninitialized: ranges * rows)
+        let sum = UnsafeMutablePointer<Double>.allocate(capacity: ranges * rows), best = UnsafeMutablePointer<Int32>.allocate(capacity: ranges * rows)
+        defer { sum.deallocate(); best.deallocate() }
         let (beta1, beta2, eps) = (adam.beta1, adam.beta2, adam.eps)
         adam.fusedStep { m, v, stepSize, bc2Sqrt in
             z.withUnsafeMutableBufferPointer { zp in p.withUnsafeBufferPointer { pp in scaled.withUnsafeMutableBufferPointer { tp in
                 dot.withUnsafeBufferPointer { dp in withOptionalPointer(argmaxNoise) { na in withOptionalPointer(nextNoise) { nn in
                 let (zo, po, to, d) = (zp.baseAddress!, pp.baseAddress!, tp.baseAddress!, dp.baseAddress!)
-                parallelChunks(V, work: rows * V * H * 4) { c, v0, v1 in
-                    lo[c] = v0
-                    let o = c * rows
-                    dl_relaxed_step(zo, po, to, m, v, acc.ptr + o * H, mx.ptr + o, sum + o, best + o, bestZ.ptr + o, E, dRows.ptr, d,
-                                    Int32(rows), Int32(V), Int32(H), Int32(v0), Int32(v1), 1 / temperature, 1 / next,
-                                    beta1, beta2, stepSize, bc2Sqrt, eps, nn, na, mode == .gumbel ? 1 : 0, scratch.ptr + c * 2 * rows * 64)
+                parallelChunks(ranges, work: rows * V * H * 4) { c, first, end in
+                    for k in first..<end {
+                        let o = k * rows, v0 = k * SoftmaxStepper.rangeTokens, v1 = min(V, v0 + SoftmaxStepper.rangeTokens)
+                        dl_relaxed_step(zo, po, to, m, v, acc.ptr + o * H, mx.ptr + o, sum + o, best + o, bestZ.ptr + o, E, dRows.ptr, d,
+                                        Int32(rows), Int32(V), Int32(H), Int32(v0), Int32(v1), 1 / temperature, 1 / next,
+                                        beta1, beta2, stepSize, bc2Sqrt, eps, nn, na, mode == .gumbel ? 1 : 0, scratch.ptr + c * 2 * rows * 64)
+                    }
                 }
             } } } } } }
         }
-        // Merge the ranges (ascending, so ties keep the first index, as argmax does): rows = Σ acc·e^(mx−M) / Σ sum·e^(mx−M).
-        let ran = (0..<areas).filter { lo[$0] >= 0 }.sorted { lo[$0] < lo[$1] }
+        // Merge the ranges in order (ties keep the first index, as argmax does): rows = Σ acc·e^(mx−M) / Σ sum·e^(mx−M).
         for r in 0..<rows {
-            let top = ran.map { mx.ptr[$0 * rows + r] }.max()!
+            var top = -Float.infinity
+            for k in 0..<ranges { top = max(top, mx.ptr[k * rows + r]) }
             var total = 0.0
             var bz = -Float.infinity, bi = 0
-            for c in ran {
-                let o = c * rows + r
+            for k in 0..<ranges {
+                let o = k * rows + r
                 total += sum[o] * Double(expf(mx.ptr[o] - top))
                 if bestZ.ptr[o] > bz { bz = bestZ.ptr[o]; bi = Int(best[o]) }
             }
             argmax[r] = bi
             let out = soft.ptr + r * H
             out.update(repeating: 0, count: H)
-            for c in ran {
-                let w = Float(Double(expf(mx.ptr[c * rows + r] - top)) / total), a = acc.ptr + (c * rows + r) * H
+            for k in 0..<ranges {
+                let w = Float(Double(expf(mx.ptr[k * rows + r] - top)) / total), a = acc.ptr + (k * rows + r) * H
                 for h in 0..<H { out[h] += w * a[h] }
             }
         }
