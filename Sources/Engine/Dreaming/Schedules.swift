@@ -121,19 +121,15 @@ public struct Adam {
     /// param -= lr · m̂ / (sqrt(v̂) + eps), with g = scale · grad the gradient of the loss (scale -1: climb grad).
     public mutating func step(_ param: inout [Float], grad: [Float], scale: Float = 1) {
         precondition(grad.count == param.count && param.count == m.count, "Adam: \(param.count) parameters, \(grad.count) gradients, \(m.count) moments")
-        t += 1
-        let bc1 = 1 - powf(beta1, Float(t)), bc2 = 1 - powf(beta2, Float(t))
-        let stepSize = lr / bc1
-        let bc2Sqrt = bc2.squareRoot()
         let (beta1, beta2, eps) = (self.beta1, self.beta2, self.eps)
-        m.withUnsafeMutableBufferPointer { mp in v.withUnsafeMutableBufferPointer { vp in param.withUnsafeMutableBufferPointer { pp in
-            grad.withUnsafeBufferPointer { gp in
+        fusedStep { m, v, stepSize, bc2Sqrt in
+            param.withUnsafeMutableBufferPointer { pp in grad.withUnsafeBufferPointer { gp in
                 // Elementwise, so the cores split it (restarts=8 updates 2.4M logits a step).
-                let (m, v, p, g) = (mp.baseAddress!, vp.baseAddress!, pp.baseAddress!, gp.baseAddress!)
+                let (p, g) = (pp.baseAddress!, gp.baseAddress!)
                 parallelHalves(pp.count, work: pp.count * 8) { i0, i1 in
                     dl_adam(p + i0, m + i0, v + i0, g + i0, i1 - i0, scale, beta1, beta2, stepSize, bc2Sqrt, eps)
                 }
-            }
-        } } }
+            } }
+        }
     }
 }
