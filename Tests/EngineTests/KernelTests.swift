@@ -236,4 +236,38 @@ final class KernelTests: XCTestCase {
             XCTAssertLessThan(Tensor.maxAbsDiff(d1.array, d2.array), 1e-3, "streaming nn \(M)x\(N)x\(K)")
         }
     }
+
+    /// The products against packed weights (gemm.c) against the plain loops: row counts around the 14-row tile and the
+    /// row split (448), columns around the 32-column panel, K past one 384-wide block; with bias, and accumulating.
+    func testPackedProductsMatchNaive() throws {
+        try XCTSkipUnless(dl_gemm_packed_available() != 0, "the packed products need AVX-512")
+        var rng = SplitMix64(seed: 21)
+        for (M, N, K) in [(1, 1, 1), (13, 33, 40), (14, 32, 385), (15, 31, 7), (29, 100, 800), (96, 40, 384), (470, 65, 130), (1000, 17, 33)] {
+            let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng), b = randomBuffer(N, &rng)
+            let linear = Linear(weight: w, bias: b, outFeatures: N, inFeatures: K)
+            let fast = FloatBuffer(count: M * N), slow = FloatBuffer(count: M * N)
+            linear.packed.forward(w, out: N, inp: K).product(fast.ptr, x.ptr, b.ptr, M: M, accumulate: false)
+            linearForwardNaive(slow.ptr, x.ptr, w.ptr, b.ptr, N: M, C: K, OC: N)
+            let dNT = Tensor.maxAbsDiff(fast.array, slow.array)
+            // Backward: dX += dOut · W on top of what dX held.
+            let g = randomBuffer(M * N, &rng), start = randomBuffer(M * K, &rng)
+            let d1 = FloatBuffer(start.array), d2 = FloatBuffer(start.array)
+            linear.packed.backward(w, out: N, inp: K).product(d1.ptr, g.ptr, nil, M: M, accumulate: true)
+            linearBackwardNaive(d2.ptr, g.ptr, w.ptr, N: M, C: K, OC: N)
+            let dNN = Tensor.maxAbsDiff(d1.array, d2.array)
+            print(String(format: "packed %dx%dx%d: forward max |packed-naive| %.1e, backward %.1e", M, N, K, dNT, dNN))
+            XCTAssertLessThan(dNT, 1e-4 * Float(max(1, K / 100)), "nt \(M)x\(N)x\(K)")
+            XCTAssertLessThan(dNN, 1e-4 * Float(max(1, N / 100)), "nn \(M)x\(N)x\(K)")
+        }
+        // Through Linear, where the products go past smallMThreshold rows: the same as OpenBLAS's.
+        let (M, N, K) = (200, 96, 64)
+        let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng), b = randomBuffer(N, &rng)
+        let linear = Linear(weight: w, bias: b, outFeatures: N, inFeatures: K)
+        let viaLinear = FloatBuffer(count: M * N), viaBLAS = FloatBuffer(count: M * N)
+        linear.forward(viaLinear.ptr, x.ptr, rows: M)
+        PackedLinear.enabled = false
+        linear.forward(viaBLAS.ptr, x.ptr, rows: M)
+        PackedLinear.enabled = dl_gemm_packed_available() != 0
+        XCTAssertLessThan(Tensor.maxAbsDiff(viaLinear.array, viaBLAS.array), 1e-4)
+    }
 }

@@ -17,6 +17,16 @@ void dl_matmul_nn_acc(float *dX, const float *dOut, const float *W, int M, int N
 // force 1 picks AVX2 where the CPU has it, 0 the wide ones, -1 leaves the choice as it is (tests compare both).
 int dl_small_kernels_avx2(int force);
 
+// Products against weights packed once (gemm.c): out (M,N) (+)= X (M,K) · B (K,N) (+ bias), B in panels of 32
+// columns. dl_pack_nt packs W (N,K) as B = W^T (forward products), dl_pack_nn packs W (K,N) as B = W (backward).
+size_t dl_packed_floats(int N, int K);
+void dl_pack_nt(float *packed, const float *W, int N, int K);
+void dl_pack_nn(float *packed, const float *W, int K, int N);
+int dl_gemm_packed_available(void);   // 1 where the CPU has AVX-512 (elsewhere OpenBLAS does these products)
+// X's rows m0..m1 and panels p0..p1 only (threads split either way); `accumulate` adds to out.
+void dl_gemm_packed(float *out, const float *X, const float *packed, const float *bias,
+                    int N, int K, int m0, int m1, int p0, int p1, int accumulate);
+
 // Seeded Gumbel(0,1) noise, −log(−log(u)), for draws first+1 ... first+n of a SplitMix64 generator at `state`
 // (relaxation.c): the numbers SplitMix64.nextDouble gives one by one, computed in any range independently.
 void dl_gumbel_noise(float *out, size_t n, uint64_t state, size_t first);

@@ -393,7 +393,7 @@ func relaxedDream(model: BertModel, enc: Encoding, objective: ActivationObjectiv
             prevSpans = input.argmaxSpans(p2)
             prevIdsAct = try idsActivations(prevSpans)
             prevPLL = try idsPLLs(prevSpans)
-            prevMax = (0..<R).map { maxValues(p2, $0) }
+            if (step + 1) % o.every == 0 { prevMax = (0..<R).map { maxValues(p2, $0) } }   // read by the next record only
             try cursor.advance()
         }
         for r in 0..<R { updateBest(r, prevSpans[r], prevIdsAct[r], prevPLL?[r], step + 1) }

@@ -109,6 +109,9 @@ extension Linear {
     @inline(__always)
     func forward(_ out: FPtr, _ inp: CFPtr, rows N: Int) {
         if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N) }
+        else if N > smallMThreshold && PackedLinear.enabled {
+            packed.forward(weight, out: outFeatures, inp: inFeatures).product(out, inp, bias.ptr, M: N, accumulate: false)
+        }
         else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures) }
     }
 
@@ -116,6 +119,9 @@ extension Linear {
     @inline(__always)
     func backward(_ dinp: FPtr, _ dout: CFPtr, rows N: Int) {
         if let b = bf16 { b.productNNAcc(dinp, dout, M: N) }
+        else if N > smallMThreshold && PackedLinear.enabled {
+            packed.backward(weight, out: outFeatures, inp: inFeatures).product(dinp, dout, nil, M: N, accumulate: true)
+        }
         else { linearBackward(dinp, dout, weight.ptr, N: N, C: inFeatures, OC: outFeatures) }
     }
 
@@ -134,12 +140,16 @@ extension BertWeights {
     public func embeddingMix(_ rows: FPtr, _ p: CFPtr, M: Int) {
         let V = wordVocab, H = hidden
         if let e = wordBF16 { e.productNNAcc(rows, p, M: M, streaming: true) }
+        else if M > streamingBLASRows && PackedLinear.enabled { wordPacked.backward(wordEmbeddings, out: V, inp: H).product(rows, p, nil, M: M, accumulate: true) }
         else { matmulNNAcc(rows, p, wordEmbeddings.ptr, M: M, N: V, K: H, streaming: true) }
     }
 
     /// out (M,V) = d (M,H) · E^T: every token's first-order gain from a gradient w.r.t. word-embedding rows.
     public func embeddingDots(_ out: FPtr, _ d: CFPtr, M: Int) {
         if let e = wordBF16 { e.productNT(out, d, nil, M: M, streaming: true) }
+        else if M > streamingBLASRows && PackedLinear.enabled {
+            wordPacked.forward(wordEmbeddings, out: wordVocab, inp: hidden).product(out, d, nil, M: M, accumulate: false)
+        }
         else { matmulNT(out, d, wordEmbeddings.ptr, nil, M: M, N: wordVocab, K: hidden, streaming: true) }
     }
 

@@ -8,6 +8,8 @@ public struct Linear: Sendable {
     public let inFeatures: Int
     /// The bf16 mode's copies of `weight` (which then holds the bf16-rounded values); nil in fp32.
     public var bf16: BF16Matrix? = nil
+    /// Packed copies of `weight` for products with many rows (gemm.c), made on first use.
+    let packed = PackedLinear()
 }
 
 public struct LayerNormWeights: Sendable {
@@ -40,6 +42,8 @@ public struct BertWeights: Sendable {
     public var mlm: MLMHeadWeights?
     /// The bf16 mode's copies of the word embeddings (E); nil in fp32.
     public var wordBF16: BF16Matrix? = nil
+    /// Packed copies of E for the products with many rows (p·E and dE·E^T at restarts=8), made on first use.
+    let wordPacked = PackedLinear()
 }
 
 /// Every Hugging Face key rename lives here: an optional `bert.` prefix, and the old LayerNorm `gamma`/`beta`.

@@ -1,0 +1,60 @@
+import CKernels
+import Foundation
+
+/// A weight matrix packed for gemm.c's products, in 64-byte-aligned panels of 32 columns.
+final class PackedPanels: @unchecked Sendable {
+    let ptr: UnsafeMutablePointer<Float>
+    /// B's shape: out (M,N) = X (M,K) · B (K,N).
+    let N: Int, K: Int
+
+    init(N: Int, K: Int, fill: (UnsafeMutablePointer<Float>) -> Void) {
+        self.N = N; self.K = K
+        let count = dl_packed_floats(Int32(N), Int32(K))
+        ptr = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(count, 16))
+        fill(ptr)
+    }
+    deinit { ptr.deallocate() }
+
+    /// out (M,N) = or += X (M,K) · B (+ bias), split across the threads: by rows when there are many, otherwise by
+    /// panels (so B is read once in all).
+    func product(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, accumulate: Bool) {
+        let panels = (N + 31) / 32, acc: Int32 = accumulate ? 1 : 0
+        if M >= 4 * 112 {
+            splitTwo(M * N * K, M, align: 14) { m0, m1 in
+                dl_gemm_packed(out, X, ptr, bias, Int32(N), Int32(K), Int32(m0), Int32(m1), 0, Int32(panels), acc)
+            }
+        } else {
+            splitTwo(M * N * K, panels, align: 1) { p0, p1 in
+                dl_gemm_packed(out, X, ptr, bias, Int32(N), Int32(K), 0, Int32(M), Int32(p0), Int32(p1), acc)
+            }
+        }
+    }
+}
+
+/// A Linear's packed copies, made on first use by a product with more rows than the streaming kernels take (a
+/// dream at restarts=1 never pays for them): the forward one holds W^T, the backward one W. Each is as large as W.
+final class PackedLinear: @unchecked Sendable {
+    private let lock = NSLock()
+    private var forwardPanels: PackedPanels?
+    private var backwardPanels: PackedPanels?
+    /// Off: OpenBLAS takes every large product (tests compare the two; DREAMLAB_PACKED=0 turns them off).
+    nonisolated(unsafe) static var enabled = dl_gemm_packed_available() != 0 && ProcessInfo.processInfo.environment["DREAMLAB_PACKED"] != "0"
+
+    /// W (out,in) as B = W^T (in,out).
+    func forward(_ weight: FloatBuffer, out: Int, inp: Int) -> PackedPanels {
+        lock.lock(); defer { lock.unlock() }
+        if let p = forwardPanels { return p }
+        let p = PackedPanels(N: out, K: inp) { dl_pack_nt($0, weight.ptr, Int32(out), Int32(inp)) }
+        forwardPanels = p
+        return p
+    }
+
+    /// W (out,in) as B = W (out,in): dX (M,in) += dOut (M,out) · W.
+    func backward(_ weight: FloatBuffer, out: Int, inp: Int) -> PackedPanels {
+        lock.lock(); defer { lock.unlock() }
+        if let p = backwardPanels { return p }
+        let p = PackedPanels(N: inp, K: out) { dl_pack_nn($0, weight.ptr, Int32(out), Int32(inp)) }
+        backwardPanels = p
+        return p
+    }
+}
