@@ -97,6 +97,33 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// A batch scored side by side (whole sequences per thread, as token search and the discrete method run them)
+    /// equals the one-pass forward sequence by sequence, and a bad token in any group is the error it would be.
+    func testSideBySideGroupsEqualTheOnePassForward() throws {
+        let m = try defaultModel()
+        let enc = (0..<96).map { m.tokenizer.encode("sentence \($0) of a batch scored side by side").ids }
+        let batch = InputBatch(ids: enc)
+        let site = Site(.residPost, layer: 4)
+        let whole = try m.forward(batch, upTo: 4, keep: [site])
+        let groups = try m.forwardSideBySide(batch, upTo: 4, keep: [site])
+        XCTAssertEqual(groups.count, min(Threads.running, max(1, batch.B * batch.T / sideBySideRows)))
+        var worst: Float = 0
+        for (g, (first, acts)) in groups.enumerated() {
+            let end = g + 1 < groups.count ? groups[g + 1].first : batch.B
+            XCTAssertEqual(acts.B, end - first)
+            for b in first..<end {
+                worst = max(worst, Tensor.maxAbsDiff(try acts.site(site, batch: b - first).data, try whole.site(site, batch: b).data))
+            }
+        }
+        print("side by side against one pass: \(groups.count) groups, max |diff| \(worst)")
+        XCTAssertLessThan(worst, 1e-5)
+        var bad = enc
+        bad[90][2] = m.config.vocabSize
+        XCTAssertThrowsError(try m.forwardSideBySide(InputBatch(ids: bad), upTo: 4, keep: [site])) { e in
+            XCTAssertTrue("\(e)".contains("token id \(m.config.vocabSize)"), "\(e)")
+        }
+    }
+
     func testTruncatedForwardStopsAtLayer() throws {
         let m = try defaultModel()
         let full = try m.run("i hate kickshaws")

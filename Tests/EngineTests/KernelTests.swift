@@ -270,4 +270,18 @@ final class KernelTests: XCTestCase {
         PackedLinear.enabled = dl_gemm_packed_available() != 0
         XCTAssertLessThan(Tensor.maxAbsDiff(viaLinear.array, viaBLAS.array), 1e-4)
     }
+
+    /// Quickselect's k-th largest against sorting, with ties (values drawn from a few levels) and k at both ends.
+    func testKthLargestEqualsSorting() {
+        var rng = SplitMix64(seed: 5)
+        for n in [1, 2, 7, 100, 30522] {
+            for levels in [3, 1_000_000] {
+                let a = (0..<n).map { _ in Float(Int(rng.next() % UInt64(levels))) / Float(levels) }
+                let sorted = a.sorted(by: >)
+                for k in Set([1, 2, n / 2, n - 1, n, n + 5]) where k >= 1 {
+                    XCTAssertEqual(kthLargest(a[...], k), sorted[min(k, n) - 1], "n \(n) levels \(levels) k \(k)")
+                }
+            }
+        }
+    }
 }

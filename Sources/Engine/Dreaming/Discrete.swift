@@ -192,8 +192,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
                 return opts.isEmpty ? nil : opts[Int(rng.next() % UInt64(opts.count))]
             }
             if thresholds[row] == nil {
-                let sorted = grad[base..<(base + V)].sorted(by: >)
-                thresholds[row] = sorted[min(k, V) - 1]
+                thresholds[row] = kthLargest(grad[base..<(base + V)], k)
             }
             let thr = thresholds[row]!
             for _ in 0..<64 {

@@ -85,6 +85,10 @@ public nonisolated(unsafe) var smallMThreshold = 48
 /// it packing E costs more than the rows gain.
 public nonisolated(unsafe) var streamingBLASRows = 64
 
+/// Rows per thread from which a batch scored without gradients runs as whole-sequence groups side by side
+/// (BertModel.forwardSideBySide) rather than splitting every product.
+public nonisolated(unsafe) var sideBySideRows = ProcessInfo.processInfo.environment["DREAMLAB_SIDE_ROWS"].flatMap { Int($0) } ?? 256
+
 /// Up to this many rows, a BLAS product is split across threads by W's rows rather than by the input's rows.
 let columnSplitRows = 512
 
