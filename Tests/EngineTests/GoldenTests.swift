@@ -97,15 +97,22 @@ final class GoldenTests: XCTestCase {
         }
     }
 
-    /// A batch scored side by side (whole sequences per thread, as token search and the discrete method run them)
-    /// equals the one-pass forward sequence by sequence, and a bad token in any group is the error it would be.
+    /// A batch scored side by side (whole sequences per thread, as token search and the discrete method run them, and
+    /// as a forward that keeps sites runs itself) equals the one-pass forward sequence by sequence, and a bad token in
+    /// any group is the error it would be.
     func testSideBySideGroupsEqualTheOnePassForward() throws {
         let m = try defaultModel()
         let enc = (0..<96).map { m.tokenizer.encode("sentence \($0) of a batch scored side by side").ids }
         let batch = InputBatch(ids: enc)
         let site = Site(.residPost, layer: 4)
-        let whole = try m.forward(batch, upTo: 4, keep: [site])
+        let whole = try m.forward(batch, upTo: 4)   // keep nil: the gradient pass's forward, one group always
         let groups = try m.forwardSideBySide(batch, upTo: 4, keep: [site])
+        // A forward that keeps sites (no gradient) groups by itself: the same values in the one Activations.
+        let grouped = try m.forward(batch, upTo: 4, keep: [site])
+        var worstGrouped: Float = 0
+        for b in 0..<batch.B { worstGrouped = max(worstGrouped, Tensor.maxAbsDiff(try grouped.site(site, batch: b).data, try whole.site(site, batch: b).data)) }
+        print("grouped forward against one pass: max |diff| \(worstGrouped)")
+        XCTAssertLessThan(worstGrouped, 1e-5)
         XCTAssertEqual(groups.count, min(Threads.running, max(1, batch.B * batch.T / sideBySideRows)))
         var worst: Float = 0
         for (g, (first, acts)) in groups.enumerated() {

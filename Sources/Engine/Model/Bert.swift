@@ -252,7 +252,7 @@ extension BertModel {
                         keep: Set<Site>? = nil, lastLayerRows: [Int]? = nil) throws -> Activations {
         let c = config
         let deepest = min(upTo ?? (c.numLayers - 1), c.numLayers - 1)
-        let B = batch.B, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
+        let B = batch.B, T = batch.T
         guard T <= c.maxPositions else {
             throw DreamlabError.outOfRange("sequence of \(T) tokens is longer than the model's \(c.maxPositions) positions; shorten the text")
         }
@@ -268,53 +268,20 @@ extension BertModel {
         let w = weights
         let N = B * T
 
-        // Embeddings: word (or the caller's p·E rows) + position + segment, then LayerNorm.
-        let sum = acts.embedSum.ptr
-        for b in 0..<B {
-            for t in 0..<T {
-                let o = sum + (b * T + t) * H
-                let word = wordRows.map { $0.ptr + (b * T + t) * H } ?? (w.wordEmbeddings.ptr + batch.ids[b][t] * H)
-                let pos = w.positionEmbeddings.ptr + t * H
-                let typ = w.typeEmbeddings.ptr + batch.typeIds[b][t] * H
-                for i in 0..<H { o[i] = word[i] + pos[i] + typ[i] }
+        // Batches scored without gradients, past sideBySideRows rows per thread: whole sequences per thread, every
+        // product of a group on its own thread (forwardSideBySide says why). Bit-identical to one pass (tested).
+        let groups = keep != nil && lastLayerRows == nil ? min(Threads.running, B, max(1, N / sideBySideRows)) : 1
+        if groups < 2 {
+            encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: lastLayerRows, withMLM: withMLM)
+        } else {
+            let bounds = (0...groups).map { $0 * B / groups }
+            parallelChunks(groups, work: Int.max / 2) { _, g0, g1 in
+                for g in g0..<g1 {
+                    self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: nil, withMLM: withMLM)
+                }
             }
         }
-        parallelHalves(N, work: N * H * 8) { n0, n1 in
-            layernormForward(acts.embed.ptr + n0 * H, acts.embMean.ptr + n0, acts.embRstd.ptr + n0, sum + n0 * H, w.embLN.gamma.ptr, w.embLN.beta.ptr,
-                             N: n1 - n0, C: H, eps: c.layerNormEps)
-        }
-
-        var x = acts.embed.ptr
-        for l in 0..<(deepest + 1) {
-            let a = acts.layers[l], lw = w.layers[l]
-            if l == deepest, let rows = lastLayerRows, !withMLM, rows.count < T {
-                layerForwardRows(a, lw, input: x, rows: rows, batch: batch)
-                acts.deepestRows = rows
-                break
-            }
-            lw.query.forward(a.q.ptr, x, rows: N)
-            lw.key.forward(a.k.ptr, x, rows: N)
-            lw.value.forward(a.v.ptr, x, rows: N)
-            // Sequences are independent: the two cores take half the batch each.
-            parallelHalves(B, work: B * NH * T * T * c.headDim * 4) { b0, b1 in
-                let off = b0 * T * H, aoff = b0 * NH * T * T
-                attentionForward(a.z.ptr + off, a.scores.ptr + aoff, a.pattern.ptr + aoff, a.q.ptr + off, a.k.ptr + off, a.v.ptr + off,
-                                 lengths: Array(batch.lengths[b0..<b1]), B: b1 - b0, T: T, NH: NH, hs: c.headDim)
-            }
-            lw.attnOut.forward(a.attnOut.ptr, a.z.ptr, rows: N)
-            parallelHalves(N, work: N * H * 8) { n0, n1 in
-                residualLayernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H,
-                                         x + n0 * H, a.attnOut.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
-            }
-            lw.ffnIn.forward(a.mlpPre.ptr, a.residMid.ptr, rows: N)
-            parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + n0 * I, a.mlpPre.ptr + n0 * I, N: (n1 - n0) * I) }
-            lw.ffnOut.forward(a.mlpOut.ptr, a.mlpPost.ptr, rows: N)
-            parallelHalves(N, work: N * H * 8) { n0, n1 in
-                residualLayernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H,
-                                         a.residMid.ptr + n0 * H, a.mlpOut.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
-            }
-            x = a.residPost.ptr
-        }
+        let x = deepest >= 0 ? acts.layers[deepest].residPost.ptr : acts.embed.ptr
 
         if withMLM {
             guard let head = w.mlm else {
@@ -324,6 +291,66 @@ extension BertModel {
             acts.mlm = head.forward(x, rows: N, c: c)
         }
         return acts
+    }
+
+    /// The embeddings and layers 0...deepest for sequences `seqs` of the batch (rows seqs·T), into `acts`.
+    private func encode(_ acts: Activations, _ batch: InputBatch, sequences seqs: Range<Int>, wordRows: FloatBuffer?, deepest: Int,
+                        lastLayerRows: [Int]?, withMLM: Bool) {
+        let c = config, w = weights
+        let T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
+        let B = seqs.count, N = B * T, r0 = seqs.lowerBound * T   // this group's sequences and its first row
+        // Embeddings: word (or the caller's p·E rows) + position + segment, then LayerNorm.
+        let sum = acts.embedSum.ptr
+        for b in seqs {
+            for t in 0..<T {
+                let o = sum + (b * T + t) * H
+                let word = wordRows.map { $0.ptr + (b * T + t) * H } ?? (w.wordEmbeddings.ptr + batch.ids[b][t] * H)
+                let pos = w.positionEmbeddings.ptr + t * H
+                let typ = w.typeEmbeddings.ptr + batch.typeIds[b][t] * H
+                for i in 0..<H { o[i] = word[i] + pos[i] + typ[i] }
+            }
+        }
+        parallelHalves(N, work: N * H * 8) { n0, n1 in
+            let (n0, n1) = (n0 + r0, n1 + r0)
+            layernormForward(acts.embed.ptr + n0 * H, acts.embMean.ptr + n0, acts.embRstd.ptr + n0, sum + n0 * H, w.embLN.gamma.ptr, w.embLN.beta.ptr,
+                             N: n1 - n0, C: H, eps: c.layerNormEps)
+        }
+
+        var x = acts.embed.ptr + r0 * H
+        for l in 0..<(deepest + 1) {
+            let a = acts.layers[l], lw = w.layers[l]
+            if l == deepest, let rows = lastLayerRows, !withMLM, rows.count < T {
+                layerForwardRows(a, lw, input: x, rows: rows, batch: batch)
+                acts.deepestRows = rows
+                break
+            }
+            let rH = r0 * H, rI = r0 * I
+            lw.query.forward(a.q.ptr + rH, x, rows: N)
+            lw.key.forward(a.k.ptr + rH, x, rows: N)
+            lw.value.forward(a.v.ptr + rH, x, rows: N)
+            // Sequences are independent: the two cores take half the batch each.
+            parallelHalves(B, work: B * NH * T * T * c.headDim * 4) { b0, b1 in
+                let (b0, b1) = (b0 + seqs.lowerBound, b1 + seqs.lowerBound)
+                let off = b0 * T * H, aoff = b0 * NH * T * T
+                attentionForward(a.z.ptr + off, a.scores.ptr + aoff, a.pattern.ptr + aoff, a.q.ptr + off, a.k.ptr + off, a.v.ptr + off,
+                                 lengths: Array(batch.lengths[b0..<b1]), B: b1 - b0, T: T, NH: NH, hs: c.headDim)
+            }
+            lw.attnOut.forward(a.attnOut.ptr + rH, a.z.ptr + rH, rows: N)
+            parallelHalves(N, work: N * H * 8) { n0, n1 in
+                let (n0, n1) = (n0 + r0, n1 + r0)
+                residualLayernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H,
+                                         x + (n0 - r0) * H, a.attnOut.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
+            }
+            lw.ffnIn.forward(a.mlpPre.ptr + rI, a.residMid.ptr + rH, rows: N)
+            parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + rI + n0 * I, a.mlpPre.ptr + rI + n0 * I, N: (n1 - n0) * I) }
+            lw.ffnOut.forward(a.mlpOut.ptr + rH, a.mlpPost.ptr + rI, rows: N)
+            parallelHalves(N, work: N * H * 8) { n0, n1 in
+                let (n0, n1) = (n0 + r0, n1 + r0)
+                residualLayernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H,
+                                         a.residMid.ptr + n0 * H, a.mlpOut.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
+            }
+            x = a.residPost.ptr + rH
+        }
     }
 
     /// One layer at the given positions only (the deepest layer, when the objective reads only those rows; its
