@@ -21,29 +21,23 @@
 
 size_t dl_packed_floats(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR * (size_t)K; }
 
-// W (N,K) -> packed B = W^T (K,N): the forward product out = X·W^T.
-void dl_pack_nt(float *packed, const float *W, int N, int K) {
+// B (K,N), element (k,n) at src[n·sn + k·sk] -> panels of 32 columns, K×32 each, k-major, zero-padded.
+static void pack_panels(float *packed, const float *src, int N, int K, size_t sn, size_t sk) {
     for (int p = 0; p * NR < N; p++) {
         float *dst = packed + (size_t)p * NR * K;
         for (int k = 0; k < K; k++)
             for (int j = 0; j < NR; j++) {
                 int n = p * NR + j;
-                dst[(size_t)k * NR + j] = n < N ? W[(size_t)n * K + k] : 0.0f;
+                dst[(size_t)k * NR + j] = n < N ? src[(size_t)n * sn + (size_t)k * sk] : 0.0f;
             }
     }
 }
 
+// W (N,K) -> packed B = W^T (K,N): the forward product out = X·W^T.
+void dl_pack_nt(float *packed, const float *W, int N, int K) { pack_panels(packed, W, N, K, (size_t)K, 1); }
+
 // W (K,N) -> packed B = W (K,N): the backward product dX += dOut·W, with W (out,in) = (K,N) here.
-void dl_pack_nn(float *packed, const float *W, int K, int N) {
-    for (int p = 0; p * NR < N; p++) {
-        float *dst = packed + (size_t)p * NR * K;
-        for (int k = 0; k < K; k++)
-            for (int j = 0; j < NR; j++) {
-                int n = p * NR + j;
-                dst[(size_t)k * NR + j] = n < N ? W[(size_t)k * N + n] : 0.0f;
-            }
-    }
-}
+void dl_pack_nn(float *packed, const float *W, int K, int N) { pack_panels(packed, W, N, K, 1, (size_t)N); }
 
 int dl_gemm_packed_available(void) {
     static int known = -1;

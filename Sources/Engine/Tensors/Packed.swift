@@ -42,19 +42,20 @@ final class PackedLinear: @unchecked Sendable {
 
     /// W (out,in) as B = W^T (in,out).
     func forward(_ weight: FloatBuffer, out: Int, inp: Int) -> PackedPanels {
-        lock.lock(); defer { lock.unlock() }
-        if let p = forwardPanels { return p }
-        let p = PackedPanels(N: out, K: inp) { dl_pack_nt($0, weight.ptr, Int32(out), Int32(inp)) }
-        forwardPanels = p
-        return p
+        made(&forwardPanels) { PackedPanels(N: out, K: inp) { dl_pack_nt($0, weight.ptr, Int32(out), Int32(inp)) } }
     }
 
     /// W (out,in) as B = W (out,in): dX (M,in) += dOut (M,out) · W.
     func backward(_ weight: FloatBuffer, out: Int, inp: Int) -> PackedPanels {
+        made(&backwardPanels) { PackedPanels(N: inp, K: out) { dl_pack_nn($0, weight.ptr, Int32(out), Int32(inp)) } }
+    }
+
+    /// The copy in `slot`, made under the lock on first use (threads scoring side by side may ask at once).
+    private func made(_ slot: inout PackedPanels?, _ make: () -> PackedPanels) -> PackedPanels {
         lock.lock(); defer { lock.unlock() }
-        if let p = backwardPanels { return p }
-        let p = PackedPanels(N: inp, K: out) { dl_pack_nn($0, weight.ptr, Int32(out), Int32(inp)) }
-        backwardPanels = p
+        if let p = slot { return p }
+        let p = make()
+        slot = p
         return p
     }
 }
