@@ -97,37 +97,42 @@ final class GoldenTests: XCTestCase {
         }
     }
 
-    /// A batch scored side by side (whole sequences per thread, as token search and the discrete method run them, and
-    /// as a forward that keeps sites runs itself) equals the one-pass forward sequence by sequence, and a bad token in
-    /// any group is the error it would be.
-    func testSideBySideGroupsEqualTheOnePassForward() throws {
+    /// A forward without gradients runs whole-sequence groups side by side (token search, the discrete method's
+    /// candidates, batches that keep sites): forced into 1, 2 and 3 groups (so on any thread count), every kept site,
+    /// the rows-only deepest layer and the MLM head equal the one-group pass bit for bit, and a bad token anywhere is
+    /// reported with its place in the whole batch.
+    func testGroupedForwardEqualsTheOnePassForward() throws {
         let m = try defaultModel()
         let enc = (0..<96).map { m.tokenizer.encode("sentence \($0) of a batch scored side by side").ids }
         let batch = InputBatch(ids: enc)
-        let site = Site(.residPost, layer: 4)
-        let whole = try m.forward(batch, upTo: 4)   // keep nil: the gradient pass's forward, one group always
-        let groups = try m.forwardSideBySide(batch, upTo: 4, keep: [site])
-        // A forward that keeps sites (no gradient) groups by itself: the same values in the one Activations.
-        let grouped = try m.forward(batch, upTo: 4, keep: [site])
-        var worstGrouped: Float = 0
-        for b in 0..<batch.B { worstGrouped = max(worstGrouped, Tensor.maxAbsDiff(try grouped.site(site, batch: b).data, try whole.site(site, batch: b).data)) }
-        print("grouped forward against one pass: max |diff| \(worstGrouped)")
-        XCTAssertLessThan(worstGrouped, 1e-5)
-        XCTAssertEqual(groups.count, min(Threads.running, max(1, batch.B * batch.T / sideBySideRows)))
-        var worst: Float = 0
-        for (g, (first, acts)) in groups.enumerated() {
-            let end = g + 1 < groups.count ? groups[g + 1].first : batch.B
-            XCTAssertEqual(acts.B, end - first)
-            for b in first..<end {
-                worst = max(worst, Tensor.maxAbsDiff(try acts.site(site, batch: b - first).data, try whole.site(site, batch: b).data))
+        let site = Site(.residPost, layer: 4), mid = Site(.mlpPost, layer: 2)
+        for rows in [nil, [3]] as [[Int]?] {
+            let one = try m.forward(batch, upTo: 4, withMLM: false, wordRows: nil, keep: [site, mid], lastLayerRows: rows, groups: 1)
+            for groups in [2, 3] {
+                let g = try m.forward(batch, upTo: 4, withMLM: false, wordRows: nil, keep: [site, mid], lastLayerRows: rows, groups: groups)
+                XCTAssertEqual(g.deepestRows, one.deepestRows)
+                for b in [0, 31, 32, 63, 64, 95] {
+                    XCTAssertEqual(try g.site(mid, batch: b).data, try one.site(mid, batch: b).data, "\(groups) groups, rows \(rows ?? []), sequence \(b)")
+                    let want = try one.site(site, batch: b).data, got = try g.site(site, batch: b).data
+                    if let rows {
+                        let H = m.config.hiddenSize, r = rows[0]
+                        XCTAssertEqual(Array(got[(r * H)..<((r + 1) * H)]), Array(want[(r * H)..<((r + 1) * H)]), "\(groups) groups, rows-only, sequence \(b)")
+                    } else {
+                        XCTAssertEqual(got, want, "\(groups) groups, sequence \(b)")
+                    }
+                }
             }
         }
-        print("side by side against one pass: \(groups.count) groups, max |diff| \(worst)")
-        XCTAssertLessThan(worst, 1e-5)
+        // The MLM head after grouped layers (a random model with one).
+        let rm = try RandomBert.model(BertConfig(hiddenSize: 32, numLayers: 2, numHeads: 2, intermediateSize: 48, vocabSize: 300), seed: 3, withMLM: true)
+        let ids = (0..<40).map { s in [1] + (0..<10).map { (s * 7 + $0 * 13) % 290 + 5 } + [2] }
+        let one = try rm.forward(InputBatch(ids: ids), upTo: nil, withMLM: true, wordRows: nil, keep: [], lastLayerRows: nil, groups: 1)
+        let three = try rm.forward(InputBatch(ids: ids), upTo: nil, withMLM: true, wordRows: nil, keep: [], lastLayerRows: nil, groups: 3)
+        XCTAssertEqual(three.mlm!.logits.array, one.mlm!.logits.array, "MLM logits after grouped layers")
         var bad = enc
         bad[90][2] = m.config.vocabSize
-        XCTAssertThrowsError(try m.forwardSideBySide(InputBatch(ids: bad), upTo: 4, keep: [site])) { e in
-            XCTAssertTrue("\(e)".contains("token id \(m.config.vocabSize)"), "\(e)")
+        XCTAssertThrowsError(try m.forward(InputBatch(ids: bad), upTo: 4, withMLM: false, wordRows: nil, keep: [site], lastLayerRows: nil, groups: 2)) { e in
+            XCTAssertTrue("\(e)".contains("token id \(m.config.vocabSize) at sequence 90"), "\(e)")
         }
     }
 

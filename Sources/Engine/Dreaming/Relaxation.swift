@@ -230,10 +230,10 @@ public final class RelaxedInput: @unchecked Sendable {
     /// Objective values at discrete token ids for the dreamed span (one row of P ids per sequence), one batched pass.
     public func discreteValues(_ spans: [[Int]], objective: ActivationObjective) throws -> [Float] {
         let seqs = spans.map(fill)
-        let groups = try model.forwardSideBySide(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
-                                                 upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM,
-                                                 keep: Set(objective.sites), lastLayerRows: objective.rowsAtDeepestLayer(T: T))
-        return try groups.flatMap { try objective.evaluate($0.acts, grads: nil) }   // on this thread: objectives may call Lua
+        let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: typeIds, count: seqs.count), padId: model.tokenizer.padId),
+                                     upTo: min(objective.deepestLayer, model.config.numLayers - 1), withMLM: objective.needsMLM,
+                                     keep: Set(objective.sites), lastLayerRows: objective.rowsAtDeepestLayer(T: T))
+        return try objective.evaluate(acts, grads: nil)
     }
 }
 

@@ -58,12 +58,10 @@ public func tokenSearch(model: BertModel, objectives: [ActivationObjective], opt
         if interruptRequested.load(ordering: .relaxed) { interrupted = true; break }
         let chunk = Array(pool[done..<min(done + s.batch, pool.count)])
         let seqs = chunk.map { id -> [Int] in var q = e.ids; q[s.position] = id; return q }
-        let groups = try model.forwardSideBySide(InputBatch(ids: seqs, typeIds: [[Int]](repeating: e.typeIds, count: seqs.count), padId: model.tokenizer.padId),
-                                                 upTo: upTo, withMLM: objectives.contains { $0.needsMLM }, keep: keep, lastLayerRows: rows)
-        for (first, acts) in groups {   // evaluated on this thread: objectives may call Lua
-            for (k, o) in objectives.enumerated() {
-                for (id, v) in zip(chunk[first...], try o.evaluate(acts, grads: nil)) { best[k].offer(v, id) }
-            }
+        let acts = try model.forward(InputBatch(ids: seqs, typeIds: [[Int]](repeating: e.typeIds, count: seqs.count), padId: model.tokenizer.padId),
+                                     upTo: upTo, withMLM: objectives.contains { $0.needsMLM }, keep: keep, lastLayerRows: rows)
+        for (k, o) in objectives.enumerated() {
+            for (id, v) in zip(chunk, try o.evaluate(acts, grads: nil)) { best[k].offer(v, id) }
         }
         done += chunk.count
         s.onProgress?(done, pool.count)

@@ -226,30 +226,14 @@ extension BertModel {
     /// which the backward pass needs.
     /// `lastLayerRows`: compute the deepest layer only at these positions (its other rows stay unset); the backward
     /// then takes the objective's gradient at those rows only, as a `RowLimitedObjective` promises.
-    /// The forward of a batch scored without gradients (token search, the discrete method's candidates), as groups of
-    /// whole sequences side by side: one group per thread, every product of a group on its own thread. Splitting each
-    /// product between the threads instead costs a hand-off and a wait per product (a tenth of a search's time went to
-    /// the pool's waits). Small batches run as one group. Returns each group's first sequence and its activations.
-    public func forwardSideBySide(_ batch: InputBatch, upTo: Int? = nil, withMLM: Bool = false, keep: Set<Site>? = nil,
-                                  lastLayerRows: [Int]? = nil) throws -> [(first: Int, acts: Activations)] {
-        let groups = min(Threads.running, batch.B, max(1, batch.B * batch.T / sideBySideRows))
-        if groups < 2 { return [(0, try forward(batch, upTo: upTo, withMLM: withMLM, keep: keep, lastLayerRows: lastLayerRows))] }
-        let bounds = (0...groups).map { $0 * batch.B / groups }
-        var results = [Result<Activations, Error>?](repeating: nil, count: groups)
-        results.withUnsafeMutableBufferPointer { out in
-            let slots = out.baseAddress!
-            parallelChunks(groups, work: Int.max / 2) { _, g0, g1 in
-                for g in g0..<g1 {
-                    slots[g] = Result { try self.forward(batch.slice(bounds[g]..<bounds[g + 1]), upTo: upTo, withMLM: withMLM, keep: keep,
-                                                         lastLayerRows: lastLayerRows) }
-                }
-            }
-        }
-        return try (0..<groups).map { (bounds[$0], try results[$0]!.get()) }
-    }
-
     public func forward(_ batch: InputBatch, upTo: Int? = nil, withMLM: Bool = false, wordRows: FloatBuffer? = nil,
                         keep: Set<Site>? = nil, lastLayerRows: [Int]? = nil) throws -> Activations {
+        try forward(batch, upTo: upTo, withMLM: withMLM, wordRows: wordRows, keep: keep, lastLayerRows: lastLayerRows, groups: nil)
+    }
+
+    /// `groups`: how many whole-sequence groups run side by side (nil: as many as pay, see below; tests force more).
+    func forward(_ batch: InputBatch, upTo: Int?, withMLM: Bool, wordRows: FloatBuffer?, keep: Set<Site>?, lastLayerRows: [Int]?,
+                 groups forced: Int?) throws -> Activations {
         let c = config
         let deepest = min(upTo ?? (c.numLayers - 1), c.numLayers - 1)
         let B = batch.B, T = batch.T
@@ -268,19 +252,24 @@ extension BertModel {
         let w = weights
         let N = B * T
 
-        // Batches scored without gradients, past sideBySideRows rows per thread: whole sequences per thread, every
-        // product of a group on its own thread (forwardSideBySide says why). Bit-identical to one pass (tested).
-        let groups = keep != nil && lastLayerRows == nil ? min(Threads.running, B, max(1, N / sideBySideRows)) : 1
+        // Batches scored without gradients (token search, the discrete method's candidates, a forward that keeps only
+        // the sites it reads), past sideBySideRows rows a thread: whole sequences per thread, every product of a group
+        // on its own thread. Splitting each product between the threads instead costs a hand-off and a wait per
+        // product (the pool's waits were 9% of a search). Each product's kernel is the one the whole batch would take
+        // (`kernelRows`), so the result is bit for bit the one-pass result under any thread count (tested).
+        let groups = forced ?? (keep != nil ? min(Threads.running, B, max(1, N / sideBySideRows)) : 1)
+        let rowsOnly = lastLayerRows.flatMap { rows in !withMLM && rows.count < T ? rows : nil }
         if groups < 2 {
-            encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: lastLayerRows, withMLM: withMLM)
+            encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly)
         } else {
             let bounds = (0...groups).map { $0 * B / groups }
             parallelChunks(groups, work: Int.max / 2) { _, g0, g1 in
                 for g in g0..<g1 {
-                    self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: nil, withMLM: withMLM)
+                    self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly)
                 }
             }
         }
+        if deepest >= 0, let rowsOnly { acts.deepestRows = rowsOnly }
         let x = deepest >= 0 ? acts.layers[deepest].residPost.ptr : acts.embed.ptr
 
         if withMLM {
@@ -294,8 +283,9 @@ extension BertModel {
     }
 
     /// The embeddings and layers 0...deepest for sequences `seqs` of the batch (rows seqs·T), into `acts`.
+    /// `lastLayerRows`: the deepest layer at these positions only (nil: every row).
     private func encode(_ acts: Activations, _ batch: InputBatch, sequences seqs: Range<Int>, wordRows: FloatBuffer?, deepest: Int,
-                        lastLayerRows: [Int]?, withMLM: Bool) {
+                        lastLayerRows: [Int]?) {
         let c = config, w = weights
         let T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
         let B = seqs.count, N = B * T, r0 = seqs.lowerBound * T   // this group's sequences and its first row
@@ -319,15 +309,14 @@ extension BertModel {
         var x = acts.embed.ptr + r0 * H
         for l in 0..<(deepest + 1) {
             let a = acts.layers[l], lw = w.layers[l]
-            if l == deepest, let rows = lastLayerRows, !withMLM, rows.count < T {
-                layerForwardRows(a, lw, input: x, rows: rows, batch: batch)
-                acts.deepestRows = rows
+            if l == deepest, let rows = lastLayerRows {
+                layerForwardRows(a, lw, input: x, rows: rows, batch: batch, sequences: seqs)
                 break
             }
-            let rH = r0 * H, rI = r0 * I
-            lw.query.forward(a.q.ptr + rH, x, rows: N)
-            lw.key.forward(a.k.ptr + rH, x, rows: N)
-            lw.value.forward(a.v.ptr + rH, x, rows: N)
+            let rH = r0 * H, rI = r0 * I, whole = batch.B * T
+            lw.query.forward(a.q.ptr + rH, x, rows: N, kernelRows: whole)
+            lw.key.forward(a.k.ptr + rH, x, rows: N, kernelRows: whole)
+            lw.value.forward(a.v.ptr + rH, x, rows: N, kernelRows: whole)
             // Sequences are independent: the two cores take half the batch each.
             parallelHalves(B, work: B * NH * T * T * c.headDim * 4) { b0, b1 in
                 let (b0, b1) = (b0 + seqs.lowerBound, b1 + seqs.lowerBound)
@@ -335,15 +324,15 @@ extension BertModel {
                 attentionForward(a.z.ptr + off, a.scores.ptr + aoff, a.pattern.ptr + aoff, a.q.ptr + off, a.k.ptr + off, a.v.ptr + off,
                                  lengths: Array(batch.lengths[b0..<b1]), B: b1 - b0, T: T, NH: NH, hs: c.headDim)
             }
-            lw.attnOut.forward(a.attnOut.ptr + rH, a.z.ptr + rH, rows: N)
+            lw.attnOut.forward(a.attnOut.ptr + rH, a.z.ptr + rH, rows: N, kernelRows: whole)
             parallelHalves(N, work: N * H * 8) { n0, n1 in
                 let (n0, n1) = (n0 + r0, n1 + r0)
                 residualLayernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H,
                                          x + (n0 - r0) * H, a.attnOut.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
             }
-            lw.ffnIn.forward(a.mlpPre.ptr + rI, a.residMid.ptr + rH, rows: N)
+            lw.ffnIn.forward(a.mlpPre.ptr + rI, a.residMid.ptr + rH, rows: N, kernelRows: whole)
             parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + rI + n0 * I, a.mlpPre.ptr + rI + n0 * I, N: (n1 - n0) * I) }
-            lw.ffnOut.forward(a.mlpOut.ptr + rH, a.mlpPost.ptr + rI, rows: N)
+            lw.ffnOut.forward(a.mlpOut.ptr + rH, a.mlpPost.ptr + rI, rows: N, kernelRows: whole)
             parallelHalves(N, work: N * H * 8) { n0, n1 in
                 let (n0, n1) = (n0 + r0, n1 + r0)
                 residualLayernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H,
@@ -355,28 +344,32 @@ extension BertModel {
 
     /// One layer at the given positions only (the deepest layer, when the objective reads only those rows; its
     /// backward is layerBackwardRows): keys and values come from every position, everything else from the chosen rows.
-    /// Results land in those rows of the layer's buffers.
-    func layerForwardRows(_ a: LayerActivations, _ lw: BertLayerWeights, input x: UnsafeMutablePointer<Float>, rows: [Int], batch: InputBatch) {
-        let c = config, B = batch.B, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
-        let R = rows.count, N = B * T, NR = B * R
+    /// Results land in those rows of the layer's buffers. `sequences`: the batch's sequences to run (x holds their
+    /// rows); each product takes the kernel the whole batch's rows would, so a group sums as one pass does.
+    func layerForwardRows(_ a: LayerActivations, _ lw: BertLayerWeights, input x: UnsafeMutablePointer<Float>, rows: [Int], batch: InputBatch,
+                          sequences seqs: Range<Int>? = nil) {
+        let seqs = seqs ?? 0..<batch.B
+        let c = config, B = seqs.count, b0 = seqs.lowerBound, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
+        let R = rows.count, N = B * T, NR = B * R, wholeNR = batch.B * R
+        let rH = b0 * T * H
         let scale = 1 / Float(hs).squareRoot()
         func gather(_ src: UnsafeMutablePointer<Float>, _ width: Int) -> FloatBuffer { gatherRows(src, width: width, rows: rows, B: B, T: T) }
         func scatter(_ src: FloatBuffer, _ dst: UnsafeMutablePointer<Float>, _ width: Int) {
-            for b in 0..<B { for (r, t) in rows.enumerated() { (dst + (b * T + t) * width).update(from: src.ptr + (b * R + r) * width, count: width) } }
+            for b in 0..<B { for (r, t) in rows.enumerated() { (dst + ((b0 + b) * T + t) * width).update(from: src.ptr + (b * R + r) * width, count: width) } }
         }
         let xs = gather(x, H)
         let q = FloatBuffer(uninitialized: NR * H)
-        lw.query.forward(q.ptr, xs.ptr, rows: NR)
-        lw.key.forward(a.k.ptr, x, rows: N)
-        lw.value.forward(a.v.ptr, x, rows: N)
+        lw.query.forward(q.ptr, xs.ptr, rows: NR, kernelRows: wholeNR)
+        lw.key.forward(a.k.ptr + rH, x, rows: N, kernelRows: batch.B * T)
+        lw.value.forward(a.v.ptr + rH, x, rows: N, kernelRows: batch.B * T)
         let z = FloatBuffer(uninitialized: NR * H)
-        parallelHalves(B, work: B * NH * R * T * hs * 4) { b0, b1 in
+        parallelHalves(B, work: B * NH * R * T * hs * 4) { lo, hi in
             var srow = [Float](repeating: 0, count: T)
-            for b in b0..<b1 {
-                let len = batch.lengths[b]
+            for bl in lo..<hi {
+                let b = b0 + bl, len = batch.lengths[b]
                 for h in 0..<NH {
                     for (r, t) in rows.enumerated() {
-                        let qi = q.ptr + (b * R + r) * H + h * hs
+                        let qi = q.ptr + (bl * R + r) * H + h * hs
                         var mx = -Float.infinity
                         for j in 0..<T {
                             let kj = a.k.ptr + (b * T + j) * H + h * hs
@@ -388,7 +381,7 @@ extension BertModel {
                         }
                         var sum: Float = 0
                         for j in 0..<T { srow[j] = expf(srow[j] - mx); sum += srow[j] }
-                        let zi = z.ptr + (b * R + r) * H + h * hs
+                        let zi = z.ptr + (bl * R + r) * H + h * hs
                         for d in 0..<hs { zi[d] = 0 }
                         for j in 0..<T {
                             let p = srow[j] / sum
@@ -402,13 +395,13 @@ extension BertModel {
         }
         let attnOut = FloatBuffer(uninitialized: NR * H), sum1 = FloatBuffer(uninitialized: NR * H), mid = FloatBuffer(uninitialized: NR * H)
         let m1 = FloatBuffer(uninitialized: NR), r1 = FloatBuffer(uninitialized: NR), m2 = FloatBuffer(uninitialized: NR), r2 = FloatBuffer(uninitialized: NR)
-        lw.attnOut.forward(attnOut.ptr, z.ptr, rows: NR)
+        lw.attnOut.forward(attnOut.ptr, z.ptr, rows: NR, kernelRows: wholeNR)
         residualLayernormForward(mid.ptr, m1.ptr, r1.ptr, sum1.ptr, xs.ptr, attnOut.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         let pre = FloatBuffer(uninitialized: NR * I), post = FloatBuffer(uninitialized: NR * I)
-        lw.ffnIn.forward(pre.ptr, mid.ptr, rows: NR)
+        lw.ffnIn.forward(pre.ptr, mid.ptr, rows: NR, kernelRows: wholeNR)
         geluForward(post.ptr, pre.ptr, N: NR * I)
         let mlpOut = FloatBuffer(uninitialized: NR * H), sum2 = FloatBuffer(uninitialized: NR * H), out = FloatBuffer(uninitialized: NR * H)
-        lw.ffnOut.forward(mlpOut.ptr, post.ptr, rows: NR)
+        lw.ffnOut.forward(mlpOut.ptr, post.ptr, rows: NR, kernelRows: wholeNR)
         residualLayernormForward(out.ptr, m2.ptr, r2.ptr, sum2.ptr, mid.ptr, mlpOut.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         scatter(q, a.q.ptr, H); scatter(z, a.z.ptr, H); scatter(attnOut, a.attnOut.ptr, H); scatter(sum1, a.sum1.ptr, H)
         scatter(mid, a.residMid.ptr, H); scatter(pre, a.mlpPre.ptr, I); scatter(post, a.mlpPost.ptr, I)

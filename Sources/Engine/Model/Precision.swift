@@ -118,16 +118,17 @@ public func matmulNTBF16(_ out: FPtr, _ X: CFPtr, _ W: UnsafePointer<UInt16>, _ 
 }
 
 extension Linear {
-    /// inp (N,C) -> out (N,OC) = inp · W^T + b, in the model's precision.
+    /// inp (N,C) -> out (N,OC) = inp · W^T + b, in the model's precision. `kernelRows`: the rows that pick the kernel
+    /// (default N): a group of a batch run side by side passes the whole batch's, so it sums as one pass would.
     @inline(__always)
-    func forward(_ out: FPtr, _ inp: CFPtr, rows N: Int) {
-        if packs(rows: N, bf16: bf16 != nil) {
+    func forward(_ out: FPtr, _ inp: CFPtr, rows N: Int, kernelRows: Int? = nil) {
+        if packs(rows: kernelRows ?? N, bf16: bf16 != nil) {
             withBF16Rounding(inp, count: N * inFeatures, if: bf16 != nil) { x in
                 packed.forward(weight, out: outFeatures, inp: inFeatures).product(out, x, bias.ptr, M: N, accumulate: false)
             }
         }
         else if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N) }
-        else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures) }
+        else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures, kernelRows: kernelRows) }
     }
 
     /// dout (N,OC) -> dinp (N,C) += dout · W, in the model's precision.

@@ -85,8 +85,8 @@ public nonisolated(unsafe) var smallMThreshold = 48
 /// it packing E costs more than the rows gain.
 public nonisolated(unsafe) var streamingBLASRows = 64
 
-/// Rows per thread from which a batch scored without gradients runs as whole-sequence groups side by side
-/// (BertModel.forwardSideBySide) rather than splitting every product.
+/// Rows per thread from which a forward without gradients runs as whole-sequence groups side by side (BertModel.forward)
+/// rather than splitting every product; DREAMLAB_SIDE_ROWS sets it.
 public nonisolated(unsafe) var sideBySideRows = ProcessInfo.processInfo.environment["DREAMLAB_SIDE_ROWS"].flatMap { Int($0) } ?? 256
 
 /// Up to this many rows, a BLAS product is split across threads by W's rows rather than by the input's rows.
@@ -149,9 +149,10 @@ func splitTwo(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int) -> Void
 }
 
 /// out (M,N) = X (M,K) · W(N,K)^T (+ bias). Streams W once for small M; OpenBLAS on row halves otherwise.
+/// `kernelRows` (default M) picks the kernel: a group of a batch run side by side passes the whole batch's rows.
 public func matmulNT(_ out: UnsafeMutablePointer<Float>, _ X: UnsafePointer<Float>, _ W: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                     M: Int, N: Int, K: Int, streaming: Bool = false) {
-    if M > (streaming ? streamingBLASRows : smallMThreshold) {
+                     M: Int, N: Int, K: Int, streaming: Bool = false, kernelRows: Int? = nil) {
+    if (kernelRows ?? M) > (streaming ? streamingBLASRows : smallMThreshold) {
         // Each thread fills its own share of the output with the bias (BLAS adds to it): no serial pass first.
         if M <= columnSplitRows {
             // Few rows: each thread takes a share of W's rows (output columns), so W is packed once in all, not

@@ -12,8 +12,8 @@ public typealias CFPtr = UnsafePointer<Float>
 
 /// inp (N,C) -> out (N,OC); weight (OC,C), bias (OC). BLAS-backed.
 @inline(__always)
-public func linearForward(_ out: FPtr, _ inp: CFPtr, _ weight: CFPtr, _ bias: CFPtr?, N: Int, C: Int, OC: Int) {
-    matmulNT(out, inp, weight, bias, M: N, N: OC, K: C)
+public func linearForward(_ out: FPtr, _ inp: CFPtr, _ weight: CFPtr, _ bias: CFPtr?, N: Int, C: Int, OC: Int, kernelRows: Int? = nil) {
+    matmulNT(out, inp, weight, bias, M: N, N: OC, K: C, kernelRows: kernelRows)
 }
 
 /// Reference for `linearForward`: plain loops.
