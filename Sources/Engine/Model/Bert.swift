@@ -253,11 +253,14 @@ extension BertModel {
         let N = B * T
 
         // Batches scored without gradients (token search, the discrete method's candidates, a forward that keeps only
-        // the sites it reads), past sideBySideRows rows a thread: whole sequences per thread, every product of a group
+        // the sites it reads), at sideBySideRows rows a thread or more: whole sequences per thread, every product of a group
         // on its own thread. Splitting each product between the threads instead costs a hand-off and a wait per
         // product (the pool's waits were 9% of a search). Each product's kernel is the one the whole batch would take
         // (`kernelRows`), so the result is bit for bit the one-pass result under any thread count (tested).
-        let groups = forced ?? (keep != nil ? min(Threads.running, B, max(1, N / sideBySideRows)) : 1)
+        // Only when every thread gets a group: a node with more threads than groups would leave cores idle, and
+        // there the split products use them all.
+        let threads = Threads.running
+        let groups = forced ?? (keep != nil && B >= threads && N >= threads * sideBySideRows ? threads : 1)
         let rowsOnly = lastLayerRows.flatMap { rows in !withMLM && rows.count < T ? rows : nil }
         if groups < 2 {
             encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly)
