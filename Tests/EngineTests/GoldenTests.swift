@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CKernels
 @testable import Engine
 
 /// The real default model against Hugging Face transformers (Tests/Golden/golden.json, made by scripts/golden.py).
@@ -101,28 +102,46 @@ final class GoldenTests: XCTestCase {
     /// candidates, batches that keep sites): forced into 1, 2 and 3 groups (so on any thread count), every kept site,
     /// the rows-only deepest layer and the MLM head equal the one-group pass bit for bit, and a bad token anywhere is
     /// reported with its place in the whole batch.
+    /// Query row r of every head of a (NH,T,T) attention site.
+    func queryRow(_ p: [Float], _ r: Int, heads: Int, T: Int) -> [Float] {
+        var out: [Float] = []
+        for h in 0..<heads { let start = (h * T + r) * T; out += p[start..<(start + T)] }
+        return out
+    }
+
     func testGroupedForwardEqualsTheOnePassForward() throws {
-        let m = try defaultModel()
-        let enc = (0..<96).map { m.tokenizer.encode("sentence \($0) of a batch scored side by side").ids }
+        let fp = try defaultModel()
+        let enc = (0..<96).map { fp.tokenizer.encode("sentence \($0) of a batch scored side by side").ids }
         let batch = InputBatch(ids: enc)
-        let site = Site(.residPost, layer: 4), mid = Site(.mlpPost, layer: 2)
-        for rows in [nil, [3]] as [[Int]?] {
-            let one = try m.forward(batch, upTo: 4, withMLM: false, wordRows: nil, keep: [site, mid], lastLayerRows: rows, groups: 1)
-            for groups in [2, 3] {
-                let g = try m.forward(batch, upTo: 4, withMLM: false, wordRows: nil, keep: [site, mid], lastLayerRows: rows, groups: groups)
-                XCTAssertEqual(g.deepestRows, one.deepestRows)
-                for b in [0, 31, 32, 63, 64, 95] {
-                    XCTAssertEqual(try g.site(mid, batch: b).data, try one.site(mid, batch: b).data, "\(groups) groups, rows \(rows ?? []), sequence \(b)")
-                    let want = try one.site(site, batch: b).data, got = try g.site(site, batch: b).data
-                    if let rows {
-                        let H = m.config.hiddenSize, r = rows[0]
-                        XCTAssertEqual(Array(got[(r * H)..<((r + 1) * H)]), Array(want[(r * H)..<((r + 1) * H)]), "\(groups) groups, rows-only, sequence \(b)")
-                    } else {
-                        XCTAssertEqual(got, want, "\(groups) groups, sequence \(b)")
+        let site = Site(.residPost, layer: 4), mid = Site(.mlpPost, layer: 2), pattern = Site(.pattern, layer: 4)
+        defer { PackedLinear.enabled = dl_gemm_packed_available() != 0; dl_bf16_use_native(1) }
+        // The packed products, OpenBLAS's (CPUs without AVX-512), and the bf16 mode's fp32 route.
+        for route in ["packed", "OpenBLAS", "bf16"] {
+            PackedLinear.enabled = route != "OpenBLAS" && dl_gemm_packed_available() != 0
+            dl_bf16_use_native(route == "bf16" ? 0 : 1)
+            let m = route == "bf16" ? fp.converted(to: .bf16) : fp
+            for rows in [nil, [3]] as [[Int]?] {
+                let one = try m.forward(batch, upTo: 4, withMLM: false, wordRows: nil, keep: [site, mid, pattern], lastLayerRows: rows, groups: 1)
+                for groups in [2, 3] {
+                    let g = try m.forward(batch, upTo: 4, withMLM: false, wordRows: nil, keep: [site, mid, pattern], lastLayerRows: rows, groups: groups)
+                    let label = "\(route), \(groups) groups, rows \(rows ?? [])"
+                    XCTAssertEqual(g.deepestRows, one.deepestRows, label)
+                    for b in 0..<batch.B {
+                        XCTAssertEqual(try g.site(mid, batch: b).data, try one.site(mid, batch: b).data, "\(label), sequence \(b)")
+                        var want = try one.site(site, batch: b).data, got = try g.site(site, batch: b).data
+                        var wantP = try one.site(pattern, batch: b).data, gotP = try g.site(pattern, batch: b).data
+                        if let rows {   // the rows-only layer sets its rows alone: (T,H) at row r, (NH,T,T) at query r
+                            let H = m.config.hiddenSize, T = batch.T, r = rows[0]
+                            want = Array(want[(r * H)..<((r + 1) * H)]); got = Array(got[(r * H)..<((r + 1) * H)])
+                            wantP = queryRow(wantP, r, heads: m.config.numHeads, T: T); gotP = queryRow(gotP, r, heads: m.config.numHeads, T: T)
+                        }
+                        XCTAssertEqual(got, want, "\(label), sequence \(b)")
+                        XCTAssertEqual(gotP, wantP, "\(label), pattern, sequence \(b)")
                     }
                 }
             }
         }
+        let m = fp
         // The MLM head after grouped layers (a random model with one).
         let rm = try RandomBert.model(BertConfig(hiddenSize: 32, numLayers: 2, numHeads: 2, intermediateSize: 48, vocabSize: 300), seed: 3, withMLM: true)
         let ids = (0..<40).map { s in [1] + (0..<10).map { (s * 7 + $0 * 13) % 290 + 5 } + [2] }

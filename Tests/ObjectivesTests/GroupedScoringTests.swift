@@ -11,7 +11,10 @@ final class GroupedScoringTests: XCTestCase {
         let m = try defaultModel()
         let enc = m.tokenizer.encode("i hate kickshaws and the rest of it")
         let R = 48, L = m.config.numLayers
-        XCTAssertGreaterThanOrEqual(R * enc.ids.count, 2 * sideBySideRows, "the batch must be large enough to run in groups")
+        // Groups on any thread count of 2 or more: every thread gets its 256 rows' worth at 48 × 12 rows.
+        let saved = sideBySideRows
+        sideBySideRows = R * enc.ids.count / max(Threads.running, 1)
+        defer { sideBySideRows = saved }
         let input = try RelaxedInput(model: m, ids: enc.ids, typeIds: enc.typeIds, first: 1, last: enc.ids.count - 2, restarts: R)
         let span = Array(enc.ids[1...(enc.ids.count - 2)])
         let spans = (0..<R).map { r in span.enumerated().map { $0.offset == r % span.count ? 2000 + 37 * r : $0.element } }

@@ -69,13 +69,14 @@ public final class BF16Matrix: @unchecked Sendable {
     }
 
     /// out (M,rows) = X (M,cols) · W^T (+ bias), X taken as bf16 values.
-    func productNT(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, streaming: Bool = false) {
+    /// `kernelRows`: the rows that pick the fp32 kernel (matmulNT's).
+    func productNT(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, streaming: Bool = false, kernelRows: Int? = nil) {
         if Precision.bf16Native, let w {
             matmulNTBF16(out, X, w.ptr, bias, M: M, N: rows, K: cols, accumulate: false)
             return
         }
         let xr = roundedToBF16(X, count: M * cols)
-        matmulNT(out, xr.ptr, rounded.ptr, bias, M: M, N: rows, K: cols, streaming: streaming)
+        matmulNT(out, xr.ptr, rounded.ptr, bias, M: M, N: rows, K: cols, streaming: streaming, kernelRows: kernelRows)
     }
 
     /// dX (M,cols) += dOut (M,rows) · W, dOut taken as bf16 values.
@@ -127,7 +128,7 @@ extension Linear {
                 packed.forward(weight, out: outFeatures, inp: inFeatures).product(out, x, bias.ptr, M: N, accumulate: false)
             }
         }
-        else if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N) }
+        else if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N, kernelRows: kernelRows) }
         else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures, kernelRows: kernelRows) }
     }
 
