@@ -284,4 +284,17 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+
+    /// The bench's FLOP count against the products listed one by one (bert-base shape, T=7, rows-only last layer at 1 row).
+    func testForwardFLOPsCountEveryProduct() {
+        let c = BertConfig(hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, vocabSize: 30522)
+        let T = 7, H = 768, I = 3072
+        func product(_ m: Int, _ n: Int, _ k: Int) -> Double { 2 * Double(m * n * k) }
+        let layer = product(T, H, H) * 4 + product(T, I, H) + product(T, H, I) + product(T, T, H) * 2   // Q K V O, FFN, QK^T, PV
+        let rowsOnly = product(T, H, H) * 2 + product(1, H, H) * 2 + product(1, I, H) + product(1, H, I) + product(1, T, H) * 2
+        XCTAssertEqual(c.forwardFLOPs(T: T, deepest: 11), 12 * layer)
+        XCTAssertEqual(c.forwardFLOPs(T: T, deepest: 11, rows: 1), 11 * layer + rowsOnly)
+        XCTAssertEqual(c.forwardFLOPs(T: T, deepest: 3, rows: T), 4 * layer)
+        XCTAssertEqual(c.forwardFLOPs(T: T, deepest: -1), 0)
+    }
 }

@@ -92,3 +92,18 @@ public struct BertConfig: Decodable, Sendable, Equatable {
         return cfg
     }
 }
+
+extension BertConfig {
+    /// Floating-point operations (2 per multiply-add) of one sequence's forward through layers 0...deepest: the products
+    /// and attention's QK^T and PV, with the deepest layer at `rows` positions only when given (keys and values still at
+    /// every position). What `dreamlab bench` divides by the time to print GFLOP/s.
+    public func forwardFLOPs(T: Int, deepest: Int, rows: Int? = nil) -> Double {
+        let H = Double(hiddenSize), I = Double(intermediateSize), t = Double(T)
+        let full = 2 * t * (4 * H * H + 2 * H * I) + 2 * 2 * t * t * H
+        guard deepest >= 0 else { return 0 }
+        guard let rows, rows < T else { return Double(deepest + 1) * full }
+        let r = Double(rows)
+        let last = 2 * t * 2 * H * H + 2 * r * (2 * H * H + 2 * H * I) + 2 * 2 * r * t * H
+        return Double(deepest) * full + last
+    }
+}

@@ -210,7 +210,9 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
             let seqs = children.map(input.fill), batch = InputBatch(ids: seqs, typeIds: [[Int]](repeating: enc.typeIds, count: seqs.count), padId: model.tokenizer.padId)
             // The same forward computing every row of the deepest layer: what scoring only the rows the objective reads saves.
             let f = try ms { _ = try model.forward(batch, upTo: obj.deepestLayer, keep: Set(obj.sites)) }
-            print(String(format: "  profile of one discrete step: population gradient (8) %.1f ms, %d candidates scored %.1f ms (with every row of the last layer: %.1f ms)", g, children.count, v, f))
+            let T = enc.ids.count, flops = Double(children.count) * c.forwardFLOPs(T: T, deepest: obj.deepestLayer, rows: obj.rowsAtDeepestLayer(T: T)?.count)
+            print(String(format: "  profile of one discrete step: population gradient (8) %.1f ms, %d candidates scored %.1f ms (%.1f GFLOP, %.0f GFLOP/s; with every row of the last layer: %.1f ms)",
+                         g, children.count, v, flops / 1e9, flops / v / 1e6, f))
         }
         if what == "all" || what == "forward" {
             // The machine's memory read bandwidth: the roof for the byte-bound dream step.
@@ -232,7 +234,10 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
                 s.candidates = pool
                 let r = try tokenSearch(model: model, objectives: [obj], options: s)[0]
                 results[key] = r.candidatesPerSecond
-                print(String(format: "%-46@ %10.1f candidates/s  (full vocabulary: %.1f s)", label, r.candidatesPerSecond, Double(c.vocabSize) / r.candidatesPerSecond))
+                let T = model.tokenizer.encode(s.sentence).ids.count
+                let flops = c.forwardFLOPs(T: T, deepest: obj.deepestLayer, rows: obj.rowsAtDeepestLayer(T: T)?.count)
+                print(String(format: "%-46@ %10.1f candidates/s  (full vocabulary: %.1f s; %.0f MFLOP a candidate, %.0f GFLOP/s)", label,
+                             r.candidatesPerSecond, Double(c.vocabSize) / r.candidatesPerSecond, flops / 1e6, flops * r.candidatesPerSecond / 1e9))
             }
         }
         if what == "discrete" { try timeToExhaustiveMaximum(model, results: &results) }
