@@ -51,13 +51,6 @@ public struct InputBatch: Sendable {
         let types = typeIds ?? ids.map { [Int](repeating: 0, count: $0.count) }
         self.typeIds = types.map { $0 + [Int](repeating: 0, count: T - $0.count) }
     }
-
-    /// Sequences `r` of this batch, padded to the same T.
-    public func slice(_ r: Range<Int>) -> InputBatch {
-        var s = self
-        s.ids = Array(ids[r]); s.typeIds = Array(typeIds[r]); s.lengths = Array(lengths[r])
-        return s
-    }
 }
 
 /// Everything one layer's forward saves: every site, plus what the backward needs (LayerNorm mean/rstd, q, k, v).
@@ -350,8 +343,7 @@ extension BertModel {
     /// Results land in those rows of the layer's buffers. `sequences`: the batch's sequences to run (x holds their
     /// rows); each product takes the kernel the whole batch's rows would, so a group sums as one pass does.
     func layerForwardRows(_ a: LayerActivations, _ lw: BertLayerWeights, input x: UnsafeMutablePointer<Float>, rows: [Int], batch: InputBatch,
-                          sequences seqs: Range<Int>? = nil) {
-        let seqs = seqs ?? 0..<batch.B
+                          sequences seqs: Range<Int>) {
         let c = config, B = seqs.count, b0 = seqs.lowerBound, T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
         let R = rows.count, N = B * T, NR = B * R, wholeNR = batch.B * R
         let rH = b0 * T * H

@@ -96,13 +96,6 @@ func packs(rows: Int, threshold: Int = smallMThreshold, bf16: Bool) -> Bool {
     rows > threshold && PackedLinear.enabled && !(bf16 && Precision.bf16Native)
 }
 
-/// body(x), or body(x rounded to bf16 values) in the bf16 mode: the products' inputs are bf16 there.
-func withBF16Rounding(_ x: CFPtr, count: Int, if rounding: Bool, _ body: (CFPtr) -> Void) {
-    guard rounding else { body(x); return }
-    let r = roundedToBF16(x, count: count)
-    withExtendedLifetime(r) { body(r.ptr) }
-}
-
 /// src (count) rounded to bf16 values, kept as float32.
 func roundedToBF16(_ src: CFPtr, count: Int) -> FloatBuffer {
     let out = FloatBuffer(uninitialized: count)
@@ -124,9 +117,7 @@ extension Linear {
     @inline(__always)
     func forward(_ out: FPtr, _ inp: CFPtr, rows N: Int, kernelRows: Int? = nil) {
         if packs(rows: kernelRows ?? N, bf16: bf16 != nil) {
-            withBF16Rounding(inp, count: N * inFeatures, if: bf16 != nil) { x in
-                packed.forward(weight, out: outFeatures, inp: inFeatures).product(out, x, bias.ptr, M: N, accumulate: false)
-            }
+            packed.forward(weight, out: outFeatures, inp: inFeatures).product(out, inp, bias.ptr, M: N, accumulate: false, bf16Inputs: bf16 != nil)
         }
         else if let b = bf16 { b.productNT(out, inp, bias.ptr, M: N, kernelRows: kernelRows) }
         else { linearForward(out, inp, weight.ptr, bias.ptr, N: N, C: inFeatures, OC: outFeatures, kernelRows: kernelRows) }
@@ -136,9 +127,7 @@ extension Linear {
     @inline(__always)
     func backward(_ dinp: FPtr, _ dout: CFPtr, rows N: Int) {
         if packs(rows: N, bf16: bf16 != nil) {
-            withBF16Rounding(dout, count: N * outFeatures, if: bf16 != nil) { g in
-                packed.backward(weight, out: outFeatures, inp: inFeatures).product(dinp, g, nil, M: N, accumulate: true)
-            }
+            packed.backward(weight, out: outFeatures, inp: inFeatures).product(dinp, dout, nil, M: N, accumulate: true, bf16Inputs: bf16 != nil)
         }
         else if let b = bf16 { b.productNNAcc(dinp, dout, M: N) }
         else { linearBackward(dinp, dout, weight.ptr, N: N, C: inFeatures, OC: outFeatures) }
@@ -159,9 +148,7 @@ extension BertWeights {
     public func embeddingMix(_ rows: FPtr, _ p: CFPtr, M: Int) {
         let V = wordVocab, H = hidden
         if packs(rows: M, threshold: streamingBLASRows, bf16: wordBF16 != nil) {
-            withBF16Rounding(p, count: M * V, if: wordBF16 != nil) { p in
-                wordPacked.backward(wordEmbeddings, out: V, inp: H).product(rows, p, nil, M: M, accumulate: true)
-            }
+            wordPacked.backward(wordEmbeddings, out: V, inp: H).product(rows, p, nil, M: M, accumulate: true, bf16Inputs: wordBF16 != nil)
         }
         else if let e = wordBF16 { e.productNNAcc(rows, p, M: M, streaming: true) }
         else { matmulNNAcc(rows, p, wordEmbeddings.ptr, M: M, N: V, K: H, streaming: true) }
@@ -170,9 +157,7 @@ extension BertWeights {
     /// out (M,V) = d (M,H) · E^T: every token's first-order gain from a gradient w.r.t. word-embedding rows.
     public func embeddingDots(_ out: FPtr, _ d: CFPtr, M: Int) {
         if packs(rows: M, threshold: streamingBLASRows, bf16: wordBF16 != nil) {
-            withBF16Rounding(d, count: M * hidden, if: wordBF16 != nil) { d in
-                wordPacked.forward(wordEmbeddings, out: wordVocab, inp: hidden).product(out, d, nil, M: M, accumulate: false)
-            }
+            wordPacked.forward(wordEmbeddings, out: wordVocab, inp: hidden).product(out, d, nil, M: M, accumulate: false, bf16Inputs: wordBF16 != nil)
         }
         else if let e = wordBF16 { e.productNT(out, d, nil, M: M, streaming: true) }
         else { matmulNT(out, d, wordEmbeddings.ptr, nil, M: M, N: wordVocab, K: hidden, streaming: true) }

@@ -15,11 +15,20 @@ final class PackedPanels: @unchecked Sendable {
     }
     deinit { ptr.deallocate() }
 
-    /// out (M,N) = or += X (M,K) · B (+ bias), split across the threads: by rows when there are many, otherwise by
-    /// panels (so B is read once in all).
-    func product(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, accumulate: Bool) {
+    /// From this many rows the threads split X's rows (four of gemm.c's 112-row blocks); below it B's panels, so B is
+    /// read once in all.
+    static let rowSplitRows = 4 * 112
+
+    /// out (M,N) = or += X (M,K) · B (+ bias), split across the threads. `bf16Inputs`: X is rounded to bf16 values
+    /// first (the bf16 mode's products take bf16 inputs).
+    func product(_ out: FPtr, _ X: CFPtr, _ bias: CFPtr?, M: Int, accumulate: Bool, bf16Inputs: Bool = false) {
+        if bf16Inputs {
+            let rounded = roundedToBF16(X, count: M * K)
+            withExtendedLifetime(rounded) { product(out, rounded.ptr, bias, M: M, accumulate: accumulate) }
+            return
+        }
         let panels = (N + 31) / 32, acc: Int32 = accumulate ? 1 : 0
-        if M >= 4 * 112 {
+        if M >= PackedPanels.rowSplitRows {
             splitTwo(M * N * K, M, align: 14) { m0, m1 in
                 dl_gemm_packed(out, X, ptr, bias, Int32(N), Int32(K), Int32(m0), Int32(m1), 0, Int32(panels), acc)
             }
