@@ -82,4 +82,46 @@ final class DiscreteTests: XCTestCase {
         XCTAssertTrue(EmbeddingRidge.fits(positions: 200, hidden: 384))
         XCTAssertFalse(EmbeddingRidge.fits(positions: 510, hidden: 768))
     }
+
+    /// The frozen-context screen: at layer 0 the other rows do not depend on the swapped token, so every layer-0 site
+    /// at the swapped position equals the full forward's; deeper, a candidate equal to the base token reproduces the
+    /// base everywhere, and every other row of a kept site holds the base's values.
+    func testFrozenContextIsExactAtLayerZeroAndAtTheBaseToken() throws {
+        let model = try defaultModel()
+        let enc = model.tokenizer.encode("i hate kickshaws and the rest")
+        let T = enc.ids.count, p = 2, deepest = 3
+        let tokens = [enc.ids[p], 2023, 7592, 14590, 1988, 29000] + (0..<60).map { 1000 + 397 * $0 }
+        let kinds: [SiteKind] = [.pattern, .z, .attnOut, .residMid, .mlpPre, .mlpPost, .mlpOut, .residPost]
+        let keep = Set(kinds.flatMap { k in [0, deepest].map { Site(k, layer: $0) } })
+        let base = try model.forward(InputBatch(ids: [enc.ids], typeIds: [enc.typeIds]), upTo: deepest)
+        let frozen = try model.forwardFrozenContext(base: base, baseIds: enc.ids, typeIds: enc.typeIds, position: p, tokens: tokens, upTo: deepest, keep: keep)
+        let ids = tokens.map { t in enc.ids.enumerated().map { $0.offset == p ? t : $0.element } }
+        let exact = try model.forward(InputBatch(ids: ids, typeIds: [[Int]](repeating: enc.typeIds, count: ids.count)), upTo: deepest)
+        for site in keep {
+            let (f, per) = try XCTUnwrap(frozen.buffer(site)), (e, _) = try XCTUnwrap(exact.buffer(site)), (b, _) = try XCTUnwrap(base.buffer(site))
+            let shape = site.shape(T: T, config: model.config)
+            // Elements at the swapped position: a row of the (T,W) sites, a query row of each head's (T,T) pattern.
+            func atSwapped(_ k: Int) -> Bool { site.kind == .pattern ? (k / T) % T == p : k / (per / T) == p }
+            var worstLayer0: Float = 0, worstSame: Float = 0, worstContext: Float = 0
+            for n in 0..<tokens.count {
+                for k in 0..<per {
+                    let fv = f.ptr[n * per + k], ev = e.ptr[n * per + k]
+                    if n == 0 { worstSame = max(worstSame, abs(fv - ev)) }
+                    if atSwapped(k) { if site.layer == 0 { worstLayer0 = max(worstLayer0, abs(fv - ev)) } }
+                    else { worstContext = max(worstContext, abs(fv - b.ptr[k])) }
+                }
+            }
+            // The three passes take different kernels (1, 66 and 660 rows): sums differ in their last bits, up to 1e-5
+            // of the site's largest value (mlp_out reaches about 20 at layer 0).
+            let tolerance = 1e-5 * (0..<(tokens.count * per)).reduce(Float(0)) { max($0, abs(e.ptr[$1])) }
+            print("frozen context \(site) \(shape): layer-0 swapped rows max |frozen - full| \(worstLayer0), base token \(worstSame), other rows vs base \(worstContext) (tolerance \(tolerance))")
+            XCTAssertLessThan(worstLayer0, tolerance, "\(site)")
+            XCTAssertLessThan(worstSame, tolerance, "\(site)")
+            XCTAssertEqual(worstContext, 0, "\(site)")
+        }
+        // Deeper, the screen is an estimate: it must differ from the full forward somewhere (else it is not frozen).
+        let (f3, per3) = try XCTUnwrap(frozen.buffer(Site(.attnOut, layer: deepest))), (e3, _) = try XCTUnwrap(exact.buffer(Site(.attnOut, layer: deepest)))
+        let H = model.config.hiddenSize
+        XCTAssertGreaterThan((0..<H).map { abs(f3.ptr[per3 + p * H + $0] - e3.ptr[per3 + p * H + $0]) }.max()!, 1e-4)
+    }
 }

@@ -188,6 +188,7 @@ public struct DreamResult: Sendable {
     public var positions: [Int] = []
     public var stepsDone = 0
     public var scored = 0             // discrete inputs whose objective was computed exactly (argmax inputs, swaps)
+    public var screened = 0           // discrete swaps estimated with the context frozen (DiscreteOptions.screen)
     public var stopped = false        // on_step returned false
     public var interrupted = false    // Ctrl-C
     public var seconds: Double = 0

@@ -359,31 +359,14 @@ extension BertModel {
         lw.value.forward(a.v.ptr + rH, x, rows: N, kernelRows: batch.B * T)
         let z = FloatBuffer(uninitialized: NR * H)
         parallelHalves(B, work: B * NH * R * T * hs * 4) { lo, hi in
-            var srow = [Float](repeating: 0, count: T)
             for bl in lo..<hi {
-                let b = b0 + bl, len = batch.lengths[b]
+                let b = b0 + bl
                 for h in 0..<NH {
                     for (r, t) in rows.enumerated() {
-                        let qi = q.ptr + (bl * R + r) * H + h * hs
-                        var mx = -Float.infinity
-                        for j in 0..<T {
-                            let kj = a.k.ptr + (b * T + j) * H + h * hs
-                            var acc: Float = 0
-                            for d in 0..<hs { acc += qi[d] * kj[d] }
-                            srow[j] = acc * scale + (j < len ? 0 : -Float.greatestFiniteMagnitude)
-                            a.scores[((b * NH + h) * T + t) * T + j] = srow[j]
-                            mx = max(mx, srow[j])
-                        }
-                        var sum: Float = 0
-                        for j in 0..<T { srow[j] = expf(srow[j] - mx); sum += srow[j] }
-                        let zi = z.ptr + (bl * R + r) * H + h * hs
-                        for d in 0..<hs { zi[d] = 0 }
-                        for j in 0..<T {
-                            let p = srow[j] / sum
-                            a.pattern[((b * NH + h) * T + t) * T + j] = p
-                            let vj = a.v.ptr + (b * T + j) * H + h * hs
-                            for d in 0..<hs { zi[d] += p * vj[d] }
-                        }
+                        let at = ((b * NH + h) * T + t) * T
+                        attendRow(q.ptr + (bl * R + r) * H + h * hs, keys: a.k.ptr + b * T * H + h * hs, values: a.v.ptr + b * T * H + h * hs,
+                                  stride: H, T: T, length: batch.lengths[b], hs: hs, scale: scale, own: nil,
+                                  scores: a.scores.ptr + at, pattern: a.pattern.ptr + at, z: z.ptr + (bl * R + r) * H + h * hs)
                     }
                 }
             }
@@ -402,6 +385,31 @@ extension BertModel {
         scatter(mid, a.residMid.ptr, H); scatter(pre, a.mlpPre.ptr, I); scatter(post, a.mlpPost.ptr, I)
         scatter(mlpOut, a.mlpOut.ptr, H); scatter(sum2, a.sum2.ptr, H); scatter(out, a.residPost.ptr, H)
         scatter(m1, a.ln1Mean.ptr, 1); scatter(r1, a.ln1Rstd.ptr, 1); scatter(m2, a.ln2Mean.ptr, 1); scatter(r2, a.ln2Rstd.ptr, 1)
+    }
+
+    /// One head's query row against T keys: scores (T), softmax pattern (T), z (hs). Key and value j sit at
+    /// keys/values + j·stride, masked from `length` on; `own` replaces one position's key and value (a frozen context's
+    /// swapped row).
+    @inline(__always)
+    func attendRow(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, T: Int, length: Int, hs: Int,
+                   scale: Float, own: (at: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>)?,
+                   scores: UnsafeMutablePointer<Float>, pattern: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>) {
+        var mx = -Float.infinity
+        for j in 0..<T {
+            let kj = j == own?.at ? own!.key : keys + j * stride
+            var acc: Float = 0
+            for d in 0..<hs { acc += q[d] * kj[d] }
+            scores[j] = acc * scale + (j < length ? 0 : -Float.greatestFiniteMagnitude)
+            mx = max(mx, scores[j])
+        }
+        var sum: Float = 0
+        for j in 0..<T { pattern[j] = expf(scores[j] - mx); sum += pattern[j] }
+        for d in 0..<hs { z[d] = 0 }
+        for j in 0..<T {
+            pattern[j] /= sum
+            let p = pattern[j], vj = j == own?.at ? own!.value : values + j * stride
+            for d in 0..<hs { z[d] += p * vj[d] }
+        }
     }
 
     /// Encodes text (and an optional second segment) and runs one full forward pass.

@@ -6,7 +6,7 @@ import Objectives
 let dreamArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "steps",
                      "lr", "temperature", "gumbel", "hard", "relaxation", "seed", "topk",
                      "every", "topk_every", "on_step", "restarts", "method", "init_noise", "quiet",
-                     "candidates", "k", "k_max", "honest", "population", "explore", "neighbors", "surrogate", "fluency", "fluency_model",
+                     "candidates", "k", "k_max", "honest", "population", "explore", "neighbors", "surrogate", "screen", "fluency", "fluency_model",
                      "spans", "start"]
 let gradientArgNames = ["model", "sentence", "sentence2", "first", "last", "objective", "temperature", "gumbel", "hard", "relaxation", "seed"]
 let searchArgNames = ["model", "sentence", "sentence2", "position", "objective", "objectives", "topk", "batch", "quiet", "limit"]

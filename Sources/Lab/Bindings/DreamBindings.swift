@@ -178,7 +178,7 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
         o.method = method
     }
     // An argument the chosen method does not use is an error, never silently dropped.
-    if o.method != .discrete, let k = ["population", "candidates", "k", "k_max", "honest", "explore", "neighbors", "surrogate"].first(where: a.has) {
+    if o.method != .discrete, let k = ["population", "candidates", "k", "k_max", "honest", "explore", "neighbors", "surrogate", "screen"].first(where: a.has) {
         throw LuaError("\(a.function): \(k)= applies to method=\"discrete\" only")
     }
     if o.method == .discrete, let k = ["lr", "temperature", "gumbel", "hard", "relaxation", "init_noise"].first(where: a.has) {
@@ -208,6 +208,7 @@ func readDreamOptions(_ a: TableArgs, refs: inout [LuaRef], progressLabel: Strin
     o.discrete.explore = Float(try a.number("explore") ?? Double(o.discrete.explore))
     o.discrete.neighbors = Float(try a.number("neighbors") ?? Double(o.discrete.neighbors))
     o.discrete.surrogate = Float(try a.number("surrogate") ?? Double(o.discrete.surrogate))
+    o.discrete.screen = try a.int("screen", default: o.discrete.screen)
     if let lambda = try a.number("fluency") {
         guard lambda >= 0 && lambda.isFinite else { throw LuaError("\(a.function): fluency must be a number >= 0 (the weight λ of the span's pseudo-log-likelihood)") }
         o.fluency = FluencyTerm(model: try fluencyModelArg(a) ?? objectiveModel(a), lambda: Float(lambda))
@@ -300,7 +301,7 @@ func checkDream(_ L: OpaquePointer, _ i: Int32 = 1) throws -> DreamHandle {
 }
 
 let dreamFieldNames = ["tokens", "ids", "text", "activation", "ids_activation", "history", "curve", "best", "method", "fluency", "steps",
-                       "seconds", "steps_per_second", "scored", "interrupted", "stopped", "objective", "runs", "first", "last", "positions", "sentence"]
+                       "seconds", "steps_per_second", "scored", "screened", "interrupted", "stopped", "objective", "runs", "first", "last", "positions", "sentence"]
 
 let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     let h = try checkDream(L)
@@ -332,6 +333,7 @@ let dreamIndex: LuaFn = { L in luaBinding(L) { L in
     case "seconds": lua_pushnumber(L, r.seconds)
     case "steps_per_second": lua_pushnumber(L, r.stepsPerSecond)
     case "scored": lua_pushinteger(L, lua_Integer(r.scored))
+    case "screened": lua_pushinteger(L, lua_Integer(r.screened))
     case "interrupted": lua_pushboolean(L, r.interrupted ? 1 : 0)
     case "stopped": lua_pushboolean(L, r.stopped ? 1 : 0)
     case "objective": push(L, r.objective)

@@ -269,6 +269,22 @@ func timeToExhaustiveMaximum(_ model: BertModel, results: inout [String: Double]
     let t0 = Date()
     let exhaustive = try tokenSearch(model: model, objectives: units.map(\.1), options: s)
     print(String(format: "exhaustive search of %d tokens for %d units: %.1f s", s.candidates!.count, units.count, Date().timeIntervalSince(t0)))
+    // The screen the method runs once stuck (DiscreteOptions.screen): every token with the context frozen at the
+    // starting sentence, against exact scoring, on the two attention units whose maxima the fit and gradient rank worst.
+    let enc = model.tokenizer.encode(sentence)
+    let alone = try RelaxedInput(model: model, ids: enc.ids, typeIds: enc.typeIds, first: position, last: position)
+    for ((label, obj), found) in zip(units, exhaustive) where label.hasSuffix("attn_out \(300 % c.hiddenSize)") && !label.hasPrefix("L0 ") {
+        let started = Date()
+        let screen = try alone.frozenContextValues([enc.ids[position]], at: 0, tokens: s.candidates!, objective: obj)
+        let seconds = Date().timeIntervalSince(started)
+        let exactStarted = Date()
+        _ = try alone.discreteValues(s.candidates!.prefix(1024).map { [$0] }, objective: obj)
+        let exactRate = 1024 / Date().timeIntervalSince(exactStarted)
+        let maxAt = screen[s.candidates!.firstIndex(of: found.hits[0].id)!]
+        print(String(format: "  screen, %@: %d tokens in %.2f s (%.0f/s, %.1fx exact scoring's %.0f/s); the exhaustive maximum (%@) ranks %d",
+                     label, screen.count, seconds, Double(screen.count) / seconds, Double(screen.count) / seconds / exactRate, exactRate,
+                     found.hits[0].token, screen.filter { $0 > maxAt }.count))
+    }
     var times: [Double] = []
     for ((label, obj), found) in zip(units, exhaustive) {
         let target = found.hits[0].activation
