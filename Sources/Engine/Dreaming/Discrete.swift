@@ -36,9 +36,8 @@ public struct DiscreteOptions: Sendable {
     public init() {}
 
     func validate() throws {
-        guard screen >= 0, screenTop >= 1, screenAfterStale >= 0 else {
-            throw DreamlabError.invalidArgument("screen must be >= 0 (0: none), screen_top >= 1 and screen_after >= 0")
-        }
+        guard screen >= 0 else { throw DreamlabError.invalidArgument("screen must be >= 0 (swaps estimated per stuck step; 0: no screen), got \(screen)") }
+        guard screenTop >= 1, screenAfterStale >= 0 else { throw DreamlabError.invalidArgument("screenTop must be >= 1 and screenAfterStale >= 0") }
         if let population, !(1...4096).contains(population) { throw DreamlabError.invalidArgument("population must be in 1...4096, got \(population)") }
         guard (1...1_000_000).contains(candidates) else { throw DreamlabError.invalidArgument("candidates must be in 1...1000000, got \(candidates)") }
         guard kStart >= 1, kMax >= kStart else { throw DreamlabError.invalidArgument("k must be >= 1 and k_max >= k") }
@@ -233,10 +232,12 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
         ridge?.refit()                                                 // and one for the fits' predictions
         var children: [[Int]] = []
         var parents: [(r: Int, i: Int)] = []
-        if let si = screenAt, stale >= d.screenAfterStale {
-            // Estimates made around another context (other positions changed since) are dropped.
+        if let si = screenAt {
+            // Estimates made around another context (other positions of the best member changed since) are dropped.
             var context = members[0]; context[si] = -1
             if context != screenedContext { screened.removeAll(); screenedContext = context }
+        }
+        if let si = screenAt, stale >= d.screenAfterStale {
             // Tokens already scored exactly there need no estimate.
             func unscreened(_ t: Int) -> Bool { var c = members[0]; c[si] = t; return screened[t] == nil && !tried.contains(c) }
             var picks: [Int] = [], picked = Set<Int>()
