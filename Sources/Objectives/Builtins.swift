@@ -11,6 +11,8 @@ public final class SiteElement: ActivationObjective, RowLimitedObjective {
         default: return index.first.map { [$0] }
         }
     }
+    /// One site: its rows are all it reads.
+    public func rowsReadAtEveryLayer(T: Int) -> [Int]? { rowsRead(T: T) }
 
     public let site: Site
     public let index: [Int]
@@ -56,6 +58,7 @@ public final class SiteElement: ActivationObjective, RowLimitedObjective {
 /// The L2 norm of one head's output (hook_z) at one position.
 public final class HeadNorm: ActivationObjective, RowLimitedObjective {
     public func rowsRead(T: Int) -> [Int]? { [word] }
+    public func rowsReadAtEveryLayer(T: Int) -> [Int]? { [word] }
 
     public let layer: Int, head: Int, word: Int
     public init(layer: Int, head: Int, word: Int) { self.layer = layer; self.head = head; self.word = word }
@@ -86,6 +89,15 @@ public final class LinearCombination: ActivationObjective, RowLimitedObjective {
         var rows = Set<Int>()
         for t in terms where t.obj.deepestLayer == deepestLayer {
             guard let r = t.obj.rowsAtDeepestLayer(T: T) else { return nil }
+            rows.formUnion(r)
+        }
+        return rows.sorted()
+    }
+    /// The union over every term, at any layer.
+    public func rowsReadAtEveryLayer(T: Int) -> [Int]? {
+        var rows = Set<Int>()
+        for t in terms {
+            guard let r = t.obj.rowsAtEveryLayer(T: T) else { return nil }
             rows.formUnion(r)
         }
         return rows.sorted()

@@ -40,6 +40,8 @@ enum Check {
 /// - word nil: the mean over words; the norm then runs over every layer, word and unit
 public final class PairActivation: ActivationObjective, RowLimitedObjective {
     public func rowsRead(T: Int) -> [Int]? { word.map { [$0] } }
+    /// Normalised or not, only the word's row of each layer.
+    public func rowsReadAtEveryLayer(T: Int) -> [Int]? { word.map { [$0] } }
 
     public let layer: Int
     public let word: Int?

@@ -85,14 +85,23 @@ final class DiscreteTests: XCTestCase {
 
     /// The frozen-context screen: at layer 0 the other rows do not depend on the swapped token, so every layer-0 site
     /// at the swapped position equals the full forward's; deeper, a candidate equal to the base token reproduces the
-    /// base everywhere, and every other row of a kept site holds the base's values.
+    /// base everywhere, and every other row of a kept site holds the base's values. Once on one sentence with every
+    /// site kept, once on a sentence pair (the swap in the second segment) keeping only attention sites at the last
+    /// layer, where the screen skips that layer's MLP.
     func testFrozenContextIsExactAtLayerZeroAndAtTheBaseToken() throws {
         let model = try defaultModel()
-        let enc = model.tokenizer.encode("i hate kickshaws and the rest")
-        let T = enc.ids.count, p = 2, deepest = 3
+        let all: [SiteKind] = [.pattern, .z, .attnOut, .residMid, .mlpPre, .mlpPost, .mlpOut, .residPost]
+        try checkFrozenContext(model, model.tokenizer.encode("i hate kickshaws and the rest"), position: 2, deepestKinds: all)
+        let pair = model.tokenizer.encode("i hate kickshaws", "the rest is fine")
+        let second = try XCTUnwrap(pair.typeIds.firstIndex(of: 1)) + 1
+        try checkFrozenContext(model, pair, position: second, deepestKinds: [.pattern, .z, .attnOut, .residMid])
+    }
+
+    private func checkFrozenContext(_ model: BertModel, _ enc: (ids: [Int], typeIds: [Int]), position p: Int, deepestKinds: [SiteKind]) throws {
+        let T = enc.ids.count, deepest = 3
         let tokens = [enc.ids[p], 2023, 7592, 14590, 1988, 29000] + (0..<60).map { 1000 + 397 * $0 }
         let kinds: [SiteKind] = [.pattern, .z, .attnOut, .residMid, .mlpPre, .mlpPost, .mlpOut, .residPost]
-        let keep = Set(kinds.flatMap { k in [0, deepest].map { Site(k, layer: $0) } })
+        let keep = Set(kinds.map { Site($0, layer: 0) } + deepestKinds.map { Site($0, layer: deepest) })
         let base = try model.forward(InputBatch(ids: [enc.ids], typeIds: [enc.typeIds]), upTo: deepest)
         let frozen = try model.forwardFrozenContext(base: base, baseIds: enc.ids, typeIds: enc.typeIds, position: p, tokens: tokens, upTo: deepest, keep: keep)
         let ids = tokens.map { t in enc.ids.enumerated().map { $0.offset == p ? t : $0.element } }
@@ -111,10 +120,10 @@ final class DiscreteTests: XCTestCase {
                     else { worstContext = max(worstContext, abs(fv - b.ptr[k])) }
                 }
             }
-            // The three passes take different kernels (1, 66 and 660 rows): sums differ in their last bits, up to 1e-5
-            // of the site's largest value (mlp_out reaches about 20 at layer 0).
+            // The three passes take different kernels (1, 66 and 66·T rows): sums differ in their last bits, up to
+            // 1e-5 of the site's largest value (layer 0's mlp_out reaches about 190 in one dimension).
             let tolerance = 1e-5 * (0..<(tokens.count * per)).reduce(Float(0)) { max($0, abs(e.ptr[$1])) }
-            print("frozen context \(site) \(shape): layer-0 swapped rows max |frozen - full| \(worstLayer0), base token \(worstSame), other rows vs base \(worstContext) (tolerance \(tolerance))")
+            print("frozen context T=\(T) p=\(p) \(site) \(shape): layer-0 swapped rows max |frozen - full| \(worstLayer0), base token \(worstSame), other rows vs base \(worstContext) (tolerance \(tolerance))")
             XCTAssertLessThan(worstLayer0, tolerance, "\(site)")
             XCTAssertLessThan(worstSame, tolerance, "\(site)")
             XCTAssertEqual(worstContext, 0, "\(site)")

@@ -28,7 +28,7 @@ public struct DiscreteOptions: Sendable {
     /// the fit's ranking first, then the vocabulary in a seeded random order. The `screenTop` best screened tokens not
     /// yet scored go first into each step's batch. Maxima that neither the gradient nor the fit ranks well (an
     /// attention output's outlier token) rank near the top of the screen: at one position of "i hate kickshaws", the
-    /// exhaustive maxima of L3 and L5 attn_out 300 rank 2nd of 29523 (the fit: 1000-5000th, the gradient: 10000th).
+    /// exhaustive maxima of L3 and L5 attn_out 300 rank 3rd of 29523 (the fit: 1000-5000th, the gradient: 10000th).
     /// 0: no screen.
     public var screen = 1024
     public var screenTop = 16
@@ -36,7 +36,9 @@ public struct DiscreteOptions: Sendable {
     public init() {}
 
     func validate() throws {
-        guard screen >= 0 else { throw DreamlabError.invalidArgument("screen must be >= 0 (swaps estimated per stuck step; 0: no screen), got \(screen)") }
+        guard (0...100_000).contains(screen) else {
+            throw DreamlabError.invalidArgument("screen must be in 0...100000 (swaps estimated per stuck step; 0: no screen), got \(screen)")
+        }
         guard screenTop >= 1, screenAfterStale >= 0 else { throw DreamlabError.invalidArgument("screenTop must be >= 1 and screenAfterStale >= 0") }
         if let population, !(1...4096).contains(population) { throw DreamlabError.invalidArgument("population must be in 1...4096, got \(population)") }
         guard (1...1_000_000).contains(candidates) else { throw DreamlabError.invalidArgument("candidates must be in 1...1000000, got \(candidates)") }
@@ -146,23 +148,27 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     // Nearest tokens by cosine of word embeddings, per token, computed on first use.
     let isBanned = (0..<V).map { banned.contains($0) }
     let neighbours = CosineNeighbourLists(model: model, k: 64, excluded: isBanned)
-    // The screen (DiscreteOptions.screen): where the objective reads one dreamed position at its deepest layer, swaps
-    // there are screened with the rest of the input frozen; a frozen context says nothing about swaps elsewhere.
+    // The screen (DiscreteOptions.screen): where the objective reads one dreamed position and nothing else, swaps
+    // there are screened with the rest of the input frozen; a frozen context says nothing about swaps elsewhere, or
+    // about terms that read other positions.
     let screenAt: Int? = {
-        guard d.screen > 0, objective.deepestLayer >= 0, !objective.needsMLM, let rows = objective.rowsAtDeepestLayer(T: enc.ids.count),
+        guard d.screen > 0, objective.deepestLayer >= 0, !objective.needsMLM, let rows = objective.rowsAtEveryLayer(T: enc.ids.count),
               rows.count == 1 else { return nil }
         return input.positions.firstIndex(of: rows[0])
     }()
     // At one screened position the fit's ranking also orders the screen, so it keeps more of it.
     let ridge = d.surrogate > 0 && EmbeddingRidge.fits(positions: P, hidden: model.config.hiddenSize)
-        ? EmbeddingRidge(model: model, positions: P, excluded: isBanned, invNorm: neighbours.invNorm, listLength: screenAt != nil && P == 1 ? 4 * d.screen : nil)
+        ? EmbeddingRidge(model: model, positions: P, excluded: isBanned, invNorm: neighbours.invNorm, listLength: screenAt != nil && P == 1 ? min(4 * d.screen, V) : nil)
         : nil   // without it, its share follows the gradient
     ridge?.add(members, scores: acts)
+    // Estimates are kept while the best member's other positions stay as they are, also across gains at the screened
+    // position itself (which move the frozen keys and values of deeper layers a little): one ranking mixes them.
     var screened: [Int: Float] = [:]   // token -> its screened value at screenAt, around the best member's context
     var screenedContext: [Int]? = nil  // that context: the best member with screenAt masked
     var screenOrder = (0..<V).filter { !isBanned[$0] }
     if screenAt != nil { for j in stride(from: screenOrder.count - 1, to: 0, by: -1) { screenOrder.swapAt(j, Int(rng.next() % UInt64(j + 1))) } }
     var screenCursor = 0
+    var screenExhausted = false        // every token estimated or scored in this context
     let start = Date()
     var bestEver = scores.max() ?? -.infinity
     func record(_ step: Int, grad: [Float]?, metrics: Bool = true) {
@@ -235,9 +241,9 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
         if let si = screenAt {
             // Estimates made around another context (other positions of the best member changed since) are dropped.
             var context = members[0]; context[si] = -1
-            if context != screenedContext { screened.removeAll(); screenedContext = context }
+            if context != screenedContext { screened.removeAll(); screenedContext = context; screenExhausted = false }
         }
-        if let si = screenAt, stale >= d.screenAfterStale {
+        if let si = screenAt, stale >= d.screenAfterStale, !screenExhausted {
             // Tokens already scored exactly there need no estimate.
             func unscreened(_ t: Int) -> Bool { var c = members[0]; c[si] = t; return screened[t] == nil && !tried.contains(c) }
             var picks: [Int] = [], picked = Set<Int>()
@@ -251,6 +257,7 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
                 let t = screenOrder[screenCursor]; screenCursor += 1
                 if unscreened(t) && !picked.contains(t) { picks.append(t); picked.insert(t) }
             }
+            if picks.count < d.screen { screenExhausted = true }
             if !picks.isEmpty {
                 for (t, v) in zip(picks, try input.frozenContextValues(members[0], at: si, tokens: picks, objective: objective)) { screened[t] = v }
                 result.screened += picks.count
@@ -265,7 +272,8 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
             }
             for t in best.items where children.count < d.candidates {
                 var c = members[0]; c[si] = t
-                if honestOK(c) { tried.insert(c); children.append(c); parents.append((0, si)) }
+                tried.insert(c)   // scored now, or (failing honest=) never proposed again
+                if honestOK(c) { children.append(c); parents.append((0, si)) }
             }
         }
         var tries = 0

@@ -237,8 +237,9 @@ public final class RelaxedInput: @unchecked Sendable {
     }
 
     /// Objective values of `span` with dreamed position `i` swapped to each of `tokens`, every swap run with the rest
-    /// of the sequence frozen at `span`'s (BertModel.forwardFrozenContext): about T times cheaper than
-    /// `discreteValues` and an estimate, not a score. In batches of 256.
+    /// of the sequence frozen at `span`'s (BertModel.forwardFrozenContext): one row a layer instead of T, 4-6x cheaper
+    /// than `discreteValues` on MiniLM at T=7 (whose deepest layer also runs at the read row only), and an estimate,
+    /// not a score. In batches of 256.
     public func frozenContextValues(_ span: [Int], at i: Int, tokens: [Int], objective: ActivationObjective) throws -> [Float] {
         let upTo = min(objective.deepestLayer, model.config.numLayers - 1), seq = fill(span)
         let base = try model.forward(InputBatch(ids: [seq], typeIds: [typeIds]), upTo: upTo)

@@ -83,10 +83,19 @@ final class EmbeddingRidge {
             let out = lp.baseAddress!
             parallelChunks(P, work: P * V * 64) { _, i0, i1 in
                 for i in i0..<i1 {
-                    var best = BestK<Int>(listLength)
                     let row = pred.ptr + i * V, c = intercept[i]
-                    for j in 0..<V where !excluded[j] { best.offer(row[j] * invNorm[j] + c, j) }
-                    out[i] = best.items
+                    if listLength <= 256 {
+                        var best = BestK<Int>(listLength)
+                        for j in 0..<V where !excluded[j] { best.offer(row[j] * invNorm[j] + c, j) }
+                        out[i] = best.items
+                    } else {
+                        // A long list (the screen's order): BestK inserts in O(k); select the threshold, sort the rest.
+                        var score = [Float](repeating: -.infinity, count: V)
+                        for j in 0..<V where !excluded[j] { score[j] = row[j] * invNorm[j] + c }
+                        let threshold = kthLargest(score[...], listLength)
+                        let kept = (0..<V).filter { !excluded[$0] && score[$0] >= threshold }
+                        out[i] = Array(kept.sorted { score[$0] > score[$1] }.prefix(listLength))
+                    }
                 }
             }
         }

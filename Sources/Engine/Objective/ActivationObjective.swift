@@ -20,6 +20,10 @@ extension ActivationObjective {
     /// Forward-only passes then compute that layer for those rows alone.
     public func rowsAtDeepestLayer(T: Int) -> [Int]? { (self as? RowLimitedObjective)?.rowsRead(T: T) }
 
+    /// The sequence positions the objective reads at any layer, when it knows them (nil: it may read any): the
+    /// discrete method's frozen-context screen applies only to an objective that reads one position everywhere.
+    public func rowsAtEveryLayer(T: Int) -> [Int]? { (self as? RowLimitedObjective)?.rowsReadAtEveryLayer(T: T) }
+
     /// The deepest encoder layer needed (-1: embeddings only; numLayers: the MLM head too).
     public var deepestLayer: Int { sites.map(\.layer).max() ?? -1 }
     public var needsMLM: Bool { sites.contains { $0.kind == .mlmLogits } }
@@ -28,4 +32,10 @@ extension ActivationObjective {
 /// Objectives that read only some positions of their deepest layer's sites say which.
 public protocol RowLimitedObjective {
     func rowsRead(T: Int) -> [Int]?
+    /// The positions read in every layer's sites (nil: unknown).
+    func rowsReadAtEveryLayer(T: Int) -> [Int]?
+}
+
+extension RowLimitedObjective {
+    public func rowsReadAtEveryLayer(T: Int) -> [Int]? { nil }
 }

@@ -282,9 +282,9 @@ func timeToExhaustiveMaximum(_ model: BertModel, results: inout [String: Double]
         _ = try alone.discreteValues(s.candidates!.prefix(1024).map { [$0] }, objective: obj)
         let exactRate = 1024 / Date().timeIntervalSince(exactStarted)
         let maxAt = screen[s.candidates!.firstIndex(of: found.hits[0].id)!]
-        print(String(format: "  screen, %@: %d tokens in %.2f s (%.0f/s, %.1fx exact scoring's %.0f/s); the exhaustive maximum (%@) ranks %d",
+        print(String(format: "  screen, %@: %d tokens in %.2f s (%.0f/s, %.1fx exact scoring's %.0f/s); the exhaustive maximum (%@) ranks %d of %d",
                      label, screen.count, seconds, Double(screen.count) / seconds, Double(screen.count) / seconds / exactRate, exactRate,
-                     found.hits[0].token, screen.filter { $0 > maxAt }.count))
+                     found.hits[0].token, screen.filter { $0 > maxAt }.count + 1, screen.count))
     }
     var times: [Double] = []
     for ((label, obj), found) in zip(units, exhaustive) {
