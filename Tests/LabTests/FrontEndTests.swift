@@ -122,7 +122,7 @@ final class FrontEndTests: DreamlabProcessTestCase {
         let neuron = "lab.objectives.neuron{layer=5, word=2, unit=300}"
         for (method, extra, lua) in [("relaxed", ["--gumbel", "--restarts", "2", "--seed", "5"], "gumbel=true, restarts=2, seed=5"),
                                      ("hybrid", ["--seed", "4"], "seed=4"),
-                                     ("discrete", ["--population", "4", "--candidates", "32"], "population=4, candidates=32")] {
+                                     ("discrete", ["--population", "4", "--candidates", "32", "--screen", "64"], "population=4, candidates=32, screen=64")] {
             let cli = try dreamlab(["dream", "--output_dir", out + "/cli-\(method)", "--neuron_id", "300", "--dream_start", "2", "--dream_end", "3",
                                     "--num_iterations", "8", "--metrics_frequency", "4", "--method", method, "--quiet"] + extra)
             XCTAssertEqual(cli.status, 0, cli.err)

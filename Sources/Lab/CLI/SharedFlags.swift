@@ -52,6 +52,7 @@ enum SharedFlags {
         .int("population", 0, "discrete: population size (0 or unset: 8, or --restarts when > 1)"),
         .int("candidates", 128, "discrete: swaps scored exactly per step"),
         .bool("honest", false, "discrete: keep only inputs that survive decode and re-encode"),
+        .int("screen", 1024, "discrete: swaps estimated with the rest of the input frozen per step without a gain, when the unit reads one dreamed position (0: none)"),
     ]
 
     /// --model / --model_config: the model, or an error naming where it looked.
@@ -97,7 +98,7 @@ enum SharedFlags {
         }
         o.method = method
         // A flag the chosen method does not use is an error, never silently dropped.
-        let discreteOnly = ["population", "candidates", "honest"].filter(f.given)
+        let discreteOnly = ["population", "candidates", "honest", "screen"].filter(f.given)
         if method != .discrete, let flag = discreteOnly.first { throw CLIError("--\(flag) applies to --method discrete only") }
         let softOnly = ["gumbel", "learning_rate", "start_temp", "end_temp", "anneal", "warmup"].filter(f.given)
         if method == .discrete, let flag = softOnly.first {
@@ -124,6 +125,7 @@ enum SharedFlags {
         o.discrete.population = f.int("population") == 0 ? nil : f.int("population")
         o.discrete.candidates = f.int("candidates")
         o.discrete.honest = f.bool("honest")
+        o.discrete.screen = f.int("screen")
         if let spec = f.optional("fluency") {
             guard let lambda = Float(spec), lambda >= 0, lambda.isFinite else {
                 throw CLIError("--fluency takes a finite number >= 0 (the weight λ of the span's pseudo-log-likelihood), got \"\(spec)\"")
