@@ -258,7 +258,7 @@ extension BertModel {
         // leaves the other waiting at the end. With one group a thread the main thread's wait was 12.4% of a slow
         // search's perf samples (0.3% with four a thread). Alternating runs against one group a thread: search 1834,
         // 1869, 1778 against 1868, 1383, 1627 candidates/s; forward batch 64 725, 637, 601 against 730, 606, 689 seq/s.
-        // Four a thread cost 2-5% when both threads ran at full speed (smaller products, more per-group work).
+        // Four a thread cost 2-6% when both threads ran at full speed (smaller products, more per-group work).
         let threads = Threads.running
         let groups = forced ?? (keep != nil && B >= threads && N >= threads * sideBySideRows
                                 ? threads * max(1, min(2, B / threads, N / (384 * threads))) : 1)
