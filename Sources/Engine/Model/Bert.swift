@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A BERT checkpoint loaded from a Hugging Face directory: config, weights, tokenizer.
 public final class BertModel: @unchecked Sendable {
@@ -253,23 +252,15 @@ extension BertModel {
         // (`kernelRows`), so the result is bit for bit the one-pass result under any thread count (tested).
         // Only when every thread gets a group: a node with more threads than groups would leave cores idle, and
         // there the split products use them all.
-        // Two groups a thread when each keeps 384 rows or more (a multiple of the threads, so equal threads finish
-        // together), taken in turn by whichever thread is free: a thread slowed by the host (a shared VM) no longer
-        // leaves the other waiting at the end. With one group a thread the main thread's wait was 12.4% of a slow
-        // search's perf samples (0.3% with four a thread). Alternating runs against one group a thread: search 1834,
-        // 1869, 1778 against 1868, 1383, 1627 candidates/s; forward batch 64 725, 637, 601 against 730, 606, 689 seq/s.
-        // Four a thread cost 2-6% when both threads ran at full speed (smaller products, more per-group work).
         let threads = Threads.running
-        let groups = forced ?? (keep != nil && B >= threads && N >= threads * sideBySideRows
-                                ? threads * max(1, min(2, B / threads, N / (384 * threads))) : 1)
+        let groups = forced ?? (keep != nil && B >= threads && N >= threads * sideBySideRows ? threads : 1)
         let rowsOnly = lastLayerRows.flatMap { rows in !withMLM && rows.count < T ? rows : nil }
         if groups < 2 {
             encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly)
         } else {
             let bounds = (0...groups).map { $0 * B / groups }
-            let next = Atomic<Int>(0)
-            parallelChunks(min(groups, threads), work: Int.max / 2) { _, _, _ in
-                while case let g = next.add(1, ordering: .relaxed).oldValue, g < groups {
+            parallelChunks(groups, work: Int.max / 2) { _, g0, g1 in
+                for g in g0..<g1 {
                     self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly)
                 }
             }
