@@ -86,21 +86,20 @@ public final class HeadNorm: ActivationObjective, RowLimitedObjective {
 public final class LinearCombination: ActivationObjective, RowLimitedObjective {
     /// The union of the terms' rows, when every term at the deepest layer says which rows it reads.
     public func rowsRead(T: Int) -> [Int]? {
-        var rows = Set<Int>()
-        for t in terms where t.obj.deepestLayer == deepestLayer {
-            guard let r = t.obj.rowsAtDeepestLayer(T: T) else { return nil }
-            rows.formUnion(r)
-        }
-        return rows.sorted()
+        LinearCombination.union(terms.map(\.obj).filter { $0.deepestLayer == deepestLayer }) { $0.rowsAtDeepestLayer(T: T) }
     }
     /// The union over every term, at any layer.
     public func rowsReadAtEveryLayer(T: Int) -> [Int]? {
-        var rows = Set<Int>()
-        for t in terms {
-            guard let r = t.obj.rowsAtEveryLayer(T: T) else { return nil }
-            rows.formUnion(r)
+        LinearCombination.union(terms.map(\.obj)) { $0.rowsAtEveryLayer(T: T) }
+    }
+    /// The union of each objective's rows, sorted; nil when one of them does not know its rows.
+    private static func union(_ objectives: [ActivationObjective], _ rows: (ActivationObjective) -> [Int]?) -> [Int]? {
+        var all = Set<Int>()
+        for o in objectives {
+            guard let r = rows(o) else { return nil }
+            all.formUnion(r)
         }
-        return rows.sorted()
+        return all.sorted()
     }
 
     public let terms: [(coef: Float, obj: ActivationObjective)]

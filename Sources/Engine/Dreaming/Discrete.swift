@@ -163,10 +163,12 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
     ridge?.add(members, scores: acts)
     // Estimates are kept while the best member's other positions stay as they are, also across gains at the screened
     // position itself (which move the frozen keys and values of deeper layers a little): one ranking mixes them.
-    var screened: [Int: Float] = [:]   // token -> its screened value at screenAt, around the best member's context
+    // Within one context a token's swap is the same input every step, so once scored it stays scored.
+    var screened = Set<Int>()          // tokens estimated at screenAt around the best member's context
+    var byEstimate: [(token: Int, value: Float)] = []   // of those, the ones not yet scored there, best estimate first
     var screenedContext: [Int]? = nil  // that context: the best member with screenAt masked
-    var screenOrder = (0..<V).filter { !isBanned[$0] }
-    if screenAt != nil { for j in stride(from: screenOrder.count - 1, to: 0, by: -1) { screenOrder.swapAt(j, Int(rng.next() % UInt64(j + 1))) } }
+    var screenOrder = screenAt == nil ? [] : (0..<V).filter { !isBanned[$0] }
+    for j in stride(from: screenOrder.count - 1, to: 0, by: -1) { screenOrder.swapAt(j, Int(rng.next() % UInt64(j + 1))) }
     var screenCursor = 0
     var screenExhausted = false        // every token estimated or scored in this context
     let start = Date()
@@ -241,11 +243,11 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
         if let si = screenAt {
             // Estimates made around another context (other positions of the best member changed since) are dropped.
             var context = members[0]; context[si] = -1
-            if context != screenedContext { screened.removeAll(); screenedContext = context; screenExhausted = false }
+            if context != screenedContext { screened.removeAll(); byEstimate.removeAll(); screenedContext = context; screenExhausted = false }
         }
         if let si = screenAt, stale >= d.screenAfterStale, !screenExhausted {
             // Tokens already scored exactly there need no estimate.
-            func unscreened(_ t: Int) -> Bool { var c = members[0]; c[si] = t; return screened[t] == nil && !tried.contains(c) }
+            func unscreened(_ t: Int) -> Bool { var c = members[0]; c[si] = t; return !screened.contains(t) && !tried.contains(c) }
             var picks: [Int] = [], picked = Set<Int>()
             for t in (ridge?.ranked[si] ?? []) where picks.count < d.screen && unscreened(t) { picks.append(t); picked.insert(t) }
             var wrapped = false
@@ -259,22 +261,25 @@ func discreteDream(model: BertModel, enc: Encoding, objective: ActivationObjecti
             }
             if picks.count < d.screen { screenExhausted = true }
             if !picks.isEmpty {
-                for (t, v) in zip(picks, try input.frozenContextValues(members[0], at: si, tokens: picks, objective: objective)) { screened[t] = v }
+                let values = try input.frozenContextValues(members[0], at: si, tokens: picks, objective: objective)
+                screened.formUnion(picks)
+                byEstimate += zip(picks, values).filter { !$0.1.isNaN }.map { (token: $0.0, value: $0.1) }
+                byEstimate.sort { $0.value > $1.value || ($0.value == $1.value && $0.token < $1.token) }
                 result.screened += picks.count
             }
         }
-        if let si = screenAt, !screened.isEmpty {
-            // The best screened tokens not yet scored exactly in the best member.
-            var best = BestK<Int>(d.screenTop)
-            for (t, v) in screened {
-                var c = members[0]; c[si] = t
-                if !tried.contains(c) { best.offer(v, t) }
-            }
-            for t in best.items where children.count < d.candidates {
-                var c = members[0]; c[si] = t
+        if let si = screenAt {
+            // The best estimates not yet scored exactly in the best member; those scored since (by any route) leave.
+            var walked = 0, proposed = 0
+            while walked < byEstimate.count && proposed < d.screenTop && children.count < d.candidates {
+                var c = members[0]; c[si] = byEstimate[walked].token
+                walked += 1
+                if tried.contains(c) { continue }
                 tried.insert(c)   // scored now, or (failing honest=) never proposed again
+                proposed += 1
                 if honestOK(c) { children.append(c); parents.append((0, si)) }
             }
+            byEstimate.removeFirst(walked)
         }
         var tries = 0
         while children.count < d.candidates && tries < d.candidates * 64 {
