@@ -155,6 +155,39 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    func testBalancedGroupsFollowTheMeasuredSpeedsAndChangeNoNumber() throws {
+        let balance = GroupBalance.shared
+        defer { balance.reset() }
+        balance.reset()
+        XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 50, 100], "nothing measured: even shares")
+        balance.reset(rates: [3000, 1000])
+        XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 75, 100], "a thread three times as fast takes three quarters")
+        balance.reset(rates: [100_000, 1])
+        XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 80, 100], "a stale estimate still leaves the slow thread half an even share")
+        XCTAssertEqual(balance.bounds(B: 2, groups: 2), [0, 1, 2], "every group keeps a sequence")
+        balance.reset(rates: [1, 1, 100_000])
+        XCTAssertEqual(balance.bounds(B: 3, groups: 3), [0, 1, 2, 3])
+        // Measures move the estimate halfway.
+        balance.reset()
+        balance.record(chunk: 1, rows: 100, seconds: 1)
+        balance.record(chunk: 0, rows: 300, seconds: 1)
+        balance.record(chunk: 1, rows: 300, seconds: 1)
+        XCTAssertEqual(balance.measuredRates, [300, 200])
+
+        // A forward whose groups follow skewed speeds gives the one-pass numbers bit for bit.
+        let m = try defaultModel()
+        let batch = InputBatch(ids: (0..<96).map { m.tokenizer.encode("sentence \($0) of a batch split unevenly").ids })
+        let site = Site(.residPost, layer: 3)
+        let one = try m.forward(batch, upTo: 3, withMLM: false, wordRows: nil, keep: [site], lastLayerRows: nil, groups: 1)
+        balance.reset()
+        _ = try m.forward(batch, upTo: 3, keep: [site])
+        if Threads.running >= 2 { XCTAssertEqual(balance.measuredRates.filter { $0 > 0 }.count, Threads.running, "the grouped path measured each thread") }
+        balance.reset(rates: [1000, 100])
+        XCTAssertEqual(balance.bounds(B: batch.B, groups: 2), [0, 75, 96], "ten times as fast: the slow share is raised to half an even share (0.25), then both are normalised")
+        let skewed = try m.forward(batch, upTo: 3, keep: [site])
+        for b in 0..<batch.B { XCTAssertEqual(try skewed.site(site, batch: b).data, try one.site(site, batch: b).data, "sequence \(b)") }
+    }
+
     func testTruncatedForwardStopsAtLayer() throws {
         let m = try defaultModel()
         let full = try m.run("i hate kickshaws")

@@ -22,6 +22,7 @@ let benchCommand = Subcommand(
     var all: [Int: [String: Double]] = [:]
     for n in counts {
         Threads.count = n
+        GroupBalance.shared.reset()
         print("threads: \(n)")
         all[n] = try runBench(modelSpec: f.string("model"), precision: try SharedFlags.precision(f), seconds: Double(f.float("seconds")), what: f.string("what"), json: f.bool("json") && counts.count == 1)
     }
@@ -239,6 +240,11 @@ func runBench(modelSpec: String, precision: Precision, seconds: Double, what: St
                 let flops = c.forwardFLOPs(T: T, deepest: obj.deepestLayer, rows: obj.rowsAtDeepestLayer(T: T)?.count)
                 print(String(format: "%-46@ %10.1f candidates/s  (full vocabulary: %.1f s; %.0f MFLOP a candidate, %.0f GFLOP/s)", label,
                              r.candidatesPerSecond, Double(c.vocabSize) / r.candidatesPerSecond, flops / 1e6, flops * r.candidatesPerSecond / 1e9))
+            }
+            let rates = GroupBalance.shared.measuredRates
+            if rates.count > 1 {
+                // Unequal rates mean a slowed vCPU: the groups were sized to match (GroupBalance).
+                print("  threads' measured speeds (rows/s, sizing each thread's share): " + rates.map { String(format: "%.0f", $0) }.joined(separator: ", "))
             }
         }
         if what == "discrete" { try timeToExhaustiveMaximum(model, results: &results) }
