@@ -108,3 +108,20 @@ AVX512 void dl_gemm_packed(float *out, const float *X, const float *packed, cons
         }
     }
 }
+
+// out (M,N), rows ldc apart, = X (M,kc), rows ldx apart, · rows k0 ..< k0+kc of a packed B (K,N) (kc <= KC): one
+// head's share of a product (SharedFirstLayer's O_h·v_s). Rows m0..m1; each row sums as in any other split.
+AVX512 void dl_gemm_packed_slice(float *out, size_t ldc, const float *X, size_t ldx, const float *packed, int N, int K, int k0, int kc,
+                                 int m0, int m1) {
+    for (int mb = m0; mb < m1; mb += MC) {
+        int mc = m1 - mb < MC ? m1 - mb : MC;
+        for (int p = 0; p * NR < N; p++) {
+            const float *b = packed + (size_t)p * NR * K + (size_t)k0 * NR;
+            int n0 = p * NR, nr = N - n0 < NR ? N - n0 : NR;
+            for (int i0 = 0; i0 < mc; i0 += MR) {
+                int mr = mc - i0 < MR ? mc - i0 : MR;
+                tile_rows(out + (size_t)(mb + i0) * ldc + n0, ldc, X + (size_t)(mb + i0) * ldx, ldx, b, kc, mr, nr, NULL, 1);
+            }
+        }
+    }
+}

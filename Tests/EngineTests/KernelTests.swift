@@ -271,6 +271,34 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(Tensor.maxAbsDiff(viaLinear.array, viaBLAS.array), 1e-4)
     }
 
+    /// One head's slice of a packed product (SharedFirstLayer's O_h·v_s) against the naive sum over that slice, with
+    /// strided rows in and out; every row equal bit for bit whichever rows a call covers.
+    func testPackedSliceMatchesNaive() throws {
+        try XCTSkipUnless(dl_gemm_packed_available() != 0, "the packed products need AVX-512")
+        var rng = SplitMix64(seed: 22)
+        for (M, N, K, k0, kc) in [(1, 1, 1, 0, 1), (30, 384, 384, 32, 32), (131, 70, 96, 64, 32), (17, 33, 500, 100, 300)] {
+            let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng)
+            let packed = PackedLinear().forward(w, out: N, inp: K)
+            let ldc = N + 5, fast = FloatBuffer(count: M * ldc), parts = FloatBuffer(count: M * ldc)
+            dl_gemm_packed_slice(fast.ptr, ldc, x.ptr + k0, K, packed.ptr, Int32(N), Int32(K), Int32(k0), Int32(kc), 0, Int32(M))
+            let half = M / 2
+            dl_gemm_packed_slice(parts.ptr, ldc, x.ptr + k0, K, packed.ptr, Int32(N), Int32(K), Int32(k0), Int32(kc), 0, Int32(half))
+            dl_gemm_packed_slice(parts.ptr, ldc, x.ptr + k0, K, packed.ptr, Int32(N), Int32(K), Int32(k0), Int32(kc), Int32(half), Int32(M))
+            var worst: Float = 0
+            for m in 0..<M {
+                for n in 0..<N {
+                    var acc: Double = 0
+                    for k in k0..<(k0 + kc) { acc += Double(x.ptr[m * K + k]) * Double(w.ptr[n * K + k]) }
+                    worst = max(worst, abs(fast.ptr[m * ldc + n] - Float(acc)))
+                }
+                for n in N..<ldc { XCTAssertEqual(fast.ptr[m * ldc + n], 0, "the row's padding stays untouched") }
+            }
+            print(String(format: "packed slice %dx%d, k %d..<%d of %d: max |packed-naive| %.1e", M, N, k0, k0 + kc, K, worst))
+            XCTAssertLessThan(worst, 1e-4 * Float(max(1, kc / 100)), "\(M)x\(N) k \(k0)..<\(k0 + kc)")
+            XCTAssertEqual(parts.array, fast.array, "two calls over halves of the rows give the one-call numbers")
+        }
+    }
+
     /// Quickselect's k-th largest against sorting, with ties (values drawn from a few levels) and k at both ends.
     func testKthLargestEqualsSorting() {
         var rng = SplitMix64(seed: 5)

@@ -26,6 +26,8 @@ int dl_gemm_packed_available(void);   // 1 where the CPU has AVX-512 (elsewhere 
 // X's rows m0..m1 and panels p0..p1 only (threads split either way); `accumulate` adds to out.
 void dl_gemm_packed(float *out, const float *X, const float *packed, const float *bias,
                     int N, int K, int m0, int m1, int p0, int p1, int accumulate);
+void dl_gemm_packed_slice(float *out, size_t ldc, const float *X, size_t ldx, const float *packed, int N, int K, int k0, int kc,
+                          int m0, int m1);  // rows k0..k0+kc of a packed B only (kc <= 384)
 
 // Seeded Gumbel(0,1) noise, −log(−log(u)), for draws first+1 ... first+n of a SplitMix64 generator at `state`
 // (relaxation.c): the numbers SplitMix64.nextDouble gives one by one, computed in any range independently.

@@ -255,8 +255,13 @@ extension BertModel {
         let threads = Threads.running
         let groups = forced ?? (keep != nil && B >= threads && N >= threads * sideBySideRows ? threads : 1)
         let rowsOnly = lastLayerRows.flatMap { rows in !withMLM && rows.count < T ? rows : nil }
+        // Single-token swaps at one position (token search, the discrete method at one position) share most of layer 0
+        // (SharedFirstLayer), where no layer-0 site but resid_post is kept, in fp32 with the packed kernels.
+        let shared = keep.flatMap { keep in
+            wordRows == nil && deepest >= 1 && precision == .fp32 && SharedFirstLayer.enabled && PackedLinear.enabled && !keep.contains { $0.layer == 0 && $0.kind != .residPost } ? singleSwapPosition(batch) : nil
+        }.map { sharedFirstLayer(batch, position: $0) }
         if groups < 2 {
-            encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly)
+            encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly, shared: shared)
         } else {
             // One group a thread, sized by the threads' measured speeds (GroupBalance); forced groups split evenly.
             let balanced = forced == nil && groups == threads
@@ -264,7 +269,7 @@ extension BertModel {
             parallelChunks(groups, work: Int.max / 2) { chunk, g0, g1 in
                 let started = monotonicSeconds()
                 for g in g0..<g1 {
-                    self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly)
+                    self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly, shared: shared)
                 }
                 if balanced { GroupBalance.shared.record(chunk: chunk, rows: (bounds[g1] - bounds[g0]) * T, seconds: monotonicSeconds() - started) }
             }
@@ -284,30 +289,37 @@ extension BertModel {
 
     /// The embeddings and layers 0...deepest for sequences `seqs` of the batch (rows seqs·T), into `acts`.
     /// `lastLayerRows`: the deepest layer at these positions only (nil: every row).
+    /// `shared`: layer 0 from a single-swap batch's shared part (SharedFirstLayer).
     private func encode(_ acts: Activations, _ batch: InputBatch, sequences seqs: Range<Int>, wordRows: FloatBuffer?, deepest: Int,
-                        lastLayerRows: [Int]?) {
+                        lastLayerRows: [Int]?, shared: SharedFirstLayer?) {
         let c = config, w = weights
         let T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
         let B = seqs.count, N = B * T, r0 = seqs.lowerBound * T   // this group's sequences and its first row
-        // Embeddings: word (or the caller's p·E rows) + position + segment, then LayerNorm.
-        let sum = acts.embedSum.ptr
-        for b in seqs {
-            for t in 0..<T {
-                let o = sum + (b * T + t) * H
-                let word = wordRows.map { $0.ptr + (b * T + t) * H } ?? (w.wordEmbeddings.ptr + batch.ids[b][t] * H)
-                let pos = w.positionEmbeddings.ptr + t * H
-                let typ = w.typeEmbeddings.ptr + batch.typeIds[b][t] * H
-                for i in 0..<H { o[i] = word[i] + pos[i] + typ[i] }
+        var firstLayer = 0
+        if let shared {
+            firstLayerOfSwaps(acts, batch, sequences: seqs, shared: shared)
+            firstLayer = 1
+        } else {
+            // Embeddings: word (or the caller's p·E rows) + position + segment, then LayerNorm.
+            let sum = acts.embedSum.ptr
+            for b in seqs {
+                for t in 0..<T {
+                    let o = sum + (b * T + t) * H
+                    let word = wordRows.map { $0.ptr + (b * T + t) * H } ?? (w.wordEmbeddings.ptr + batch.ids[b][t] * H)
+                    let pos = w.positionEmbeddings.ptr + t * H
+                    let typ = w.typeEmbeddings.ptr + batch.typeIds[b][t] * H
+                    for i in 0..<H { o[i] = word[i] + pos[i] + typ[i] }
+                }
+            }
+            parallelHalves(N, work: N * H * 8) { n0, n1 in
+                let (n0, n1) = (n0 + r0, n1 + r0)
+                layernormForward(acts.embed.ptr + n0 * H, acts.embMean.ptr + n0, acts.embRstd.ptr + n0, sum + n0 * H, w.embLN.gamma.ptr, w.embLN.beta.ptr,
+                                 N: n1 - n0, C: H, eps: c.layerNormEps)
             }
         }
-        parallelHalves(N, work: N * H * 8) { n0, n1 in
-            let (n0, n1) = (n0 + r0, n1 + r0)
-            layernormForward(acts.embed.ptr + n0 * H, acts.embMean.ptr + n0, acts.embRstd.ptr + n0, sum + n0 * H, w.embLN.gamma.ptr, w.embLN.beta.ptr,
-                             N: n1 - n0, C: H, eps: c.layerNormEps)
-        }
 
-        var x = acts.embed.ptr + r0 * H
-        for l in 0..<(deepest + 1) {
+        var x = (firstLayer == 0 ? acts.embed.ptr : acts.layers[0].residPost.ptr) + r0 * H
+        for l in firstLayer..<(deepest + 1) {
             let a = acts.layers[l], lw = w.layers[l]
             if l == deepest, let rows = lastLayerRows {
                 layerForwardRows(a, lw, input: x, rows: rows, batch: batch, sequences: seqs)
