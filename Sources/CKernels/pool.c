@@ -78,10 +78,10 @@ void dl_pool_start(int threads) {
 
 int dl_pool_workers(void) { return pool.workers; }
 
-void dl_pool_run(int chunks, dl_task fn, void *ctx) {
+int dl_pool_run(int chunks, dl_task fn, void *ctx) {
     if (chunks <= 1 || pool.workers == 0 || atomic_flag_test_and_set(&pool.busy)) {
         for (int i = 0; i < chunks; i++) fn(ctx, i);
-        return;
+        return 1;
     }
     int shared = chunks < pool.workers + 1 ? chunks : pool.workers + 1;
     pool.fn = fn;
@@ -97,4 +97,5 @@ void dl_pool_run(int chunks, dl_task fn, void *ctx) {
     for (int i = shared; i < chunks; i++) fn(ctx, i);   // more chunks than threads: the caller runs the rest
     while (atomic_load_explicit(&pool.done, memory_order_acquire) < shared - 1) cpu_relax();
     atomic_flag_clear(&pool.busy);
+    return shared;
 }

@@ -114,9 +114,12 @@ final class GoldenTests: XCTestCase {
         let enc = (0..<96).map { fp.tokenizer.encode("sentence \($0) of a batch scored side by side").ids }
         let batch = InputBatch(ids: enc)
         let site = Site(.residPost, layer: 4), mid = Site(.mlpPost, layer: 2), pattern = Site(.pattern, layer: 4)
-        defer { PackedLinear.enabled = dl_gemm_packed_available() != 0; dl_bf16_use_native(1) }
-        // The packed products, OpenBLAS's (CPUs without AVX-512), and the bf16 mode's fp32 route.
-        for route in ["packed", "OpenBLAS", "bf16"] {
+        defer { PackedLinear.enabled = dl_gemm_packed_available() != 0; dl_bf16_use_native(1); SharedFirstLayer.enabled = true }
+        // The packed products with and without the shared layer 0 (these sentences differ at one position only),
+        // OpenBLAS's (CPUs without AVX-512), and the bf16 mode's fp32 route.
+        for route in ["packed", "packed, every layer 0 in full", "OpenBLAS", "bf16"] {
+            SharedFirstLayer.enabled = route != "packed, every layer 0 in full"
+
             PackedLinear.enabled = route != "OpenBLAS" && dl_gemm_packed_available() != 0
             dl_bf16_use_native(route == "bf16" ? 0 : 1)
             let m = route == "bf16" ? fp.converted(to: .bf16) : fp
@@ -160,10 +163,12 @@ final class GoldenTests: XCTestCase {
         defer { balance.reset() }
         balance.reset()
         XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 50, 100], "nothing measured: even shares")
+        balance.reset(rates: [1100, 1000])
+        XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 50, 100], "within the dead band (noise on a calm machine): even shares")
         balance.reset(rates: [3000, 1000])
         XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 75, 100], "a thread three times as fast takes three quarters")
         balance.reset(rates: [100_000, 1])
-        XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 80, 100], "a stale estimate still leaves the slow thread half an even share")
+        XCTAssertEqual(balance.bounds(B: 100, groups: 2), [0, 80, 100], "a stale estimate still leaves the slow thread 20% (half an even share, then normalised)")
         XCTAssertEqual(balance.bounds(B: 2, groups: 2), [0, 1, 2], "every group keeps a sequence")
         balance.reset(rates: [1, 1, 100_000])
         XCTAssertEqual(balance.bounds(B: 3, groups: 3), [0, 1, 2, 3])
@@ -174,18 +179,28 @@ final class GoldenTests: XCTestCase {
         balance.record(chunk: 1, rows: 300, seconds: 1)
         XCTAssertEqual(balance.measuredRates, [300, 200])
 
-        // A forward whose groups follow skewed speeds gives the one-pass numbers bit for bit.
-        let m = try defaultModel()
-        let batch = InputBatch(ids: (0..<96).map { m.tokenizer.encode("sentence \($0) of a batch split unevenly").ids })
-        let site = Site(.residPost, layer: 3)
-        let one = try m.forward(batch, upTo: 3, withMLM: false, wordRows: nil, keep: [site], lastLayerRows: nil, groups: 1)
-        balance.reset()
-        _ = try m.forward(batch, upTo: 3, keep: [site])
-        if Threads.running >= 2 { XCTAssertEqual(balance.measuredRates.filter { $0 > 0 }.count, Threads.running, "the grouped path measured each thread") }
         balance.reset(rates: [1000, 100])
-        XCTAssertEqual(balance.bounds(B: batch.B, groups: 2), [0, 75, 96], "ten times as fast: the slow share is raised to half an even share (0.25), then both are normalised")
-        let skewed = try m.forward(batch, upTo: 3, keep: [site])
-        for b in 0..<batch.B { XCTAssertEqual(try skewed.site(site, batch: b).data, try one.site(site, batch: b).data, "sequence \(b)") }
+        XCTAssertEqual(balance.bounds(B: 96, groups: 2), [0, 75, 96], "ten times as fast: the slow share is raised to half an even share (0.25), then both are normalised")
+
+        // A forward whose groups follow skewed speeds gives the one-pass numbers bit for bit, with layer 0 in full
+        // (sentences of different tokens) and shared (one position differs), on any number of threads.
+        let m = try defaultModel()
+        let saved = sideBySideRows
+        sideBySideRows = 8   // groups form on any thread count
+        defer { sideBySideRows = saved }
+        let site = Site(.residPost, layer: 3)
+        for (label, text) in [("layer 0 in full", { (i: Int) in "sentence \(i) of a batch split unevenly" + String(repeating: " more", count: i % 3) }),
+                              ("shared layer 0", { (i: Int) in "sentence \(i) of a batch split unevenly" })] {
+            let batch = InputBatch(ids: (0..<96).map { m.tokenizer.encode(text($0)).ids })
+            XCTAssertEqual(m.singleSwapPosition(batch) != nil, label == "shared layer 0", label)
+            let one = try m.forward(batch, upTo: 3, withMLM: false, wordRows: nil, keep: [site], lastLayerRows: nil, groups: 1)
+            balance.reset()
+            _ = try m.forward(batch, upTo: 3, keep: [site])
+            if Threads.running >= 2 { XCTAssertEqual(balance.measuredRates.filter { $0 > 0 }.count, Threads.running, "\(label): the grouped path measured each thread") }
+            balance.reset(rates: [1000] + [Double](repeating: 100, count: max(1, Threads.running - 1)))
+            let skewed = try m.forward(batch, upTo: 3, keep: [site])
+            for b in 0..<batch.B { XCTAssertEqual(try skewed.site(site, batch: b).data, try one.site(site, batch: b).data, "\(label), sequence \(b)") }
+        }
     }
 
     func testTruncatedForwardStopsAtLayer() throws {

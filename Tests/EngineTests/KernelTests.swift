@@ -271,6 +271,28 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(Tensor.maxAbsDiff(viaLinear.array, viaBLAS.array), 1e-4)
     }
 
+    /// The packed products split their rows (or panels) in shares that follow the threads' measured speeds
+    /// (GroupBalance.products): any shares give the even split's numbers bit for bit.
+    func testPackedProductsGiveTheSameNumbersUnderAnySplit() throws {
+        try XCTSkipUnless(dl_gemm_packed_available() != 0, "the packed products need AVX-512")
+        defer { GroupBalance.products.reset() }
+        var rng = SplitMix64(seed: 23)
+        for (M, N, K) in [(1000, 384, 384), (96, 1536, 384), (700, 100, 1536)] {
+            let x = randomBuffer(M * K, &rng), w = randomBuffer(N * K, &rng), b = randomBuffer(N, &rng)
+            let packed = PackedLinear().forward(w, out: N, inp: K)
+            var results: [[Float]] = []
+            for rates in [[1.0, 1.0], [10.0, 1.0], [1.0, 10.0]] {
+                GroupBalance.products.reset(rates: rates)
+                let out = FloatBuffer(count: M * N)
+                packed.product(out.ptr, x.ptr, b.ptr, M: M, accumulate: false)
+                results.append(out.array)
+            }
+            XCTAssertEqual(results[1], results[0], "\(M)x\(N)x\(K), a fast first thread")
+            XCTAssertEqual(results[2], results[0], "\(M)x\(N)x\(K), a fast second thread")
+        }
+        if Threads.running >= 2 { XCTAssertEqual(GroupBalance.products.measuredRates.filter { $0 > 0 }.count, 2, "each thread's part was timed") }
+    }
+
     /// One head's slice of a packed product (SharedFirstLayer's O_h·v_s) against the naive sum over that slice, with
     /// strided rows in and out; every row equal bit for bit whichever rows a call covers.
     func testPackedSliceMatchesNaive() throws {

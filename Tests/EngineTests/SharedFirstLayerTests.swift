@@ -17,6 +17,9 @@ final class SharedFirstLayerTests: XCTestCase {
 
     func testSwapsAtOnePositionMatchThePlainForward() throws {
         let m = try defaultModel()
+        let saved = sideBySideRows
+        sideBySideRows = 8   // the 120-sequence batches run as groups on any thread count
+        defer { sideBySideRows = saved }
         let tok = m.tokenizer
         // One sentence (swap at 2), a pair (swap in the second segment), the swap at [CLS] and at the last position.
         let cases: [(String, String?, (Int) -> Int)] = [("i hate kickshaws", nil, { _ in 2 }), ("the cat sat", "on the mat", { $0 - 3 }),
@@ -53,6 +56,37 @@ final class SharedFirstLayerTests: XCTestCase {
                     XCTAssertLessThan(worst, 1e-5, "\(text) at \(s), \(count) sequences")
                     XCTAssertGreaterThan(worst, 0, "the shared path ran (its sums run in another order)")
                 }
+            }
+        }
+    }
+
+    /// Scores far above and far below the shared rows' max (layer 0's Q and K scaled up on a random model), T=2 and
+    /// T=3, a swap at every position: the one-more-term softmax must stay exact where exp under- or overflows.
+    func testExtremeScoresAndShortSequences() throws {
+        let c = BertConfig(hiddenSize: 64, numLayers: 2, numHeads: 2, intermediateSize: 96, vocabSize: 400)
+        let m = try RandomBert.model(c, seed: 5)
+        let lw = m.weights.layers[0]
+        for w in [lw.query.weight, lw.key.weight] { for i in 0..<(c.hiddenSize * c.hiddenSize) { w.ptr[i] *= 12 } }
+        let site = Site(.residPost, layer: 1)
+        for base in [[1, 2], [1, 7, 2]] {
+            for s in 0..<base.count {
+                let batch = InputBatch(ids: (0..<60).map { t in var q = base; q[s] = 5 + (t * 37) % 390; return q })
+                XCTAssertEqual(m.singleSwapPosition(batch), s)
+                SharedFirstLayer.enabled = false
+                let plain = try m.forward(batch, upTo: 1, keep: [site])
+                SharedFirstLayer.enabled = true
+                let shared = try m.forward(batch, upTo: 1, keep: [site])
+                var worst: Float = 0, spread: Float = 0
+                for b in 0..<batch.B {
+                    worst = max(worst, try relativeDiff(shared, plain, site, batch: b))
+                    XCTAssertTrue(try shared.site(site, batch: b).data.allSatisfy(\.isFinite))
+                }
+                // How extreme the scores were: the largest gap between one query's scores at layer 0.
+                let probe = try m.forward(batch, upTo: 1, keep: [Site(.scores, layer: 0)])
+                for b in 0..<batch.B { let x = try probe.site(Site(.scores, layer: 0), batch: b).data; spread = max(spread, x.max()! - x.min()!) }
+                print("shared layer 0, random model with scaled Q and K, T=\(base.count), swap at \(s): max relative diff \(worst), score spread \(spread)")
+                XCTAssertGreaterThan(spread, 200, "scores far apart enough that exp(score - max) underflows")
+                XCTAssertLessThan(worst, 1e-5, "T=\(base.count), swap at \(s)")
             }
         }
     }

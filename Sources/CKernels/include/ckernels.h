@@ -77,7 +77,7 @@ typedef void (*dl_task)(void *ctx, long chunk);
 void dl_pool_start(int threads);
 int dl_pool_workers(void);
 // Runs fn(ctx, 0..<chunks) across the pool and returns when all are done; chunk 0 runs on the caller.
-void dl_pool_run(int chunks, dl_task fn, void *ctx);
+int dl_pool_run(int chunks, dl_task fn, void *ctx);   // how many threads shared the chunks (1: the caller ran them all)
 
 /* The number of CPUs this process may run on (sched_getaffinity), or 0 if unknown. */
 int dl_affinity_cores(void);

@@ -263,15 +263,18 @@ extension BertModel {
         if groups < 2 {
             encode(acts, batch, sequences: 0..<B, wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly, shared: shared)
         } else {
-            // One group a thread, sized by the threads' measured speeds (GroupBalance); forced groups split evenly.
-            let balanced = forced == nil && groups == threads
-            let bounds = balanced ? GroupBalance.shared.bounds(B: B, groups: groups) : (0...groups).map { $0 * B / groups }
-            parallelChunks(groups, work: Int.max / 2) { chunk, g0, g1 in
-                let started = monotonicSeconds()
-                for g in g0..<g1 {
-                    self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly, shared: shared)
+            if forced == nil {
+                // One group a thread, sized by the threads' measured speeds (GroupBalance).
+                runBalanced(B, chunks: groups, workPerItem: Double(T), balance: .shared) { b0, b1 in
+                    self.encode(acts, batch, sequences: b0..<b1, wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly, shared: shared)
                 }
-                if balanced { GroupBalance.shared.record(chunk: chunk, rows: (bounds[g1] - bounds[g0]) * T, seconds: monotonicSeconds() - started) }
+            } else {
+                let bounds = (0...groups).map { $0 * B / groups }
+                parallelChunks(groups, work: Int.max / 2) { _, g0, g1 in
+                    for g in g0..<g1 {
+                        self.encode(acts, batch, sequences: bounds[g]..<bounds[g + 1], wordRows: wordRows, deepest: deepest, lastLayerRows: rowsOnly, shared: shared)
+                    }
+                }
             }
         }
         if deepest >= 0, let rowsOnly { acts.deepestRows = rowsOnly }

@@ -61,8 +61,9 @@ extension BertModel {
         lw.query.forward(q.ptr, x.ptr, rows: T); lw.key.forward(k.ptr, x.ptr, rows: T); lw.value.forward(v.ptr, x.ptr, rows: T)
         let scale = 1 / Float(hs).squareRoot()
         let maxScore = FloatBuffer(count: T * NH), expSum = FloatBuffer(count: T * NH), projected = FloatBuffer(count: T * NH * H)
-        var n = [Float](repeating: 0, count: hs), e = [Float](repeating: 0, count: T)
-        let wo = lw.attnOut.weight.ptr   // (H out, H in): head h's inputs are columns h·hs ..< (h+1)·hs
+        // N per row and head into (T,H) (head h at columns h·hs), then O_h·N by the packed kernel head by head.
+        let weighted = FloatBuffer(count: T * H)
+        var e = [Float](repeating: 0, count: T)
         for i in 0..<T where i != s {
             for h in 0..<NH {
                 let qi = q.ptr + i * H + h * hs
@@ -75,21 +76,18 @@ extension BertModel {
                     m = max(m, e[j])
                 }
                 var z: Float = 0
-                for d in 0..<hs { n[d] = 0 }
+                let n = weighted.ptr + i * H + h * hs
                 for j in 0..<T where j != s {
                     let p = expf(e[j] - m), vj = v.ptr + j * H + h * hs
                     z += p
                     for d in 0..<hs { n[d] += p * vj[d] }
                 }
                 maxScore.ptr[i * NH + h] = m; expSum.ptr[i * NH + h] = z
-                let out = projected.ptr + (i * NH + h) * H
-                for o in 0..<H {
-                    let row = wo + o * H + h * hs
-                    var acc: Float = 0
-                    for d in 0..<hs { acc += row[d] * n[d] }
-                    out[o] = acc
-                }
             }
+        }
+        let packedO = lw.attnOut.packed.forward(lw.attnOut.weight, out: H, inp: H)
+        for h in 0..<NH {
+            dl_gemm_packed_slice(projected.ptr + h * H, NH * H, weighted.ptr + h * hs, H, packedO.ptr, Int32(H), Int32(H), Int32(h * hs), Int32(hs), 0, Int32(T))
         }
         return SharedFirstLayer(position: s, x: x, q: q, maxScore: maxScore, expSum: expSum, projected: projected, keys: k, values: v)
     }

@@ -127,7 +127,7 @@ func splitWork(_ work: Int, _ n: Int, align: Int = 64, _ body: (Int, Int, Int) -
     let per = (n / chunks) / align * align
     withoutActuallyEscaping(body) { fn in
         var job = PoolJob(body: fn, per: per, n: n, chunks: chunks)
-        withUnsafeMutablePointer(to: &job) { dl_pool_run(Int32(chunks), poolTrampoline, $0) }
+        _ = withUnsafeMutablePointer(to: &job) { dl_pool_run(Int32(chunks), poolTrampoline, $0) }
     }
 }
 

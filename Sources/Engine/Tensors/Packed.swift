@@ -28,12 +28,13 @@ final class PackedPanels: @unchecked Sendable {
             return
         }
         let panels = (N + 31) / 32, acc: Int32 = accumulate ? 1 : 0
+        // Shares follow the threads' measured speeds (GroupBalance.products): every row and column sums alike in any split.
         if M >= PackedPanels.rowSplitRows {
-            splitTwo(M * N * K, M, align: 14) { m0, m1 in
+            splitBalanced(M * N * K, M, align: 14, balance: GroupBalance.products) { m0, m1 in
                 dl_gemm_packed(out, X, ptr, bias, Int32(N), Int32(K), Int32(m0), Int32(m1), 0, Int32(panels), acc)
             }
         } else {
-            splitTwo(M * N * K, panels, align: 1) { p0, p1 in
+            splitBalanced(M * N * K, panels, align: 1, balance: GroupBalance.products) { p0, p1 in
                 dl_gemm_packed(out, X, ptr, bias, Int32(N), Int32(K), 0, Int32(M), Int32(p0), Int32(p1), acc)
             }
         }
