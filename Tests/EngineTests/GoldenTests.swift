@@ -158,6 +158,40 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// Where nothing reads a layer's mlp_pre or mlp_post, its MLP runs in row blocks with the intermediate in L2
+    /// (BertModel.mlpForward): the same kernels on the same rows, so every kept site is the same bit for bit, grouped
+    /// or not, with the shared layer 0 or not; a kept mlp_post still holds every row.
+    func testBlockedMLPGivesTheStoredMLPNumbers() throws {
+        let m = try defaultModel()
+        defer { BertModel.blockedMLP = true; SharedFirstLayer.enabled = true }
+        let saved = sideBySideRows
+        defer { sideBySideRows = saved }
+        let L = m.config.numLayers
+        let kept: Set<Site> = [Site(.residPost, layer: 1), Site(.mlpPost, layer: 2), Site(.residPost, layer: L - 1)]
+        for (label, count, side) in [("one pass", 20, 256), ("grouped", 100, 8)] {
+            sideBySideRows = side
+            let batch = InputBatch(ids: (0..<count).map { m.tokenizer.encode("the blocked mlp, sentence \($0)" + String(repeating: " again", count: $0 % 4)).ids })
+            for rows in [nil, [2]] as [[Int]?] {
+                BertModel.blockedMLP = false
+                let stored = try m.forward(batch, upTo: L - 1, keep: kept, lastLayerRows: rows)
+                BertModel.blockedMLP = true
+                let blocked = try m.forward(batch, upTo: L - 1, keep: kept, lastLayerRows: rows)
+                for b in 0..<count {
+                    for site in kept where site.layer < L - 1 {
+                        XCTAssertEqual(try blocked.site(site, batch: b).data, try stored.site(site, batch: b).data, "\(label), \(site), sequence \(b)")
+                    }
+                    let x = try blocked.site(Site(.residPost, layer: L - 1), batch: b).data, y = try stored.site(Site(.residPost, layer: L - 1), batch: b).data
+                    if let r = rows?.first {
+                        let H = m.config.hiddenSize
+                        XCTAssertEqual(Array(x[(r * H)..<((r + 1) * H)]), Array(y[(r * H)..<((r + 1) * H)]), "\(label), rows-only last layer, sequence \(b)")
+                    } else {
+                        XCTAssertEqual(x, y, "\(label), last layer, sequence \(b)")
+                    }
+                }
+            }
+        }
+    }
+
     func testBalancedGroupsFollowTheMeasuredSpeedsAndChangeNoNumber() throws {
         let balance = GroupBalance.shared
         defer { balance.reset() }

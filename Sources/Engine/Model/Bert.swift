@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// A BERT checkpoint loaded from a Hugging Face directory: config, weights, tokenizer.
@@ -146,6 +147,10 @@ public final class Activations: @unchecked Sendable {
     /// Layers whose sites were not asked for (`keep`) share one set of buffers, so a forward-only pass over a big
     /// batch holds one layer's activations, not all of them. Only the kept layers' sites can be read afterwards.
     public let keptLayers: Set<Int>?
+    /// Layers with buffers of their own (a site besides resid_post kept, or the deepest); nil: every layer.
+    let ownBuffers: Set<Int>?
+    /// Whether anything may read layer l's sites besides resid_post (the MLP may skip storing mlp_pre and mlp_post).
+    func storesSites(ofLayer l: Int) -> Bool { ownBuffers?.contains(l) ?? true }
 
     init(B: Int, T: Int, config c: BertConfig, lengths: [Int], deepestLayer: Int, keep: Set<Site>? = nil) {
         self.B = B; self.T = T; self.config = c; self.lengths = lengths; self.deepestLayer = deepestLayer
@@ -156,12 +161,14 @@ public final class Activations: @unchecked Sendable {
             // their own. Every layer keeps its own resid_post: the next layer reads it.
             let full = Set(keep.filter { $0.kind != .residPost && $0.kind != .embed && $0.kind != .mlmLogits }.map(\.layer)).union([deepestLayer])
             keptLayers = Set(keep.map(\.layer)).union([deepestLayer])
+            ownBuffers = full
             let shared = LayerActivations(B: B, T: T, c: c)
             layers = (0..<(deepestLayer + 1)).map {
                 full.contains($0) ? LayerActivations(B: B, T: T, c: c) : LayerActivations(sharing: shared, B: B, T: T, c: c)
             }
         } else {
             keptLayers = nil
+            ownBuffers = nil
             layers = (0..<(deepestLayer + 1)).map { _ in LayerActivations(B: B, T: T, c: c) }
         }
     }
@@ -345,15 +352,43 @@ extension BertModel {
                 residualLayernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H,
                                          x + (n0 - r0) * H, a.attnOut.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
             }
-            lw.ffnIn.forward(a.mlpPre.ptr + rI, a.residMid.ptr + rH, rows: N, kernelRows: whole)
-            parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + rI + n0 * I, a.mlpPre.ptr + rI + n0 * I, N: (n1 - n0) * I) }
-            lw.ffnOut.forward(a.mlpOut.ptr + rH, a.mlpPost.ptr + rI, rows: N, kernelRows: whole)
+            mlpForward(a.mlpOut.ptr + rH, pre: a.mlpPre.ptr + rI, post: a.mlpPost.ptr + rI, a.residMid.ptr + rH, lw, rows: N, kernelRows: whole,
+                       stored: acts.storesSites(ofLayer: l))
             parallelHalves(N, work: N * H * 8) { n0, n1 in
                 let (n0, n1) = (n0 + r0, n1 + r0)
                 residualLayernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H,
                                          a.residMid.ptr + n0 * H, a.mlpOut.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
             }
             x = a.residPost.ptr + rH
+        }
+    }
+
+    /// Off: the MLP always stores mlp_pre and mlp_post (tests compare the two; DREAMLAB_BLOCKED_MLP=0 turns it off).
+    nonisolated(unsafe) static var blockedMLP = ProcessInfo.processInfo.environment["DREAMLAB_BLOCKED_MLP"] != "0"
+
+    /// mlp_out (N,H) = W2·GELU(W1·x + b1) + b2 for x (N,H), through pre and post (N,I). `stored` false (nothing reads
+    /// the layer's mlp_pre or mlp_post): blocks of 112 rows go through both products and the GELU with their (112,I)
+    /// intermediates kept in L2 (2 x 688 KB on MiniLM), so the (N,I) arrays never travel to memory and back; each row
+    /// sums in the same kernel as the plain products (rows are independent), so the numbers are the same bit for bit.
+    func mlpForward(_ out: FPtr, pre: FPtr, post: FPtr, _ x: CFPtr, _ lw: BertLayerWeights, rows N: Int, kernelRows: Int, stored: Bool) {
+        let H = config.hiddenSize, I = config.intermediateSize
+        guard !stored, BertModel.blockedMLP, lw.ffnIn.bf16 == nil, packs(rows: kernelRows, bf16: false) else {
+            lw.ffnIn.forward(pre, x, rows: N, kernelRows: kernelRows)
+            parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(post + n0 * I, pre + n0 * I, N: (n1 - n0) * I) }
+            lw.ffnOut.forward(out, post, rows: N, kernelRows: kernelRows)
+            return
+        }
+        let up = lw.ffnIn.packed.forward(lw.ffnIn.weight, out: I, inp: H), down = lw.ffnOut.packed.forward(lw.ffnOut.weight, out: H, inp: I)
+        let block = 112, blocks = (N + block - 1) / block
+        parallelHalves(blocks, work: N * H * I * 2) { b0, b1 in
+            // Two buffers: the vectorised GELU falls back to scalar code when its output overlaps its input.
+            let blockPre = FloatBuffer(uninitialized: block * I), blockPost = FloatBuffer(uninitialized: block * I)
+            for b in b0..<b1 {
+                let m0 = b * block, m = min(block, N - m0)
+                dl_gemm_packed(blockPre.ptr, x + m0 * H, up.ptr, lw.ffnIn.bias.ptr, Int32(I), Int32(H), 0, Int32(m), 0, Int32((I + 31) / 32), 0)
+                geluForward(blockPost.ptr, blockPre.ptr, N: m * I)
+                dl_gemm_packed(out + m0 * H, blockPost.ptr, down.ptr, lw.ffnOut.bias.ptr, Int32(H), Int32(I), 0, Int32(m), 0, Int32((H + 31) / 32), 0)
+            }
         }
     }
 

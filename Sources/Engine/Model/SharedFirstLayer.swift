@@ -165,9 +165,8 @@ extension BertModel {
             residualLayernormForward(a.residMid.ptr + rH + n0 * H, a.ln1Mean.ptr + r0 + n0, a.ln1Rstd.ptr + r0 + n0, a.sum1.ptr + rH + n0 * H,
                                      x + n0 * H, a.attnOut.ptr + rH + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
         }
-        lw.ffnIn.forward(a.mlpPre.ptr + rI, a.residMid.ptr + rH, rows: N, kernelRows: whole)
-        parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(a.mlpPost.ptr + rI + n0 * I, a.mlpPre.ptr + rI + n0 * I, N: (n1 - n0) * I) }
-        lw.ffnOut.forward(a.mlpOut.ptr + rH, a.mlpPost.ptr + rI, rows: N, kernelRows: whole)
+        mlpForward(a.mlpOut.ptr + rH, pre: a.mlpPre.ptr + rI, post: a.mlpPost.ptr + rI, a.residMid.ptr + rH, lw, rows: N, kernelRows: whole,
+                   stored: acts.storesSites(ofLayer: 0))
         parallelHalves(N, work: N * H * 8) { n0, n1 in
             residualLayernormForward(a.residPost.ptr + rH + n0 * H, a.ln2Mean.ptr + r0 + n0, a.ln2Rstd.ptr + r0 + n0, a.sum2.ptr + rH + n0 * H,
                                      a.residMid.ptr + rH + n0 * H, a.mlpOut.ptr + rH + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
