@@ -114,7 +114,8 @@ final class GoldenTests: XCTestCase {
         let enc = (0..<96).map { fp.tokenizer.encode("sentence \($0) of a batch scored side by side").ids }
         let batch = InputBatch(ids: enc)
         let site = Site(.residPost, layer: 4), mid = Site(.mlpPost, layer: 2), pattern = Site(.pattern, layer: 4)
-        defer { PackedLinear.enabled = dl_gemm_packed_available() != 0; dl_bf16_use_native(1); SharedFirstLayer.enabled = true }
+        let sharedBefore = SharedFirstLayer.enabled
+        defer { PackedLinear.enabled = dl_gemm_packed_available() != 0; dl_bf16_use_native(1); SharedFirstLayer.enabled = sharedBefore }
         // The packed products with and without the shared layer 0 (these sentences differ at one position only),
         // OpenBLAS's (CPUs without AVX-512), and the bf16 mode's fp32 route.
         for route in ["packed", "packed, every layer 0 in full", "OpenBLAS", "bf16"] {
@@ -163,7 +164,8 @@ final class GoldenTests: XCTestCase {
     /// or not, with the shared layer 0 or not; a kept mlp_post still holds every row.
     func testBlockedMLPGivesTheStoredMLPNumbers() throws {
         let m = try defaultModel()
-        defer { BertModel.blockedMLP = true; SharedFirstLayer.enabled = true }
+        let (blockedBefore, sharedBefore) = (BertModel.blockedMLP, SharedFirstLayer.enabled)
+        defer { BertModel.blockedMLP = blockedBefore; SharedFirstLayer.enabled = sharedBefore }
         let saved = sideBySideRows
         defer { sideBySideRows = saved }
         let L = m.config.numLayers

@@ -6,7 +6,9 @@ import Foundation
 /// and value. The plain forward (every row through every product) is the reference: every kept site of every later
 /// layer must agree with it to float rounding, and batches it must not serve must not take it.
 final class SharedFirstLayerTests: XCTestCase {
-    override func tearDown() { SharedFirstLayer.enabled = true }
+    private var enabledBefore = true
+    override func setUp() { enabledBefore = SharedFirstLayer.enabled }
+    override func tearDown() { SharedFirstLayer.enabled = enabledBefore }
 
     /// Max |a - b| over the site, relative to the site's largest |value|.
     func relativeDiff(_ a: Activations, _ b: Activations, _ site: Site, batch: Int) throws -> Float {

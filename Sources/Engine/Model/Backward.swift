@@ -41,6 +41,7 @@ extension BertModel {
         let B = acts.B, T = acts.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, N = B * T
         let deepest = grads.buffers.keys.map(\.layer).max() ?? -1
         precondition(deepest <= acts.deepestLayer || (deepest == c.numLayers && acts.mlm != nil), "backward needs the forward to reach layer \(deepest)")
+        precondition(acts.keptLayers == nil, "backward needs every activation: run the forward with keep: nil")
 
         func add(_ dst: FloatBuffer, _ site: Site) {
             if let g = grads.get(site) { for i in 0..<dst.count { dst.ptr[i] += g.ptr[i] } }

@@ -180,7 +180,9 @@ public final class Activations: @unchecked Sendable {
         if site.kind == .embed { return (embed, th) }
         if site.kind == .mlmLogits { return mlm.map { ($0.logits, T * c.vocabSize) } }
         guard site.layer >= 0 && site.layer < layers.count else { return nil }
-        if let kept = keptLayers, !kept.contains(site.layer) && site.kind != .residPost { return nil }
+        // A layer without buffers of its own kept resid_post alone; its other sites are another layer's scratch (or
+        // never written: the blocked MLP skips mlp_pre and mlp_post there).
+        if let own = ownBuffers, !own.contains(site.layer) && site.kind != .residPost { return nil }
         let a = layers[site.layer]
         switch site.kind {
         case .scores: return (a.scores, tt)

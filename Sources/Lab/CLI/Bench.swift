@@ -23,6 +23,7 @@ let benchCommand = Subcommand(
     for n in counts {
         Threads.count = n
         GroupBalance.shared.reset()
+        GroupBalance.products.reset()
         print("threads: \(n)")
         all[n] = try runBench(modelSpec: f.string("model"), precision: try SharedFlags.precision(f), seconds: Double(f.float("seconds")), what: f.string("what"), json: f.bool("json") && counts.count == 1)
     }
