@@ -170,14 +170,19 @@ final class GoldenTests: XCTestCase {
         defer { sideBySideRows = saved }
         let L = m.config.numLayers
         let kept: Set<Site> = [Site(.residPost, layer: 1), Site(.mlpPost, layer: 2), Site(.residPost, layer: L - 1)]
-        for (label, count, side) in [("one pass", 20, 256), ("grouped", 100, 8)] {
+        // One pass blocks its MLP from two blocks of 112 rows a thread (about 12 rows a sentence here); a group always.
+        let onePass = 2 * 112 * Threads.running / 10 + 4
+        for (label, count, side) in [("one pass", onePass, Int.max / 4), ("grouped", 100, 8), ("one pass, one block a thread: split products", 8, Int.max / 4)] {
             sideBySideRows = side
             let batch = InputBatch(ids: (0..<count).map { m.tokenizer.encode("the blocked mlp, sentence \($0)" + String(repeating: " again", count: $0 % 4)).ids })
             for rows in [nil, [2]] as [[Int]?] {
                 BertModel.blockedMLP = false
                 let stored = try m.forward(batch, upTo: L - 1, keep: kept, lastLayerRows: rows)
                 BertModel.blockedMLP = true
+                let before = BertModel.blockedMLPPasses.load(ordering: .relaxed)
                 let blocked = try m.forward(batch, upTo: L - 1, keep: kept, lastLayerRows: rows)
+                let passes = BertModel.blockedMLPPasses.load(ordering: .relaxed) - before
+                if label.hasSuffix("split products") { XCTAssertEqual(passes, 0, label) } else { XCTAssertGreaterThan(passes, 0, label) }
                 for b in 0..<count {
                     for site in kept where site.layer < L - 1 {
                         XCTAssertEqual(try blocked.site(site, batch: b).data, try stored.site(site, batch: b).data, "\(label), \(site), sequence \(b)")

@@ -290,7 +290,7 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(results[1], results[0], "\(M)x\(N)x\(K), a fast first thread")
             XCTAssertEqual(results[2], results[0], "\(M)x\(N)x\(K), a fast second thread")
         }
-        if Threads.running >= 2 { XCTAssertEqual(GroupBalance.products.measuredRates.filter { $0 > 0 }.count, 2, "each thread's part was timed") }
+        if Threads.running >= 2 { XCTAssertGreaterThanOrEqual(GroupBalance.products.measuredRates.filter { $0 > 0 }.count, 2, "each thread's part was timed") }
     }
 
     /// One head's slice of a packed product (SharedFirstLayer's O_h·v_s) against the naive sum over that slice, with

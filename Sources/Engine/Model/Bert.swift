@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Synchronization
 
 /// A BERT checkpoint loaded from a Hugging Face directory: config, weights, tokenizer.
 public final class BertModel: @unchecked Sendable {
@@ -367,21 +368,30 @@ extension BertModel {
 
     /// Off: the MLP always stores mlp_pre and mlp_post (tests compare the two; DREAMLAB_BLOCKED_MLP=0 turns it off).
     nonisolated(unsafe) static var blockedMLP = ProcessInfo.processInfo.environment["DREAMLAB_BLOCKED_MLP"] != "0"
+    /// MLP passes that ran blocked (tests check that a case took that path).
 
     /// mlp_out (N,H) = W2·GELU(W1·x + b1) + b2 for x (N,H), through pre and post (N,I). `stored` false (nothing reads
     /// the layer's mlp_pre or mlp_post): blocks of 112 rows go through both products and the GELU with their (112,I)
     /// intermediates kept in L2 (2 x 688 KB on MiniLM), so the (N,I) arrays never travel to memory and back; each row
     /// sums in the same kernel as the plain products (rows are independent), so the numbers are the same bit for bit.
+    static let blockedMLPPasses = Atomic<Int>(0)
+
     func mlpForward(_ out: FPtr, pre: FPtr, post: FPtr, _ x: CFPtr, _ lw: BertLayerWeights, rows N: Int, kernelRows: Int, stored: Bool) {
         let H = config.hiddenSize, I = config.intermediateSize
-        guard !stored, BertModel.blockedMLP, lw.ffnIn.bf16 == nil, packs(rows: kernelRows, bf16: false) else {
+        let block = 112, blocks = (N + block - 1) / block
+        // Blocks go to the threads whole: a pass that is not one group of a side-by-side batch (N below the batch's
+        // rows) needs two blocks a thread, or the split products would use the cores better (the argmax inputs'
+        // forward at restarts=8, 96 rows: 14.0-14.6 ms in one block against 9.2-11.3 split).
+        let oneThread = N < kernelRows
+        guard !stored, BertModel.blockedMLP, lw.ffnIn.bf16 == nil, packs(rows: kernelRows, bf16: false),
+              oneThread || blocks >= 2 * Threads.count else {
             lw.ffnIn.forward(pre, x, rows: N, kernelRows: kernelRows)
             parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(post + n0 * I, pre + n0 * I, N: (n1 - n0) * I) }
             lw.ffnOut.forward(out, post, rows: N, kernelRows: kernelRows)
             return
         }
+        BertModel.blockedMLPPasses.add(1, ordering: .relaxed)
         let up = lw.ffnIn.packed.forward(lw.ffnIn.weight, out: I, inp: H), down = lw.ffnOut.packed.forward(lw.ffnOut.weight, out: H, inp: I)
-        let block = 112, blocks = (N + block - 1) / block
         parallelHalves(blocks, work: N * H * I * 2) { b0, b1 in
             // Two buffers: the vectorised GELU falls back to scalar code when its output overlaps its input.
             let blockPre = FloatBuffer(uninitialized: block * I), blockPost = FloatBuffer(uninitialized: block * I)
