@@ -85,8 +85,10 @@ build_release() {
     if [ -x "$binary" ] && [ -z "$(find "$DREAMLAB_ROOT/Sources" "$DREAMLAB_ROOT/Package.swift" -newer "$binary" -print -quit)" ]; then
         return 0
     fi
+    # SwiftPM leaves the binary's time alone when a change (a comment) links to the same bytes; touching it keeps
+    # the check above from building again later, inside a `swift test` run that holds the build lock (a hang).
     if [ "${1:-0}" = 1 ]; then
-        swift build -c release --product dreamlab --package-path "$DREAMLAB_ROOT" >&2
+        swift build -c release --product dreamlab --package-path "$DREAMLAB_ROOT" >&2 && touch "$binary"
         return
     fi
     say "building dreamlab (release; scripts/lab -v shows the compiler)"
@@ -94,6 +96,7 @@ build_release() {
     if ! swift build -c release --product dreamlab --package-path "$DREAMLAB_ROOT" >"$log" 2>&1; then
         cat "$log" >&2; rm -f "$log"; say "the build failed (above)"; return 1
     fi
+    touch "$binary"
     rm -f "$log"
 }
 
