@@ -306,7 +306,7 @@ extension BertModel {
     private func encode(_ acts: Activations, _ batch: InputBatch, sequences seqs: Range<Int>, wordRows: FloatBuffer?, deepest: Int,
                         lastLayerRows: [Int]?, shared: SharedFirstLayer?) {
         let c = config, w = weights
-        let T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads
+        let T = batch.T, H = c.hiddenSize, NH = c.numHeads
         let B = seqs.count, N = B * T, r0 = seqs.lowerBound * T   // this group's sequences and its first row
         var firstLayer = 0
         if let shared {
@@ -338,7 +338,7 @@ extension BertModel {
                 layerForwardRows(a, lw, input: x, rows: rows, batch: batch, sequences: seqs)
                 break
             }
-            let rH = r0 * H, rI = r0 * I, whole = batch.B * T
+            let rH = r0 * H, whole = batch.B * T
             lw.query.forward(a.q.ptr + rH, x, rows: N, kernelRows: whole)
             lw.key.forward(a.k.ptr + rH, x, rows: N, kernelRows: whole)
             lw.value.forward(a.v.ptr + rH, x, rows: N, kernelRows: whole)
@@ -350,32 +350,38 @@ extension BertModel {
                                  lengths: Array(batch.lengths[b0..<b1]), B: b1 - b0, T: T, NH: NH, hs: c.headDim)
             }
             lw.attnOut.forward(a.attnOut.ptr + rH, a.z.ptr + rH, rows: N, kernelRows: whole)
-            parallelHalves(N, work: N * H * 8) { n0, n1 in
-                let (n0, n1) = (n0 + r0, n1 + r0)
-                residualLayernormForward(a.residMid.ptr + n0 * H, a.ln1Mean.ptr + n0, a.ln1Rstd.ptr + n0, a.sum1.ptr + n0 * H,
-                                         x + (n0 - r0) * H, a.attnOut.ptr + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
-            }
-            mlpForward(a.mlpOut.ptr + rH, pre: a.mlpPre.ptr + rI, post: a.mlpPost.ptr + rI, a.residMid.ptr + rH, lw, rows: N, kernelRows: whole,
-                       stored: acts.storesSites(ofLayer: l))
-            parallelHalves(N, work: N * H * 8) { n0, n1 in
-                let (n0, n1) = (n0 + r0, n1 + r0)
-                residualLayernormForward(a.residPost.ptr + n0 * H, a.ln2Mean.ptr + n0, a.ln2Rstd.ptr + n0, a.sum2.ptr + n0 * H,
-                                         a.residMid.ptr + n0 * H, a.mlpOut.ptr + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
-            }
+            layerAfterAttention(acts, layer: l, input: x, firstRow: r0, rows: N, kernelRows: whole)
             x = a.residPost.ptr + rH
+        }
+    }
+
+    /// Layer l after its attention output, for rows firstRow ..< firstRow+N: the residual and LayerNorm, the MLP, the
+    /// residual and LayerNorm again, into resid_mid, mlp_out and resid_post. `input` is the layer's input at firstRow.
+    func layerAfterAttention(_ acts: Activations, layer l: Int, input x: CFPtr, firstRow r0: Int, rows N: Int, kernelRows: Int) {
+        let c = config, lw = weights.layers[l], a = acts.layers[l], H = c.hiddenSize, I = c.intermediateSize
+        let rH = r0 * H, rI = r0 * I
+        parallelHalves(N, work: N * H * 8) { n0, n1 in
+            residualLayernormForward(a.residMid.ptr + rH + n0 * H, a.ln1Mean.ptr + r0 + n0, a.ln1Rstd.ptr + r0 + n0, a.sum1.ptr + rH + n0 * H,
+                                     x + n0 * H, a.attnOut.ptr + rH + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
+        }
+        mlpForward(a.mlpOut.ptr + rH, pre: a.mlpPre.ptr + rI, post: a.mlpPost.ptr + rI, a.residMid.ptr + rH, lw, rows: N, kernelRows: kernelRows,
+                   stored: acts.storesSites(ofLayer: l))
+        parallelHalves(N, work: N * H * 8) { n0, n1 in
+            residualLayernormForward(a.residPost.ptr + rH + n0 * H, a.ln2Mean.ptr + r0 + n0, a.ln2Rstd.ptr + r0 + n0, a.sum2.ptr + rH + n0 * H,
+                                     a.residMid.ptr + rH + n0 * H, a.mlpOut.ptr + rH + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
         }
     }
 
     /// Off: the MLP always stores mlp_pre and mlp_post (tests compare the two; DREAMLAB_BLOCKED_MLP=0 turns it off).
     nonisolated(unsafe) static var blockedMLP = ProcessInfo.processInfo.environment["DREAMLAB_BLOCKED_MLP"] != "0"
     /// MLP passes that ran blocked (tests check that a case took that path).
+    static let blockedMLPPasses = Atomic<Int>(0)
 
     /// mlp_out (N,H) = W2·GELU(W1·x + b1) + b2 for x (N,H), through pre and post (N,I). `stored` false (nothing reads
     /// the layer's mlp_pre or mlp_post): blocks of rows go through both products and the GELU with their (rows,I)
-    /// intermediates kept in L2 (112 rows, 2 x 688 KB, on MiniLM; 56 on bert-base, where 112 measured 6-17% slower), so the (N,I) arrays never travel to memory and back; each row
-    /// sums in the same kernel as the plain products (rows are independent), so the numbers are the same bit for bit.
-    static let blockedMLPPasses = Atomic<Int>(0)
-
+    /// intermediates kept in L2 (112 rows, 2 x 688 KB, on MiniLM; 56 on bert-base, where 112 measured 6-17% slower),
+    /// so the (N,I) arrays never travel to memory and back; each row sums in the same kernel as the plain products
+    /// (rows are independent), so the numbers are the same bit for bit.
     func mlpForward(_ out: FPtr, pre: FPtr, post: FPtr, _ x: CFPtr, _ lw: BertLayerWeights, rows N: Int, kernelRows: Int, stored: Bool) {
         let H = config.hiddenSize, I = config.intermediateSize
         // Rows a block: the two (rows,I) intermediates within 1.3 MB of L2 (112 rows on MiniLM, 56 on bert-base).
@@ -443,10 +449,8 @@ extension BertModel {
         lw.attnOut.forward(attnOut.ptr, z.ptr, rows: NR, kernelRows: wholeNR)
         residualLayernormForward(mid.ptr, m1.ptr, r1.ptr, sum1.ptr, xs.ptr, attnOut.ptr, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         let pre = FloatBuffer(uninitialized: NR * I), post = FloatBuffer(uninitialized: NR * I)
-        lw.ffnIn.forward(pre.ptr, mid.ptr, rows: NR, kernelRows: wholeNR)
-        geluForward(post.ptr, pre.ptr, N: NR * I)
         let mlpOut = FloatBuffer(uninitialized: NR * H), sum2 = FloatBuffer(uninitialized: NR * H), out = FloatBuffer(uninitialized: NR * H)
-        lw.ffnOut.forward(mlpOut.ptr, post.ptr, rows: NR, kernelRows: wholeNR)
+        mlpForward(mlpOut.ptr, pre: pre.ptr, post: post.ptr, mid.ptr, lw, rows: NR, kernelRows: wholeNR, stored: true)
         residualLayernormForward(out.ptr, m2.ptr, r2.ptr, sum2.ptr, mid.ptr, mlpOut.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: NR, C: H, eps: c.layerNormEps)
         scatter(q, a.q.ptr, H); scatter(z, a.z.ptr, H); scatter(attnOut, a.attnOut.ptr, H); scatter(sum1, a.sum1.ptr, H)
         scatter(mid, a.residMid.ptr, H); scatter(pre, a.mlpPre.ptr, I); scatter(post, a.mlpPost.ptr, I)

@@ -61,9 +61,7 @@ extension BertModel {
             // The last layer's MLP only when a kept site there comes from it (attention sites alone: a third of its cost).
             let mlp = l < upTo || keep.contains { $0.layer == l && [.mlpPre, .mlpPost, .mlpOut, .residPost].contains($0.kind) }
             if mlp {
-                lw.ffnIn.forward(pre.ptr, mid.ptr, rows: N)
-                parallelHalves(N, work: N * I * 8) { n0, n1 in geluForward(post.ptr + n0 * I, pre.ptr + n0 * I, N: (n1 - n0) * I) }
-                lw.ffnOut.forward(mlpOut.ptr, post.ptr, rows: N)
+                mlpForward(mlpOut.ptr, pre: pre.ptr, post: post.ptr, mid.ptr, lw, rows: N, kernelRows: N, stored: true)
                 residualLayernormForward(x.ptr, m2.ptr, r2.ptr, sum2.ptr, mid.ptr, mlpOut.ptr, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: N, C: H, eps: eps)
             }
             // Only layers with kept sites are read afterwards (the others share one set of scratch buffers).

@@ -97,7 +97,7 @@ extension BertModel {
     /// so a group sums as one pass does.
     func firstLayerOfSwaps(_ acts: Activations, _ batch: InputBatch, sequences seqs: Range<Int>, shared f: SharedFirstLayer) {
         let c = config, w = weights, lw = w.layers[0], a = acts.layers[0]
-        let T = batch.T, H = c.hiddenSize, I = c.intermediateSize, NH = c.numHeads, hs = c.headDim
+        let T = batch.T, H = c.hiddenSize, NH = c.numHeads, hs = c.headDim
         let B = seqs.count, N = B * T, r0 = seqs.lowerBound * T, s = f.position
         let scale = 1 / Float(hs).squareRoot()
         // The swapped rows: embedding, LayerNorm, Q, K, V for B rows, then each one's attention over the shared keys.
@@ -160,16 +160,6 @@ extension BertModel {
         }
         }
         // The rest of the layer on every row, as the plain forward runs it.
-        let x = acts.embed.ptr + r0 * H, rH = r0 * H, rI = r0 * I, whole = batch.B * T
-        parallelHalves(N, work: N * H * 8) { n0, n1 in
-            residualLayernormForward(a.residMid.ptr + rH + n0 * H, a.ln1Mean.ptr + r0 + n0, a.ln1Rstd.ptr + r0 + n0, a.sum1.ptr + rH + n0 * H,
-                                     x + n0 * H, a.attnOut.ptr + rH + n0 * H, lw.ln1.gamma.ptr, lw.ln1.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
-        }
-        mlpForward(a.mlpOut.ptr + rH, pre: a.mlpPre.ptr + rI, post: a.mlpPost.ptr + rI, a.residMid.ptr + rH, lw, rows: N, kernelRows: whole,
-                   stored: acts.storesSites(ofLayer: 0))
-        parallelHalves(N, work: N * H * 8) { n0, n1 in
-            residualLayernormForward(a.residPost.ptr + rH + n0 * H, a.ln2Mean.ptr + r0 + n0, a.ln2Rstd.ptr + r0 + n0, a.sum2.ptr + rH + n0 * H,
-                                     a.residMid.ptr + rH + n0 * H, a.mlpOut.ptr + rH + n0 * H, lw.ln2.gamma.ptr, lw.ln2.beta.ptr, N: n1 - n0, C: H, eps: c.layerNormEps)
-        }
+        layerAfterAttention(acts, layer: 0, input: acts.embed.ptr + r0 * H, firstRow: r0, rows: N, kernelRows: batch.B * T)
     }
 }
